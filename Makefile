@@ -1,0 +1,44 @@
+# signkd — the two commands a newcomer needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+# Pinned so that this machine installs its local CPU build in seconds; override for CUDA builds,
+# e.g. `make test TORCH_SPEC='torch==2.5.1'`. pyproject.toml itself keeps a range.
+TORCH_SPEC ?= torch==2.13.0
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.signkd-installed
+SEED   ?= 0
+
+.PHONY: install demo demo-quick test bench bench-demo bench-text clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(VENV)/bin/python pyproject.toml
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	-$(PY) -m pip install --quiet -e ".[fast]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m signkd demo --preset demo --out runs/demo --seed $(SEED)
+
+demo-quick: $(STAMP)
+	$(PY) -m signkd demo --preset quick --out runs/demo-quick --seed $(SEED)
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+bench-demo: $(STAMP)
+	$(PY) benchmarks/demo_seeds.py --seeds 0 1 2
+
+bench-text: $(STAMP)
+	$(PY) benchmarks/text_teachers.py
+
+clean:
+	rm -rf runs build *.egg-info

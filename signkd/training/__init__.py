@@ -1,0 +1,1 @@
+"""Trainer: stages, loss schedules, optimisation, checkpoints, DDP, evaluation and reports."""
