@@ -112,6 +112,8 @@ class FusionConfig:
     ff: int = 3072
     dropout: float = 0.1
     matching_head: bool = True
+    on: Literal["sequence", "conv"] = "sequence"   # sign features fused: sequence-encoder output or temporal-conv output
+    max_positions: int = 512         # learned video position table of the fusion encoder
 
 
 @dataclass
