@@ -1,0 +1,264 @@
+"""Visual front end: a per-frame 2D CNN, then a temporal convolution over the frame features.
+
+Why our own ResNet18: torchvision is not a dependency, yet users want the ImageNet weights. The
+module below uses torchvision's exact parameter/buffer names, so the official state dict loads
+strictly. The CNN only ever sees each clip's real frames (the original's "masked_bn" trick), and
+the temporal BatchNorm normalises with statistics of real positions only, so padding a batch
+changes nothing a real frame sees.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from signkd.config import ConfigError, VisualConfig
+from signkd.data.batch import lengths_to_mask
+from signkd.errors import CheckpointError, DataError
+
+RESNET18_IMAGENET_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
+
+
+# --------------------------------------------------------------------------------------------
+# 2D CNNs: (N, 3, H, W) -> (N, D)
+# --------------------------------------------------------------------------------------------
+
+class BasicBlock(nn.Module):
+    """torchvision's ResNet BasicBlock (same attribute names: conv1, bn1, conv2, bn2, downsample)."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or in_planes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False),
+                                            nn.BatchNorm2d(planes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class ResNet18(nn.Module):
+    """ResNet18 with torchvision's names. ``num_classes=0`` replaces ``fc`` by the identity, so
+    the output is the 512-d pooled feature (what the sign encoder uses)."""
+
+    def __init__(self, num_classes: int = 0):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.layer1 = nn.Sequential(BasicBlock(64, 64), BasicBlock(64, 64))
+        self.layer2 = nn.Sequential(BasicBlock(64, 128, 2), BasicBlock(128, 128))
+        self.layer3 = nn.Sequential(BasicBlock(128, 256, 2), BasicBlock(256, 256))
+        self.layer4 = nn.Sequential(BasicBlock(256, 512, 2), BasicBlock(512, 512))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, num_classes) if num_classes > 0 else nn.Identity()
+        self.out_dim = num_classes if num_classes > 0 else 512
+        for m in self.modules():  # torchvision's initialisation
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (N, 3, H, W) -> (N, out_dim)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def load_resnet18_weights(model: ResNet18, source: str) -> None:
+    """Load torchvision ResNet18 weights: ``"imagenet"`` (downloaded once by torch.hub and cached)
+    or a local ``.pth`` file. Loads strictly; the ``fc.*`` keys are dropped when ``fc`` is the
+    identity. Missing ``num_batches_tracked`` buffers (old checkpoints) default to 0."""
+    if source == "imagenet":
+        try:
+            state = torch.hub.load_state_dict_from_url(RESNET18_IMAGENET_URL, map_location="cpu", progress=True)
+        except Exception as exc:  # network errors come in many types
+            raise CheckpointError(f"model.visual.pretrained: could not download {RESNET18_IMAGENET_URL} "
+                                  f"({type(exc).__name__}); download it yourself and give its path") from None
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"model.visual.pretrained: {source!r} is neither 'imagenet' nor an existing file")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+            state = state["state_dict"]
+    if isinstance(model.fc, nn.Identity):
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    for key in [k for k in state if k.endswith("num_batches_tracked")]:
+        state[key] = torch.as_tensor(state[key], dtype=torch.long)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise CheckpointError(f"model.visual.pretrained: {source} is not a torchvision resnet18 state dict "
+                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+
+
+class SmallCNN(nn.Module):
+    """A few stride-2 conv blocks + global average pooling: a frame encoder cheap enough for CPU
+    runs on the synthetic corpus. ``channels=[32, 64, 128]`` gives a 128-d output."""
+
+    def __init__(self, channels: list[int]):
+        super().__init__()
+        if not channels or any(c <= 0 for c in channels):
+            raise ConfigError(f"model.visual.small_channels: expected positive channel counts, got {channels}")
+        layers, in_ch = [], 3
+        for ch in channels:
+            layers += [nn.Conv2d(in_ch, ch, 3, 2, 1, bias=False), nn.BatchNorm2d(ch), nn.ReLU(inplace=True)]
+            in_ch = ch
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.out_dim = in_ch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (N, 3, H, W) -> (N, out_dim)
+        return torch.flatten(self.pool(self.features(x)), 1)
+
+
+def build_frame_cnn(cfg: VisualConfig) -> nn.Module:
+    if cfg.backbone == "resnet18":
+        cnn = ResNet18(num_classes=0)
+        if cfg.pretrained:
+            load_resnet18_weights(cnn, cfg.pretrained)
+        return cnn
+    if cfg.backbone == "small":
+        if cfg.pretrained:
+            raise ConfigError("model.visual.pretrained: only the resnet18 backbone has pretrained weights")
+        return SmallCNN(cfg.small_channels)
+    raise ConfigError(f"model.visual.backbone: expected 'resnet18' or 'small', got {cfg.backbone!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Temporal convolution: (B, T, D) -> (B, T', H)
+# --------------------------------------------------------------------------------------------
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d over (B, C, T) whose training statistics come from real positions only, so the
+    amount of padding in a batch does not move the normalisation. Eval mode is plain BatchNorm."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is None or not self.training:
+            return super().forward(x)
+        m = mask[:, None, :].to(x.dtype)                       # (B, 1, T)
+        count = m.sum().clamp_min(1.0)
+        mean = (x * m).sum(dim=(0, 2)) / count                 # (C,)
+        var = (((x - mean[None, :, None]) ** 2) * m).sum(dim=(0, 2)) / count
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                unbiased = var * count / (count - 1).clamp_min(1.0)
+                self.running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
+                self.running_var.mul_(1 - momentum).add_(momentum * unbiased.detach())
+        out = (x - mean[None, :, None]) / torch.sqrt(var[None, :, None] + self.eps)
+        if self.affine:
+            out = out * self.weight[None, :, None] + self.bias[None, :, None]
+        return out
+
+
+def parse_temporal_spec(spec: str) -> tuple[str, int]:
+    if len(spec) < 2 or spec[0] not in "KP" or not spec[1:].isdigit() or int(spec[1:]) < 1:
+        raise ConfigError(f"model.visual.temporal: {spec!r} is not a layer spec like 'K5' or 'P2'")
+    return spec[0], int(spec[1:])
+
+
+class TemporalConv(nn.Module):
+    """The VAC temporal block from a spec list: ``Kk`` = Conv1d(kernel k, no padding) + BN + ReLU,
+    ``Pk`` = MaxPool1d(k). ``[K5, P2, K5]`` turns T frames into (T - 4) // 2 - 4 steps.
+
+    Position t of the output only depends on real input frames when t < output_lengths(T), so
+    padded positions never leak into real ones."""
+
+    def __init__(self, specs: list[str], in_dim: int, hidden: int):
+        super().__init__()
+        self.specs = [parse_temporal_spec(s) for s in specs]
+        self.layers = nn.ModuleList()
+        dim = in_dim
+        for kind, size in self.specs:
+            if kind == "K":
+                self.layers.append(nn.ModuleDict({"conv": nn.Conv1d(dim, hidden, size),
+                                                  "bn": MaskedBatchNorm1d(hidden)}))
+                dim = hidden
+            else:
+                self.layers.append(nn.MaxPool1d(size))
+        self.out_dim = dim
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Exact number of valid output steps for inputs of `lengths` frames (may be <= 0)."""
+        out = lengths.clone()
+        for kind, size in self.specs:
+            out = out - (size - 1) if kind == "K" else torch.div(out, size, rounding_mode="floor")
+        return out
+
+    def min_input_length(self) -> int:
+        """Fewest frames that give at least one output step."""
+        n = 1
+        for kind, size in reversed(self.specs):
+            n = n + size - 1 if kind == "K" else n * size
+        return n
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # x: (B, T, D), lengths: (B,) -> features (B, T', H) zero beyond each length, lengths (B,)
+        y = x.transpose(1, 2)                                  # (B, D, T)
+        cur = lengths
+        for (kind, size), layer in zip(self.specs, self.layers):
+            if kind == "K":
+                y = layer["conv"](y)
+                cur = cur - (size - 1)
+                mask = lengths_to_mask(cur.clamp_min(0), y.shape[-1])
+                y = F.relu(layer["bn"](y, mask))
+            else:
+                y = layer(y)
+                cur = torch.div(cur, size, rounding_mode="floor")
+        y = y.transpose(1, 2)                                  # (B, T', H)
+        y = y * lengths_to_mask(cur.clamp_min(0), y.shape[1])[..., None].to(y.dtype)
+        return y, cur
+
+
+# --------------------------------------------------------------------------------------------
+# Front end: video -> per-frame features -> temporal features
+# --------------------------------------------------------------------------------------------
+
+class VisualFrontEnd(nn.Module):
+    """Frame CNN on the real frames of every clip, then the temporal conv.
+
+    forward(video (B, T, 3, H, W), lengths (B,)) -> features (B, T', hidden), lengths (B,)."""
+
+    def __init__(self, cfg: VisualConfig):
+        super().__init__()
+        self.cnn = build_frame_cnn(cfg)
+        self.temporal = TemporalConv(cfg.temporal, self.cnn.out_dim, cfg.hidden)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.out_dim = self.temporal.out_dim
+
+    def frame_features(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) -> (B, T, D): one CNN call on the batch's real frames, zeros elsewhere."""
+        if video.dim() != 5:
+            raise DataError(f"video: expected a (B, T, 3, H, W) tensor, got shape {tuple(video.shape)}")
+        mask = lengths_to_mask(lengths.to(video.device), video.shape[1])   # (B, T)
+        feats = self.cnn(video[mask])                                      # (N_real, D)
+        out = feats.new_zeros(video.shape[0], video.shape[1], feats.shape[-1])
+        out[mask] = feats
+        return out
+
+    def forward(self, video: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lengths = lengths.to(video.device)
+        out_lengths = self.temporal.output_lengths(lengths)
+        if bool((out_lengths < 1).any()):
+            short = int(lengths[out_lengths < 1].min())
+            raise DataError(f"video: a clip of {short} frames is too short for model.visual.temporal "
+                            f"(needs >= {self.temporal.min_input_length()} frames)")
+        frames = self.dropout(self.frame_features(video, lengths))          # (B, T, D)
+        return self.temporal(frames, lengths)
