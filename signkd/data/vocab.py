@@ -1,0 +1,246 @@
+"""Vocabularies: glosses (CTC + Text2Gloss targets), words (translation targets), BERT text tokens.
+
+All are built from the TRAIN split only (the original built them on train+dev+test, leaking test
+vocabulary) and travel inside checkpoints via `to_dict` / `save_dir`. A gloss or word that the
+train split never saw is counted where it is met, never silently dropped: callers report it with
+`unknown_summary`.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Iterable
+
+from signkd.errors import DataError, SignkdError
+
+log = logging.getLogger(__name__)
+
+EVAL_SPLITS = ("dev", "test")
+BERT_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]   # [PAD] = 0 like every other pad
+# Always in the WordPiece vocabulary (as word start and "##" continuation), so that a rare letter
+# (ü, ß, capitals) never turns a whole word into [UNK] just because the training texts were small.
+_BASE_ALPHABET = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZäöüÄÖÜß0123456789.,;:!?'\"-()%&/")
+
+
+def _as_ints(ids) -> list[int]:
+    """Accept lists, tuples and 1-D tensors / arrays of ids."""
+    if hasattr(ids, "tolist"):
+        ids = ids.tolist()
+    return [int(i) for i in ids]
+
+
+def _summary(unknown: Counter, what: str, where: str, top: int, fate: str = "were skipped") -> str:
+    if not unknown:
+        return ""
+    listed = ", ".join(f"{tok}×{n}" for tok, n in unknown.most_common(top))
+    more = ", …" if len(unknown) > top else ""
+    place = f"{where}: " if where else ""
+    return (f"{place}{sum(unknown.values())} {what} token(s) of {len(unknown)} type(s) not in the train vocabulary "
+            f"{fate}: {listed}{more}")
+
+
+class GlossVocab:
+    """blank = 0; glosses get ids 1..C-1 in sorted order; Text2Gloss adds <s> = C and </s> = C + 1."""
+
+    blank = 0
+
+    def __init__(self, glosses: Iterable[str]):
+        self.glosses: list[str] = sorted(set(glosses))
+        if any(not g or g != g.strip() or " " in g for g in self.glosses):
+            raise DataError("gloss vocabulary: glosses must be non-empty and contain no whitespace")
+        self._index = {g: i + 1 for i, g in enumerate(self.glosses)}
+        self.unknown: Counter = Counter()                     # gloss -> times met, all callers together
+        self.unknown_by_where: dict[str, Counter] = {}        # where (e.g. "dev") -> gloss -> times met
+
+    @classmethod
+    def from_samples(cls, samples, *, allow_eval_splits: bool = False) -> "GlossVocab":
+        """Build from TRAIN samples; dev/test samples are refused (that leaked vocabulary in the original)."""
+        samples = list(samples)
+        if not allow_eval_splits:
+            bad = next((s for s in samples if s.split in EVAL_SPLITS), None)
+            if bad is not None:
+                raise DataError(f"gloss vocabulary: built from train samples only, "
+                                f"got '{bad.id}' of split '{bad.split}'")
+        return cls(g for s in samples for g in s.glosses)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.glosses) + 1
+
+    @property
+    def bos(self) -> int:
+        return self.num_classes
+
+    @property
+    def eos(self) -> int:
+        return self.num_classes + 1
+
+    @property
+    def seq2seq_size(self) -> int:
+        return self.num_classes + 2
+
+    def __contains__(self, gloss: str) -> bool:
+        return gloss in self._index
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, GlossVocab) and self.glosses == other.glosses
+
+    def encode(self, glosses: list[str], *, where: str = "") -> list[int]:
+        """Gloss ids; an unknown gloss is skipped and counted in `unknown` (and per `where`)."""
+        ids = []
+        for g in glosses:
+            i = self._index.get(g)
+            if i is None:
+                self.unknown[g] += 1
+                self.unknown_by_where.setdefault(where, Counter())[g] += 1
+            else:
+                ids.append(i)
+        return ids
+
+    def decode(self, ids) -> list[str]:
+        """Glosses of ids, ignoring blank / <s> / </s>."""
+        out = []
+        for i in _as_ints(ids):
+            if i in (self.blank, self.bos, self.eos):
+                continue
+            if not 0 < i < self.num_classes:
+                raise DataError(f"gloss id {i} is outside the vocabulary (0..{self.eos})")
+            out.append(self.glosses[i - 1])
+        return out
+
+    def unknown_summary(self, where: str | None = None, top: int = 10) -> str:
+        """One line naming `where` and the most frequent unknown glosses; "" when there were none."""
+        counts = self.unknown if where is None else self.unknown_by_where.get(where, Counter())
+        return _summary(counts, "gloss", where or "", top)
+
+    def report_unknown(self, where: str | None = None, top: int = 10) -> str:
+        """Log `unknown_summary` as a warning (if any) and return it."""
+        line = self.unknown_summary(where, top)
+        if line:
+            log.warning(line)
+        return line
+
+    def to_dict(self) -> dict:
+        return {"kind": "gloss", "glosses": list(self.glosses)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GlossVocab":
+        if not isinstance(d, dict) or d.get("kind") != "gloss" or not isinstance(d.get("glosses"), list):
+            raise DataError("gloss vocabulary: expected a dict {'kind': 'gloss', 'glosses': [...]}")
+        vocab = cls(d["glosses"])
+        if vocab.glosses != d["glosses"]:
+            raise DataError("gloss vocabulary: stored glosses are not sorted and unique; ids would change")
+        return vocab
+
+
+class WordVocab:
+    """<pad>=0, <s>=1, </s>=2, <unk>=3, then train words by frequency (ties alphabetical)."""
+
+    pad, bos, eos, unk = 0, 1, 2, 3
+    SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
+
+    def __init__(self, words: Iterable[str]):
+        words = list(words)
+        if len(set(words)) != len(words) or set(words) & set(self.SPECIALS):
+            raise DataError("word vocabulary: words must be unique and must not be special tokens")
+        self.itos: list[str] = self.SPECIALS + words
+        self._index = {w: i for i, w in enumerate(self.itos)}
+        self.unknown: Counter = Counter()
+
+    @classmethod
+    def from_sentences(cls, sentences: Iterable[str], min_freq: int = 1) -> "WordVocab":
+        counts = Counter(w for s in sentences for w in s.split())
+        kept = sorted((w for w, n in counts.items() if n >= min_freq and w not in cls.SPECIALS),
+                      key=lambda w: (-counts[w], w))
+        return cls(kept)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, WordVocab) and self.itos == other.itos
+
+    def encode(self, sentence: str) -> list[int]:
+        """Whitespace tokens -> ids (no <s>/</s>); unknown words become <unk> and are counted."""
+        ids = []
+        for w in sentence.split():
+            i = self._index.get(w)
+            if i is None:
+                self.unknown[w] += 1
+                i = self.unk
+            ids.append(i)
+        return ids
+
+    def decode(self, ids) -> str:
+        """Stops at </s>; drops <pad> and <s>."""
+        words = []
+        for i in _as_ints(ids):
+            if i == self.eos:
+                break
+            if i in (self.pad, self.bos):
+                continue
+            if not 0 <= i < len(self.itos):
+                raise DataError(f"word id {i} is outside the vocabulary (0..{len(self.itos) - 1})")
+            words.append(self.itos[i])
+        return " ".join(words)
+
+    def unknown_summary(self, where: str = "", top: int = 10) -> str:
+        return _summary(self.unknown, "word", where, top, fate="became <unk>")
+
+    def to_dict(self) -> dict:
+        return {"kind": "word", "words": self.itos[len(self.SPECIALS):]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "WordVocab":
+        if not isinstance(d, dict) or d.get("kind") != "word" or not isinstance(d.get("words"), list):
+            raise DataError("word vocabulary: expected a dict {'kind': 'word', 'words': [...]}")
+        return cls(d["words"])
+
+
+def build_text_tokenizer(name_or_path: str, texts: list[str] | None, vocab_size: int, save_dir):
+    """BERT tokenizer for teacher text: pretrained (`name_or_path`) or a WordPiece trained on `texts`.
+
+    Trained tokenizers keep case and accents (lowercase=False, strip_accents=False): the original
+    stripped umlauts from German text. Either way the tokenizer is saved to `save_dir` so that a
+    checkpoint reloads it by path, offline.
+    """
+    import transformers
+
+    save_dir = Path(save_dir)
+    if name_or_path:
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(name_or_path)
+        except (OSError, ValueError) as exc:
+            raise SignkdError(f"tokenizer '{name_or_path}': cannot load ({str(exc).splitlines()[0]})") from None
+        probe = "Grüße aus Köln"
+        if tokenizer.decode(tokenizer(probe)["input_ids"], skip_special_tokens=True) != probe:
+            log.warning("tokenizer '%s' does not round-trip %r (lowercasing or accent stripping?)", name_or_path, probe)
+    else:
+        if not texts:
+            raise SignkdError("tokenizer: no pretrained name/path given and no training texts to build one from")
+        tokenizer = _train_wordpiece(texts, vocab_size, save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(str(save_dir))
+    return tokenizer
+
+
+def _train_wordpiece(texts: list[str], vocab_size: int, save_dir: Path):
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertTokenizerFast
+
+    wordpiece = BertWordPieceTokenizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
+                                       lowercase=False)
+    wordpiece.train_from_iterator([t for t in texts if t.strip()], vocab_size=vocab_size, min_frequency=1,
+                                  special_tokens=BERT_SPECIAL_TOKENS, initial_alphabet=_BASE_ALPHABET,
+                                  show_progress=False)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    (vocab_file,) = wordpiece.save_model(str(save_dir))   # vocab.txt, read back as a BertTokenizerFast
+    # Every base letter also as a word-piece continuation ("##o"), else a word like "Übermorgen"
+    # becomes one [UNK] when the training texts never had an "o" inside a word.
+    vocab = Path(vocab_file).read_text(encoding="utf-8").split("\n")
+    known = set(vocab)
+    extra = [t for c in _BASE_ALPHABET for t in (c, "##" + c) if t not in known]
+    Path(vocab_file).write_text("\n".join([v for v in vocab if v] + extra) + "\n", encoding="utf-8")
+    return BertTokenizerFast.from_pretrained(str(save_dir), do_lower_case=False, strip_accents=False,
+                                             tokenize_chinese_chars=True, model_max_length=512)
