@@ -1,0 +1,1 @@
+"""Corpora, vocabularies, video reading and batching."""
