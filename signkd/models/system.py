@@ -1,0 +1,458 @@
+"""The whole experiment as one module: student, teachers, student-side feature projections, and
+every loss term of DESIGN.md section 4 computed from one `Batch`.
+
+Why one module: a checkpoint, an optimizer and DDP see one model with stable prefixes
+(``student.``, ``dialogue_teacher.``, ``text2gloss.``, ``gloss2text.``, ``student_projections.``);
+the loss computation knows which model each term needs and runs each model at most once per batch.
+
+Rules kept (the original broke them): a term with weight 0 is not computed and the models it alone
+needs do not run; frozen modules run in eval() under no_grad; a model whose outputs only serve as
+a teacher in this call runs under no_grad; every teacher tensor is detached; every term is masked.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
+from typing import Iterable, Iterator, Optional
+
+import torch
+from torch import nn
+
+from signkd.alignment import AlignmentPairs, gather_positions, text2gloss_pairs
+from signkd.config import LOSS_ALIASES, LOSS_NAMES, MODULE_NAMES, Config, ConfigError
+from signkd.data.batch import Batch, lengths_to_mask
+from signkd.errors import DataError
+from signkd.losses import ctc_loss, feature_loss, kd_kl_loss, matching_loss, token_cross_entropy
+from signkd.models.recognizer import SLRStudent, SLTStudent
+
+# Which module each term trains (gradients flow into it); every other module a term uses is a teacher.
+TRAINS = {
+    "ConvCTCSign": "student", "SeqCTCSign": "student", "Dist": "student",
+    "DistFusion2SLR": "student", "FeatureFusion2SLR": "student",
+    "DistTranslation2SLR": "student", "FeatureTranslation2SLR": "student",
+    "TranslationCrossEntropy": "student",
+    "TranslationToGlossCrossEntropy": "text teachers",
+    "DialogueCTC": "dialogue_teacher", "DialogueSignCTC": "dialogue_teacher",
+    "MatchingLoss": "dialogue_teacher", "DialogueTranslationCrossEntropy": "dialogue_teacher",
+}
+
+
+def _require(batch: Batch, term: str, *fields: str) -> None:
+    for name in fields:
+        if getattr(batch, name) is None:
+            raise DataError(f"batch.{name}: loss {term} needs it, but the data loader did not provide it")
+
+
+class SignKDSystem(nn.Module):
+    """Student + optional teachers (None when disabled). See `losses`, `recognize`, `translate`."""
+
+    def __init__(self, cfg: Config, student: Optional[nn.Module], dialogue_teacher: Optional[nn.Module],
+                 text2gloss: Optional[nn.Module], gloss2text: Optional[nn.Module], num_classes: int,
+                 word_bos: int = 1, word_eos: int = 2, word_pad: int = 0):
+        super().__init__()
+        self.cfg = cfg
+        self.student = student
+        self.dialogue_teacher = dialogue_teacher
+        self.text2gloss = text2gloss
+        self.gloss2text = gloss2text
+        self.num_classes = num_classes
+        self.word_bos, self.word_eos, self.word_pad = word_bos, word_eos, word_pad
+        hidden = cfg.model.hidden
+
+        def projection() -> nn.Module:
+            return nn.Linear(hidden, hidden) if cfg.model.feature_projection else nn.Identity()
+
+        # Student-side learned projections for the feature losses (train with the student).
+        projections = {}
+        if student is not None and dialogue_teacher is not None:
+            projections["fusion"] = projection()
+        if student is not None and (text2gloss is not None or gloss2text is not None):
+            projections["text"] = projection()
+        self.student_projections = nn.ModuleDict(projections)
+
+    # ---------------------------------------------------------------------------------- modules
+    @property
+    def is_slt(self) -> bool:
+        return isinstance(self.student, SLTStudent)
+
+    def parts(self, name: str) -> list[nn.Module]:
+        """The modules that make up `name` (one of MODULE_NAMES); the student includes its
+        feature projections. Use it for optimizer groups and freezing."""
+        if name not in MODULE_NAMES:
+            raise ConfigError(f"module {name!r}: expected one of {', '.join(MODULE_NAMES)}")
+        module = getattr(self, name)
+        if module is None:
+            return []
+        return [module, self.student_projections] if name == "student" else [module]
+
+    def parameters_of(self, name: str) -> Iterator[nn.Parameter]:
+        for part in self.parts(name):
+            yield from part.parameters()
+
+    def prefixes(self, name: str) -> list[str]:
+        """State-dict prefixes of `name` (e.g. ``["student.", "student_projections."]``)."""
+        prefixes = {"student": ["student.", "student_projections."]}.get(name, [f"{name}."])
+        return prefixes if getattr(self, name, None) is not None else []
+
+    @contextmanager
+    def _running(self, name: str, frozen: set[str], grad: bool):
+        """Frozen: eval() + no_grad, mode restored after. Not trained by any active term: no_grad."""
+        parts = self.parts(name)
+        if name in frozen:
+            modes = [p.training for p in parts]
+            for p in parts:
+                p.eval()
+            try:
+                with torch.no_grad():
+                    yield
+            finally:
+                for p, mode in zip(parts, modes):
+                    p.train(mode)
+        else:
+            with nullcontext() if grad else torch.no_grad():
+                yield
+
+    # ---------------------------------------------------------------------------------- losses
+    def forward(self, batch: Batch, weights: dict[str, float], *, frozen: Iterable[str] = ()) -> dict[str, torch.Tensor]:
+        """Same as `losses` (so DDP, which hooks forward(), synchronises the gradients)."""
+        return self.losses(batch, weights, frozen=frozen)
+
+    def losses(self, batch: Batch, weights: dict[str, float], *, frozen: Iterable[str] = ()) -> dict[str, torch.Tensor]:
+        """Compute the terms whose weight != 0 on `batch`.
+
+        weights: {loss name or alias: float} (already evaluated for the epoch, see
+        config.weight_at). frozen: module names run in eval() + no_grad.
+        Returns {term: unweighted scalar}, "total": sum of weight x term, and diagnostics
+        "<term>.left_out" (samples left out: infeasible CTC / alignment), detached floats."""
+        frozen = set(frozen)
+        for name in frozen:
+            if name not in MODULE_NAMES:
+                raise ConfigError(f"frozen: unknown module {name!r}; expected one of {', '.join(MODULE_NAMES)}")
+        active = {}
+        for name, w in weights.items():
+            canonical = LOSS_ALIASES.get(name, name)
+            if canonical not in LOSS_NAMES:
+                raise ConfigError(f"loss.weights.{name}: unknown loss; expected one of {', '.join(LOSS_NAMES)}")
+            if float(w) != 0.0:
+                active[canonical] = float(w)
+        run = _Run(self, batch, frozen, active)
+        out: dict[str, torch.Tensor] = {}
+        total = None
+        for name in LOSS_NAMES:
+            if name not in active:
+                continue
+            value = getattr(run, name)()
+            out[name] = value
+            total = active[name] * value if total is None else total + active[name] * value
+        out.update({k: torch.tensor(float(v)) for k, v in run.diagnostics.items()})
+        out["total"] = total if total is not None else torch.zeros(())
+        return out
+
+    # ---------------------------------------------------------------------------------- inference
+    @torch.no_grad()
+    def recognize(self, batch: Batch, decoder: str = "greedy", beam_width: int = 10,
+                  model: str = "student") -> list[list[int]]:
+        """CTC-decode gloss ids (blank removed) from the student's sequence logits, or from the
+        dialogue teacher's fused-stream logits (model="dialogue_teacher")."""
+        from signkd import decoding
+
+        _require(batch, "recognize", "video", "video_lengths")
+        if model == "student":
+            if self.student is None:
+                raise ConfigError("model.student: there is no student to recognize with")
+            with _eval(self.student):
+                encoder = self.student.encoder if self.is_slt else self.student
+                out = encoder(batch.video, batch.video_lengths)
+            logits = out["seq_logits"]
+        elif model == "dialogue_teacher":
+            if self.dialogue_teacher is None:
+                raise ConfigError("model.dialogue_teacher: there is no dialogue teacher to recognize with")
+            _require(batch, "recognize", "ctx_ids", "ctx_lengths")
+            with _eval(self.dialogue_teacher):
+                out = self.dialogue_teacher(batch.video, batch.video_lengths, batch.ctx_ids, batch.ctx_lengths)
+            logits = out["logits"]
+        else:
+            raise ConfigError(f"recognize: model must be 'student' or 'dialogue_teacher', got {model!r}")
+        log_probs = torch.log_softmax(logits.float(), -1)
+        if decoder == "greedy":
+            return decoding.ctc_greedy(log_probs, out["lengths"])
+        if decoder == "beam":
+            return decoding.ctc_beam_search(log_probs, out["lengths"], beam_width=beam_width)
+        raise ConfigError(f"eval.ctc_decoder: expected 'greedy' or 'beam', got {decoder!r}")
+
+    @torch.no_grad()
+    def translate(self, batch: Batch, beam: int = 1, alpha: float = 1.0, max_len: int = 30,
+                  model: str = "student") -> list[list[int]]:
+        """Token ids without <s>/</s>: words from the SLT student (video), the gloss2text teacher
+        (reference glosses) or the SLT dialogue teacher (video + context); gloss ids from the
+        text2gloss teacher (spoken sentence)."""
+        from signkd import decoding
+
+        if model == "student":
+            if not self.is_slt:
+                raise ConfigError("model.task: translate needs an SLT student (task: slt)")
+            _require(batch, "translate", "video", "video_lengths")
+            module, inputs = self.student, (batch.video, batch.video_lengths)
+            bos, eos = self.word_bos, self.word_eos
+        elif model == "gloss2text" and self.gloss2text is not None:
+            _require(batch, "translate", "glosses", "gloss_lengths")
+            module, inputs = self.gloss2text, (batch.glosses, batch.gloss_lengths)
+            bos, eos = self.word_bos, self.word_eos
+        elif model == "dialogue_teacher" and self.dialogue_teacher is not None:
+            _require(batch, "translate", "video", "video_lengths", "ctx_ids", "ctx_lengths")
+            module = self.dialogue_teacher
+            inputs = (batch.video, batch.video_lengths, batch.ctx_ids, batch.ctx_lengths)
+            bos, eos = self.word_bos, self.word_eos
+        elif model == "text2gloss" and self.text2gloss is not None:
+            _require(batch, "translate", "trans_ids", "trans_lengths")
+            module, inputs = self.text2gloss, (batch.trans_ids, batch.trans_lengths)
+            bos, eos = self.text2gloss.bos, self.text2gloss.eos
+        else:
+            raise ConfigError(f"translate: model {model!r} is not part of this system")
+        with _eval(module):
+            memories = tuple(module.encode(*inputs))
+            if beam <= 1:
+                return decoding.seq2seq_greedy(module.decode_step, memories, len(batch), bos, eos, max_len)
+            return decoding.seq2seq_beam_search(module.decode_step, memories, len(batch), bos, eos, max_len,
+                                                beam_size=beam, alpha=alpha)
+
+
+@contextmanager
+def _eval(module: nn.Module):
+    mode = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(mode)
+
+
+class _Run:
+    """One `losses` call: runs each needed model once (lazily) and computes the terms."""
+
+    def __init__(self, system: SignKDSystem, batch: Batch, frozen: set[str], active: dict[str, float]):
+        self.s, self.batch, self.frozen, self.active = system, batch, frozen, active
+        self.cfg = system.cfg.loss
+        self.trained = {TRAINS[name] for name in active}
+        self.diagnostics: dict[str, float] = {}
+        self._cache: dict[str, object] = {}
+
+    # ---- helpers
+    def _module(self, name: str, term: str) -> nn.Module:
+        module = getattr(self.s, name)
+        if module is None:
+            raise ConfigError(f"loss.weights.{term}: needs model.{name}: true")
+        return module
+
+    def _grad(self, name: str) -> bool:
+        trained = "text teachers" if name in ("text2gloss", "gloss2text") else name
+        return trained in self.trained and name not in self.frozen
+
+    def _cached(self, key: str, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def _ctc(self, term: str, logits, lengths) -> torch.Tensor:
+        b = self.batch
+        _require(b, term, "glosses", "gloss_lengths")
+        loss, left_out = ctc_loss(logits, lengths, b.glosses, b.gloss_lengths)
+        self.diagnostics[f"{term}.left_out"] = self.diagnostics.get(f"{term}.left_out", 0) + left_out
+        return loss
+
+    def _kl(self, student, teacher, mask) -> torch.Tensor:
+        return kd_kl_loss(student, teacher, mask, self.cfg.temperature, self.cfg.drop_blank)
+
+    def _features(self, student, teacher, mask) -> torch.Tensor:
+        return feature_loss(student, teacher, mask, self.s.cfg.model.feature_normalize)
+
+    def _ce(self, logits, targets, lengths) -> torch.Tensor:
+        return token_cross_entropy(logits, targets, lengths_to_mask(lengths, targets.shape[1]),
+                                   self.cfg.label_smoothing, pad_index=0)
+
+    @contextmanager
+    def _projecting(self):
+        with self.s._running("student", self.frozen, self._grad("student")):
+            yield
+
+    # ---- model outputs
+    def student(self, term: str) -> dict:
+        module = self._module("student", term)
+        b = self.batch
+
+        def compute():
+            _require(b, term, "video", "video_lengths")
+            with self.s._running("student", self.frozen, self._grad("student")):
+                if isinstance(module, SLTStudent):
+                    _require(b, term, "dec_in", "dec_lengths")
+                    return module(b.video, b.video_lengths, b.dec_in, b.dec_lengths)
+                return module(b.video, b.video_lengths)
+        return self._cached("student", compute)
+
+    def dialogue(self, term: str) -> dict:
+        module = self._module("dialogue_teacher", term)
+        b = self.batch
+
+        def compute():
+            _require(b, term, "video", "video_lengths", "ctx_ids", "ctx_lengths")
+            words = "DialogueTranslationCrossEntropy" in self.active
+            if words:
+                _require(b, term, "dec_in", "dec_lengths")
+            with self.s._running("dialogue_teacher", self.frozen, self._grad("dialogue_teacher")):
+                return module(b.video, b.video_lengths, b.ctx_ids, b.ctx_lengths,
+                              dec_in=b.dec_in if words else None, dec_lengths=b.dec_lengths if words else None,
+                              with_matching="MatchingLoss" in self.active)
+        return self._cached("dialogue", compute)
+
+    def text2gloss(self, term: str) -> dict:
+        module = self._module("text2gloss", term)
+        b = self.batch
+
+        def compute():
+            _require(b, term, "trans_ids", "trans_lengths", "gloss_in", "gloss_lengths")
+            with self.s._running("text2gloss", self.frozen, self._grad("text2gloss")):
+                return module(b.trans_ids, b.trans_lengths, b.gloss_in, b.gloss_lengths + 1)
+        return self._cached("text2gloss", compute)
+
+    def gloss2text(self, term: str) -> dict:
+        module = self._module("gloss2text", term)
+        b = self.batch
+
+        def compute():
+            _require(b, term, "glosses", "gloss_lengths", "dec_in", "dec_lengths")
+            with self.s._running("gloss2text", self.frozen, self._grad("gloss2text")):
+                return module(b.glosses, b.gloss_lengths, b.dec_in, b.dec_lengths)
+        return self._cached("gloss2text", compute)
+
+    def _aligned(self, term: str) -> tuple[dict, dict, AlignmentPairs]:
+        """Student outputs, text2gloss outputs and the frame/gloss pairs (SLR)."""
+        out, teacher = self.student(term), self.text2gloss(term)
+
+        def compute():
+            log_probs = torch.log_softmax(out["seq_logits"].detach().float(), -1)
+            pairs = text2gloss_pairs(log_probs, out["lengths"], self.batch.glosses, self.batch.gloss_lengths,
+                                     mode=self.cfg.alignment, beam_width=self.s.cfg.eval.beam_width)
+            self.diagnostics["Text2GlossAlignment.left_out"] = pairs.left_out
+            return pairs
+        return out, teacher, self._cached("pairs", compute)
+
+    def _same_frames(self, out: dict, teacher: dict) -> None:
+        if out["seq_logits"].shape[:2] != teacher["logits"].shape[:2] or not torch.equal(out["lengths"], teacher["lengths"]):
+            raise ConfigError("model.visual: the dialogue teacher's frames do not line up with the student's "
+                              "(both must use the same visual/temporal layout)")
+
+    # ---- terms (unweighted)
+    def ConvCTCSign(self):
+        out = self.student("ConvCTCSign")
+        return self._ctc("ConvCTCSign", out["conv_logits"], out["lengths"])
+
+    def SeqCTCSign(self):
+        out = self.student("SeqCTCSign")
+        return self._ctc("SeqCTCSign", out["seq_logits"], out["lengths"])
+
+    def Dist(self):
+        out = self.student("Dist")
+        return self._kl(out["conv_logits"], out["seq_logits"].detach(), out["mask"])
+
+    def DistFusion2SLR(self):
+        out, teacher = self.student("DistFusion2SLR"), self.dialogue("DistFusion2SLR")
+        self._same_frames(out, teacher)
+        return self._kl(out["seq_logits"], teacher["logits"].detach(), out["mask"])
+
+    def FeatureFusion2SLR(self):
+        out, teacher = self.student("FeatureFusion2SLR"), self.dialogue("FeatureFusion2SLR")
+        self._same_frames(out, teacher)
+        with self._projecting():
+            projected = self.s.student_projections["fusion"](out["features"])
+        return self._features(projected, teacher["features"].detach(), out["mask"])
+
+    def DistTranslation2SLR(self):
+        if self.s.is_slt:   # gloss2text -> SLT student, per target word
+            out, teacher = self.student("DistTranslation2SLR"), self.gloss2text("DistTranslation2SLR")
+            mask = lengths_to_mask(self.batch.dec_lengths, out["word_logits"].shape[1])
+            return self._kl(out["word_logits"], teacher["word_logits"].detach(), mask)
+        out, teacher, pairs = self._aligned("DistTranslation2SLR")
+        student = gather_positions(out["seq_logits"], pairs.student_index)                      # (B, P, C)
+        target = gather_positions(teacher["logits"][..., : self.s.num_classes].detach(), pairs.teacher_index)
+        return self._kl(student, target, pairs.mask)
+
+    def FeatureTranslation2SLR(self):
+        if self.s.is_slt:
+            out, teacher = self.student("FeatureTranslation2SLR"), self.gloss2text("FeatureTranslation2SLR")
+            mask = lengths_to_mask(self.batch.dec_lengths, out["word_features"].shape[1])
+            with self._projecting():
+                projected = self.s.student_projections["text"](out["word_features"])
+            return self._features(projected, teacher["word_features"].detach(), mask)
+        out, teacher, pairs = self._aligned("FeatureTranslation2SLR")
+        with self._projecting():
+            projected = self.s.student_projections["text"](gather_positions(out["features"], pairs.student_index))
+        target = gather_positions(teacher["features"].detach(), pairs.teacher_index)
+        return self._features(projected, target, pairs.mask)
+
+    def TranslationCrossEntropy(self):
+        if not self.s.is_slt:
+            raise ConfigError("loss.weights.TranslationCrossEntropy: needs an SLT student (model.task: slt)")
+        out = self.student("TranslationCrossEntropy")
+        _require(self.batch, "TranslationCrossEntropy", "dec_out")
+        return self._ce(out["word_logits"], self.batch.dec_out, self.batch.dec_lengths)
+
+    def TranslationToGlossCrossEntropy(self):
+        term, b, terms = "TranslationToGlossCrossEntropy", self.batch, []
+        if self.s.text2gloss is None and self.s.gloss2text is None:
+            raise ConfigError(f"loss.weights.{term}: needs model.text2gloss or model.gloss2text: true")
+        if self.s.text2gloss is not None:
+            _require(b, term, "gloss_out")
+            terms.append(self._ce(self.text2gloss(term)["logits"], b.gloss_out, b.gloss_lengths + 1))
+        if self.s.gloss2text is not None:
+            _require(b, term, "dec_out")
+            terms.append(self._ce(self.gloss2text(term)["word_logits"], b.dec_out, b.dec_lengths))
+        return sum(terms[1:], terms[0])
+
+    def DialogueCTC(self):
+        teacher = self.dialogue("DialogueCTC")
+        return self._ctc("DialogueCTC", teacher["logits"], teacher["lengths"])
+
+    def DialogueSignCTC(self):
+        teacher = self.dialogue("DialogueSignCTC")
+        return (self._ctc("DialogueSignCTC", teacher["sign_conv_logits"], teacher["lengths"])
+                + self._ctc("DialogueSignCTC", teacher["sign_seq_logits"], teacher["lengths"]))
+
+    def MatchingLoss(self):
+        teacher = self.dialogue("MatchingLoss")
+        return matching_loss(teacher["match_logits"], teacher["match_labels"])
+
+    def DialogueTranslationCrossEntropy(self):
+        teacher = self.dialogue("DialogueTranslationCrossEntropy")
+        _require(self.batch, "DialogueTranslationCrossEntropy", "dec_out")
+        if "word_logits" not in teacher:
+            raise ConfigError("loss.weights.DialogueTranslationCrossEntropy: needs model.task: slt")
+        return self._ce(teacher["word_logits"], self.batch.dec_out, self.batch.dec_lengths)
+
+
+def build_system(cfg: Config, gloss_vocab, word_vocab=None, tokenizer=None) -> SignKDSystem:
+    """Build the models enabled in cfg.model. gloss_vocab gives C (blank included) and the
+    Text2Gloss vocabulary; word_vocab the SLT words; tokenizer the BERT vocabulary size."""
+    from signkd.models.teachers import DialogueTeacher, Gloss2TextTeacher, Text2GlossTeacher
+
+    m = cfg.model
+    num_classes = gloss_vocab.num_classes
+    if m.num_classes and m.num_classes != num_classes:
+        raise ConfigError(f"model.num_classes: config says {m.num_classes}, the gloss vocabulary has {num_classes}")
+    needs_words = m.task == "slt" or m.gloss2text
+    if needs_words and word_vocab is None:
+        raise ConfigError("model.task: slt (or model.gloss2text) needs a word vocabulary")
+    if (m.dialogue_teacher or m.text2gloss) and tokenizer is None:
+        raise ConfigError("data.tokenizer: the dialogue / text2gloss teachers need a BERT tokenizer")
+    num_words = len(word_vocab) if word_vocab is not None else 0
+    text_vocab = len(tokenizer) if tokenizer is not None else 0
+
+    student = None
+    if m.student:
+        student = SLTStudent(m, num_classes, num_words) if m.task == "slt" else SLRStudent(m, num_classes)
+    dialogue = DialogueTeacher(m, num_classes, text_vocab, num_words if m.task == "slt" else 0) \
+        if m.dialogue_teacher else None
+    text2gloss = Text2GlossTeacher(m, text_vocab, gloss_vocab.seq2seq_size) if m.text2gloss else None
+    gloss2text = Gloss2TextTeacher(m, num_classes, num_words) if m.gloss2text else None
+    specials = {k: getattr(word_vocab, k) for k in ("bos", "eos", "pad")} if word_vocab is not None else {}
+    return SignKDSystem(cfg, student, dialogue, text2gloss, gloss2text, num_classes,
+                        word_bos=specials.get("bos", 1), word_eos=specials.get("eos", 2),
+                        word_pad=specials.get("pad", 0))

@@ -1,0 +1,220 @@
+"""SignKDSystem: which terms run, masking of every term, frozen teachers, gradients, inference."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from signkd.config import Config, ConfigError
+from signkd.data.batch import Batch, pad_sequences
+from signkd.data.vocab import GlossVocab, WordVocab
+from signkd.models.system import SignKDSystem, build_system
+
+GLOSSES = [f"G{i}" for i in range(6)]                 # C = 7 with blank
+WORDS = [f"w{i}" for i in range(8)]                   # V = 12 with 4 specials
+TEXT_VOCAB = 30
+
+SLR_TERMS = {"ConvCTCSign": 1.0, "SeqCTCSign": 1.0, "Dist": 25.0, "DistFusion2SLR": 25.0, "FeatureFusion2SLR": 25.0,
+             "DistTranslation2SLR": 10.0, "FeatureTranslation2SLR": 10.0}
+TEACHER_TERMS = {"TranslationToGlossCrossEntropy": 1.0, "DialogueCTC": 1.0, "DialogueSignCTC": 1.0, "MatchingLoss": 1.0}
+SLT_TERMS = {"ConvCTCSign": 1.0, "SeqCTCSign": 1.0, "Dist": 25.0, "DistTranslation2SLR": 1.0,
+             "FeatureTranslation2SLR": 1.0, "TranslationCrossEntropy": 1.0}
+
+
+class Tokenizer:
+    """Only the vocabulary size matters to the models."""
+
+    def __len__(self):
+        return TEXT_VOCAB
+
+
+def tiny_config(task: str = "slr", seq: str = "bilstm") -> Config:
+    cfg = Config()
+    m = cfg.model
+    m.task, m.hidden = task, 16
+    m.visual.backbone, m.visual.small_channels, m.visual.hidden = "small", [4, 8], 12
+    m.sequence.kind, m.sequence.heads, m.sequence.ff, m.sequence.dropout = seq, 2, 32, 0.1
+    for dec in (m.decoder, m.teacher_decoder):
+        dec.layers, dec.heads, dec.ff = 1, 2, 32
+    m.text.hidden, m.text.heads, m.text.ff, m.text.layers, m.text.max_positions = 16, 2, 32, 1, 64
+    m.fusion.layers, m.fusion.heads, m.fusion.ff, m.fusion.max_positions = 1, 2, 32, 64
+    m.text_teacher_encoder.layers, m.text_teacher_encoder.heads, m.text_teacher_encoder.ff = 1, 2, 32
+    m.dialogue_teacher = True
+    m.text2gloss = task == "slr"
+    m.gloss2text = task == "slt"
+    return cfg
+
+
+def build(task: str = "slr", seq: str = "bilstm", **model_flags) -> SignKDSystem:
+    torch.manual_seed(0)
+    cfg = tiny_config(task, seq)
+    for key, value in model_flags.items():
+        setattr(cfg.model, key, value)
+    return build_system(cfg, GlossVocab(GLOSSES), WordVocab(WORDS), Tokenizer())
+
+
+def make_batch(extra_frames: int = 0, extra_tokens: int = 0, seed: int = 0) -> Batch:
+    """3 samples; `extra_*` append padding (random garbage frames, zero-padded tokens)."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = [30, 24, 20]
+    video = torch.randn(3, 30, 3, 16, 16, generator=g)
+    video = torch.cat([video, 100 * torch.randn(3, extra_frames, 3, 16, 16, generator=g)], 1)
+    glosses = [[1, 2, 3], [4, 4], [5]]
+    words = [[4, 5, 6, 7], [8, 9], [10]]
+    ctx = [[2, 11, 12, 13, 3], [2, 14, 15, 3], [2, 16, 17, 18, 19, 3]]
+    trans = [[2, 20, 21], [2, 22, 23, 24], [2, 25]]
+    c = len(GLOSSES) + 1
+
+    def padded(seqs):
+        ids, lens = pad_sequences(seqs)
+        return torch.cat([ids, torch.zeros(len(seqs), extra_tokens, dtype=torch.long)], 1), lens
+
+    gl, gl_len = padded(glosses)
+    gin, _ = padded([[c] + s for s in glosses])
+    gout, _ = padded([s + [c + 1] for s in glosses])
+    din, d_len = padded([[1] + s for s in words])
+    dout, _ = padded([s + [2] for s in words])
+    cx, cx_len = padded(ctx)
+    tr, tr_len = padded(trans)
+    return Batch(ids=["a", "b", "c"], video=video, video_lengths=torch.tensor(lengths), glosses=gl,
+                 gloss_lengths=gl_len, gloss_in=gin, gloss_out=gout, dec_in=din, dec_out=dout, dec_lengths=d_len,
+                 ctx_ids=cx, ctx_lengths=cx_len, trans_ids=tr, trans_lengths=tr_len)
+
+
+def test_build_system_submodules():
+    system = build("slr")
+    assert system.student is not None and system.dialogue_teacher is not None and system.text2gloss is not None
+    assert system.gloss2text is None
+    assert set(system.student_projections) == {"fusion", "text"}
+    names = {n.split(".")[0] for n, _ in system.named_parameters()}
+    assert names == {"student", "dialogue_teacher", "text2gloss", "student_projections"}
+    assert system.prefixes("student") == ["student.", "student_projections."]
+    assert system.prefixes("gloss2text") == []
+    assert len(list(system.parameters_of("student"))) == (len(list(system.student.parameters()))
+                                                        + len(list(system.student_projections.parameters())))
+    slt = build("slt", dialogue_teacher=False)
+    assert slt.is_slt and slt.dialogue_teacher is None and slt.text2gloss is None and slt.gloss2text is not None
+
+
+@pytest.mark.parametrize("task,terms", [("slr", {**SLR_TERMS, **TEACHER_TERMS}), ("slt", SLT_TERMS)])
+def test_every_term_is_finite_and_total_is_the_weighted_sum(task, terms):
+    system = build(task)
+    out = system.losses(make_batch(), terms)
+    for name in terms:
+        assert torch.isfinite(out[name]) and out[name].dim() == 0, name
+    assert set(out) >= set(terms) and not set(out) & ({"DistFusion2SLR"} - set(terms))
+    assert torch.allclose(out["total"], sum(w * out[n] for n, w in terms.items()))
+
+
+def test_slt_dialogue_teacher_translation_term():
+    system = build("slt")
+    out = system.losses(make_batch(), {"DialogueTranslationCrossEntropy": 1.0, "DialogueCTC": 1.0})
+    assert math.isfinite(float(out["DialogueTranslationCrossEntropy"].detach()))
+
+
+class Exploding(nn.Module):
+    def forward(self, *args, **kwargs):
+        raise AssertionError("a weight-0 term ran its teacher")
+
+
+def test_a_weight_zero_term_is_not_computed():
+    system = build("slr")
+    system.text2gloss = Exploding()
+    system.dialogue_teacher = Exploding()
+    weights = {"ConvCTCSign": 1.0, "SeqCTCSign": 1.0, "Dist": 25.0, "DistTranslation2SLR": 0.0,
+               "DistTranslation2SLRFeature": 0.0, "DistFusion2SLR": 0, "DistFusion2SLRFeature": 0.0,
+               "MatchingLoss": 0.0, "DialogueCTC": 0.0}
+    out = system.losses(make_batch(), weights)
+    assert "DistTranslation2SLR" not in out and "DistFusion2SLR" not in out
+    with pytest.raises(AssertionError, match="weight-0"):
+        system.losses(make_batch(), {**weights, "DistTranslation2SLR": 10.0})
+
+
+def test_unknown_term_and_missing_teacher_are_config_errors():
+    system = build("slr", dialogue_teacher=False)
+    with pytest.raises(ConfigError, match="DistFusion2SLR: needs model.dialogue_teacher"):
+        system.losses(make_batch(), {"DistFusion2SLR": 1.0})
+    with pytest.raises(ConfigError, match="unknown loss"):
+        system.losses(make_batch(), {"SeqCTC": 1.0})
+
+
+@pytest.mark.parametrize("task,terms", [("slr", {**SLR_TERMS, **TEACHER_TERMS}),
+                                        ("slt", {**SLT_TERMS, "TranslationToGlossCrossEntropy": 1.0,
+                                                 "DialogueCTC": 1.0, "DistFusion2SLR": 1.0})])
+def test_padding_changes_no_loss(task, terms):
+    system = build(task, "transformer").eval()
+    with torch.no_grad():
+        base = system.losses(make_batch(), terms)
+        padded = system.losses(make_batch(extra_frames=9, extra_tokens=3), terms)
+    for name in terms:
+        assert torch.allclose(base[name], padded[name], atol=1e-5), (name, float(base[name]), float(padded[name]))
+
+
+def test_gradients_reach_every_student_parameter_and_no_frozen_teacher():
+    system = build("slr").train()
+    frozen = {"dialogue_teacher", "text2gloss"}
+    before = {k: v.clone() for k, v in system.dialogue_teacher.state_dict().items()}
+    out = system.losses(make_batch(), SLR_TERMS, frozen=frozen)
+    out["total"].backward()
+    for name, p in [*system.student.named_parameters(), *system.student_projections.named_parameters()]:
+        assert p.grad is not None and float(p.grad.abs().sum()) > 0, name
+    for teacher in (system.dialogue_teacher, system.text2gloss):
+        assert all(p.grad is None for p in teacher.parameters())
+        assert teacher.training                            # mode restored after the call
+    after = system.dialogue_teacher.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)   # no BatchNorm statistics moved
+
+
+def test_teacher_outputs_are_detached_even_when_the_teacher_trains():
+    system = build("slr").train()
+    system.losses(make_batch(), {"DistFusion2SLR": 1.0, "FeatureFusion2SLR": 1.0, "DistTranslation2SLR": 1.0})["total"].backward()
+    assert all(p.grad is None for p in system.dialogue_teacher.parameters())
+    assert all(p.grad is None for p in system.text2gloss.parameters())
+    system.zero_grad(set_to_none=True)
+    system.losses(make_batch(), {"DialogueCTC": 1.0})["total"].backward()
+    assert all(p.grad is None for p in system.student.parameters())
+    assert system.dialogue_teacher.classifier.weight.grad is not None
+
+
+def test_infeasible_samples_are_reported_not_nan():
+    system = build("slr")
+    batch = make_batch()
+    batch.video_lengths = torch.tensor([30, 24, 14])      # 14 frames -> T' = 1, sample 2 has 1 gloss: fine
+    batch.glosses[2, :1] = 5
+    batch.glosses = torch.cat([batch.glosses, torch.zeros(3, 1, dtype=torch.long)], 1)
+    batch.glosses[1, :3] = torch.tensor([4, 4, 4])        # sample 1: T' = 6 frames, needs 5: feasible
+    batch.gloss_lengths = torch.tensor([3, 3, 1])
+    batch.glosses[0] = torch.tensor([1, 1, 1, 1])          # sample 0: T' = 9, "1 1 1 1" needs 7: feasible
+    batch.gloss_lengths[0] = 4
+    batch.video_lengths[0] = 24                            # now T' = 6 < 7: infeasible
+    out = system.losses(batch, {"ConvCTCSign": 1.0, "SeqCTCSign": 1.0, "DistTranslation2SLR": 1.0})
+    assert float(out["ConvCTCSign.left_out"]) == 1 and float(out["Text2GlossAlignment.left_out"]) == 1
+    assert all(torch.isfinite(out[k]) for k in ("ConvCTCSign", "SeqCTCSign", "DistTranslation2SLR"))
+
+
+def test_peaks_alignment_mode():
+    pytest.importorskip("signkd.decoding")
+    system = build("slr")
+    system.cfg.loss.alignment = "peaks"
+    out = system.losses(make_batch(), {"DistTranslation2SLR": 1.0, "FeatureTranslation2SLR": 1.0})
+    assert torch.isfinite(out["DistTranslation2SLR"]) and torch.isfinite(out["FeatureTranslation2SLR"])
+
+
+def test_recognize_and_translate():
+    pytest.importorskip("signkd.decoding")
+    slr = build("slr")
+    batch = make_batch()
+    for decoder in ("greedy", "beam"):
+        hyps = slr.recognize(batch, decoder=decoder, beam_width=3)
+        assert len(hyps) == 3 and all(0 not in h for h in hyps)
+    assert len(slr.recognize(batch, model="dialogue_teacher")) == 3
+    assert len(slr.translate(batch, model="text2gloss", max_len=4)) == 3
+    slt = build("slt")
+    for beam in (1, 2):
+        hyps = slt.translate(batch, beam=beam, max_len=5)
+        assert len(hyps) == 3 and all(len(h) <= 5 and 2 not in h for h in hyps)
+    assert len(slt.translate(batch, model="gloss2text", max_len=5)) == 3
+    assert len(slt.translate(batch, model="dialogue_teacher", max_len=5)) == 3
+    assert slt.student.training                           # inference leaves the mode as it was
