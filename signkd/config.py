@@ -164,6 +164,7 @@ LOSS_NAMES = (
     "DistTranslation2SLR", "FeatureTranslation2SLR",
     "TranslationCrossEntropy", "TranslationToGlossCrossEntropy",
     "DialogueCTC", "DialogueSignCTC", "MatchingLoss",
+    "DialogueTranslationCrossEntropy",   # trains the SLT dialogue teacher's word decoder
 )
 LOSS_ALIASES = {
     "DistFusion2SLRFeature": "FeatureFusion2SLR",
