@@ -113,7 +113,7 @@ def test_slt_student_greedy_decoding_with_the_shared_decoder():
     with torch.no_grad():
         memories = model.encode(video(2, 30), torch.tensor([30, 22]))
         hyps = decoding.seq2seq_greedy(model.decode_step, memories, 2, bos=1, eos=2, max_len=5)
-    assert len(hyps) == 2 and all(len(h) <= 5 and 1 not in h and 2 not in h for h in hyps)
+    assert len(hyps) == 2 and all(len(h) <= 5 and 2 not in h for h in hyps)
 
 
 @pytest.mark.parametrize("kind", ["bilstm", "transformer"])
