@@ -70,6 +70,7 @@ class DataConfig:
     tokenizer: str = ""              # BERT tokenizer name/path; empty = train a WordPiece one offline
     tokenizer_vocab_size: int = 8000
     lowercase_translation: bool = True
+    word_min_freq: int = 1           # words seen fewer times in train map to <unk>
 
 
 @dataclass
@@ -231,6 +232,9 @@ class TrainConfig:
     stages: list[StageConfig] = field(default_factory=lambda: [StageConfig()])
     init: list[InitConfig] = field(default_factory=list)
     max_steps_per_epoch: int = 0     # 0 = full epoch (tests use small numbers)
+    test_at_end: bool = True         # score the test split once, with best.pt, after the last epoch
+    tensorboard: bool = True         # write TensorBoard logs when tensorboard is installed
+    progress: bool = True            # tqdm progress bars
 
 
 @dataclass

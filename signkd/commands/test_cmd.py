@@ -1,0 +1,29 @@
+"""`signkd test CONFIG --load-weights CKPT`: score a checkpoint on dev and test."""
+from __future__ import annotations
+
+HELP = "score a checkpoint on the dev and test splits (WER; BLEU/ROUGE for translation)"
+
+
+def add_arguments(p):
+    p.add_argument("config", help="YAML config file the checkpoint was trained with")
+    p.add_argument("--load-weights", required=True, metavar="CKPT", help="checkpoint to score (e.g. runs/x/best.pt)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value (repeatable)")
+    p.add_argument("--work-dir", default="", help="where test_metrics.json and hypotheses go (default: work_dir)")
+    p.add_argument("--splits", nargs="+", default=["dev", "test"], choices=["train", "dev", "test"])
+
+
+def run(args) -> int:
+    from signkd.config import load_config
+    from signkd.training import distributed as D
+    from signkd.training.testing import run_test
+
+    cfg = load_config(args.config, args.overrides)
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    dist = D.setup(cfg.train.device)
+    try:
+        run_test(cfg, args.load_weights, splits=tuple(args.splits), dist=dist)
+    finally:
+        D.teardown()
+    return 0

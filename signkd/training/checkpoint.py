@@ -1,0 +1,219 @@
+"""One checkpoint file holds everything needed to resume, evaluate or deploy a run: model,
+optimizer, scheduler, AMP scaler, RNG states, epoch, the resolved config, vocabularies and the
+text tokenizer, preprocessing and metrics.
+
+Why these rules:
+- written to a temp file then `os.replace`d, so an interrupted save never leaves a torn file;
+- only tensors and plain containers inside, so loading works with `torch.load(weights_only=True)`
+  (no arbitrary unpickling of files found on the internet);
+- a checkpoint that does not fit the model fails with one line naming the mismatch (which
+  config field differs, which keys are missing or unexpected), instead of PyTorch's page of keys
+  or, worse, the original's silent non-strict load.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import random
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from signkd.errors import CheckpointError
+
+FORMAT = "signkd-checkpoint"
+VERSION = 1
+
+
+# --------------------------------------------------------------------------------------------
+# RNG states (as tensors / plain lists, so weights_only loading accepts them)
+# --------------------------------------------------------------------------------------------
+
+def capture_rng() -> dict:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        try:
+            torch.cuda.set_rng_state_all(state["cuda"])
+        except (RuntimeError, IndexError):  # resumed on a different number of GPUs
+            pass
+
+
+# --------------------------------------------------------------------------------------------
+# Writing and reading
+# --------------------------------------------------------------------------------------------
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside DDP / torch.compile wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> Path:
+    """Atomically write `payload` (plus format tags) to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint with weights_only=True. Files holding arbitrary Python objects are
+    refused unless SIGNKD_TRUST_CHECKPOINTS=1 (only for files you made yourself)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if os.environ.get("SIGNKD_TRUST_CHECKPOINTS") == "1":
+            return torch.load(path, map_location="cpu", weights_only=False)
+        first = str(exc).strip().splitlines()[0][:160]
+        raise CheckpointError(f"{path}: holds objects weights_only loading refuses ({first}); "
+                              "set SIGNKD_TRUST_CHECKPOINTS=1 only if you trust the file") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:160]})") from None
+
+
+def model_state_of(ckpt: Any, path: str | Path = "") -> dict:
+    """The model state dict inside a checkpoint: ours (`model`), common layouts (`state_dict`,
+    `model_state_dict`), or a bare state dict. `.module.` from DataParallel is stripped."""
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(ckpt).__name__}")
+    state = None
+    for key in ("model", "state_dict", "model_state_dict"):
+        if isinstance(ckpt.get(key), dict):
+            state = ckpt[key]
+            break
+    if state is None:
+        if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+            state = ckpt
+        else:
+            raise CheckpointError(f"{path}: no model weights found (keys: {', '.join(list(map(str, ckpt))[:6])})")
+    return {k.replace("module.", "", 1) if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def require_signkd(ckpt: dict, path: str | Path) -> None:
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a signkd checkpoint (no '{FORMAT}' tag); "
+                              "use it through an `init:` entry if it only holds weights")
+
+
+# --------------------------------------------------------------------------------------------
+# Fitting a state dict to a model, with messages that name the mismatch
+# --------------------------------------------------------------------------------------------
+
+def _flatten(d: Any, prefix: str = "") -> dict:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+# Config fields that change no parameter shape or name: not worth naming as "the" mismatch.
+_HARMLESS = ("dropout", "pretrained")
+
+
+def config_differences(ckpt_model_cfg: Optional[dict], model_cfg: Optional[dict], limit: int = 3) -> list[str]:
+    """`model.x.y is A in the checkpoint, B here` for architecture fields that differ."""
+    if not ckpt_model_cfg or not model_cfg:
+        return []
+    a, b = _flatten(ckpt_model_cfg, "model"), _flatten(model_cfg, "model")
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if any(h in key.rsplit(".", 1)[-1] for h in _HARMLESS):
+            continue
+        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+            out.append(f"{key} is {a.get(key, '<absent>')!r} in the checkpoint but {b.get(key, '<absent>')!r} here")
+    return out[:limit]
+
+
+def diff_state(model_state: dict, state: dict) -> tuple[list[str], list[str], list[str]]:
+    """(missing, unexpected, shape mismatches) of `state` against `model_state`."""
+    missing = [k for k in model_state if k not in state]
+    unexpected = [k for k in state if k not in model_state]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(model_state[k].shape)}"
+              for k in model_state if k in state and hasattr(state[k], "shape")
+              and tuple(state[k].shape) != tuple(model_state[k].shape)]
+    return missing, unexpected, shapes
+
+
+def mismatch_message(where: str, missing, unexpected, shapes, config_diffs=()) -> str:
+    parts = []
+    if config_diffs:
+        parts.append("; ".join(config_diffs))
+    if shapes:
+        parts.append(f"{len(shapes)} shape mismatch(es), e.g. {shapes[0]} (checkpoint vs model)")
+    if missing:
+        parts.append(f"{len(missing)} missing key(s), e.g. {missing[0]}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[0]}")
+    return f"{where}: checkpoint does not fit this model: " + "; ".join(parts)
+
+
+def load_model_state(model: nn.Module, state: dict, *, where: str, ckpt_model_cfg: Optional[dict] = None,
+                     model_cfg: Optional[dict] = None) -> None:
+    """Strictly load a full-model state dict, or raise one CheckpointError line naming the mismatch."""
+    model = unwrap(model)
+    own = model.state_dict()
+    missing, unexpected, shapes = diff_state(own, state)
+    if missing or unexpected or shapes:
+        raise CheckpointError(mismatch_message(where, missing, unexpected, shapes,
+                                               config_differences(ckpt_model_cfg, model_cfg)))
+    model.load_state_dict(state, strict=True)
+
+
+def load_prefix(model: nn.Module, state: dict, *, prefix: str, source_prefix: str = "", strict: bool = True,
+                where: str = "") -> dict:
+    """Load the entries of `state` under `source_prefix` into the part of `model` under `prefix`
+    (e.g. an SLR student checkpoint's `student.` into an SLT student's `student.`, or a teacher
+    run's `dialogue_teacher.` into this run's teacher). Returns a report dict
+    {loaded, missing, unexpected}; strict raises on missing/unexpected keys, and a shape
+    mismatch always raises."""
+    model = unwrap(model)
+    src = source_prefix or prefix
+    norm = lambda p: (p.rstrip(".") + ".") if p else ""  # noqa: E731
+    src, dst = norm(src), norm(prefix)
+    own = {k: v for k, v in model.state_dict().items() if k.startswith(dst)}
+    if not own:
+        tops = sorted({k.split(".")[0] for k in model.state_dict()})
+        raise CheckpointError(f"{where}: prefix {prefix!r} matches no parameter of this model "
+                              f"(top-level modules: {', '.join(tops)})")
+    picked = {dst + k[len(src):]: v for k, v in state.items() if k.startswith(src)}
+    if not picked:
+        tops = sorted({k.split(".")[0] for k in state})
+        raise CheckpointError(f"{where}: the checkpoint has no entry under {src!r} (its top-level keys: {', '.join(tops[:8])})")
+    missing, unexpected, shapes = diff_state(own, picked)
+    if shapes or (strict and (missing or unexpected)):
+        raise CheckpointError(mismatch_message(where, missing, unexpected, shapes)
+                              + ("" if shapes else "; set strict: false in this init entry to allow it"))
+    fitting = {k: v for k, v in picked.items() if k in own}
+    model.load_state_dict(fitting, strict=False)
+    return {"loaded": len(fitting), "missing": missing, "unexpected": unexpected}

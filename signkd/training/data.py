@@ -1,0 +1,194 @@
+"""From `cfg.data` to datasets and loaders: read the splits, build (or restore) the vocabularies
+and the text tokenizer, wire the frame source and augmentation, filter CTC-infeasible samples.
+
+Vocabularies come from the train split only (the original leaked dev/test words). A run that
+resumes or evaluates a checkpoint takes them from the checkpoint instead, so ids never move.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch.utils.data import DataLoader
+
+from signkd.config import Config, ConfigError
+from signkd.data.batching import (BucketBatchSampler, Collate, SignDataset, eval_batches, filter_ctc_feasible,
+                                  normalise_translation, temporal_output_length_fn)
+from signkd.data.video import ClipTransform, FrameSource, PackedCache
+from signkd.errors import DataError
+from signkd.training.distributed import DistInfo
+
+
+def needs_video(cfg: Config) -> bool:
+    return cfg.model.student or cfg.model.dialogue_teacher
+
+
+def needs_tokenizer(cfg: Config) -> bool:
+    return cfg.model.dialogue_teacher or cfg.model.text2gloss
+
+
+def needs_words(cfg: Config) -> bool:
+    return cfg.model.task == "slt" or cfg.model.gloss2text
+
+
+@dataclass
+class Vocabs:
+    gloss: object
+    word: object = None
+    tokenizer: object = None
+    tokenizer_files: dict = field(default_factory=dict)   # name -> uint8 tensor, travels in checkpoints
+
+    def to_state(self) -> dict:
+        return {"gloss": self.gloss.to_dict(), "word": self.word.to_dict() if self.word is not None else None,
+                "tokenizer": self.tokenizer_files or None}
+
+    @classmethod
+    def from_state(cls, state: dict, work_dir: Optional[Path] = None) -> "Vocabs":
+        from signkd.data.vocab import GlossVocab, WordVocab
+
+        word = WordVocab.from_dict(state["word"]) if state.get("word") else None
+        tokenizer, files = None, state.get("tokenizer") or {}
+        if files:
+            folder = Path(work_dir) / "tokenizer" if work_dir else Path(tempfile.mkdtemp(prefix="signkd-tok-"))
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, blob in files.items():
+                (folder / name).write_bytes(bytes(blob.numpy().tobytes()))
+            import transformers
+
+            tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+        return cls(GlossVocab.from_dict(state["gloss"]), word, tokenizer, dict(files))
+
+
+def _pack_folder(folder: Path) -> dict:
+    return {p.name: torch.frombuffer(bytearray(p.read_bytes()), dtype=torch.uint8).clone()
+            for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def read_split(cfg: Config, role: str, report: list) -> list:
+    """Samples of the split configured as data.<role> (a split name or an annotation file)."""
+    from signkd.data.corpora import read_corpus
+
+    d = cfg.data
+    where = getattr(d, role)
+    if not where:
+        return []
+    return read_corpus(d.format, d.root, where, annotations=d.annotations, dialogue=d.dialogue, frames=d.frames,
+                       skip_bad=d.skip_bad, check_frames=needs_video(cfg), report=report)
+
+
+def build_vocabs(cfg: Config, train_samples: list, work_dir: Path) -> Vocabs:
+    from signkd.data.vocab import GlossVocab, WordVocab, build_text_tokenizer
+
+    if not train_samples:
+        raise DataError(f"data.train: no training samples in {cfg.data.root or cfg.data.annotations}")
+    gloss = GlossVocab.from_samples(train_samples)
+    word = None
+    if needs_words(cfg):
+        word = WordVocab.from_sentences([normalise_translation(s.translation, cfg.data.lowercase_translation)
+                                         for s in train_samples], min_freq=cfg.data.word_min_freq)
+    tokenizer, files = None, {}
+    if needs_tokenizer(cfg):
+        folder = Path(work_dir) / "tokenizer"
+        texts = [t for s in train_samples for t in (s.context, s.translation) if t]
+        tokenizer = build_text_tokenizer(cfg.data.tokenizer, texts, cfg.data.tokenizer_vocab_size, folder)
+        files = _pack_folder(folder)
+    return Vocabs(gloss, word, tokenizer, files)
+
+
+def preprocessing_of(cfg: Config) -> dict:
+    """What `recognize` must do to a new video to match training (stored in checkpoints)."""
+    a = cfg.data.augment
+    return {"resize": a.resize, "keep_aspect": a.keep_aspect, "crop": a.crop, "mean": list(a.mean),
+            "std": list(a.std), "frame_interval": cfg.data.frame_interval, "cache": bool(cfg.data.cache)}
+
+
+def frame_source(cfg: Config) -> FrameSource:
+    a = cfg.data.augment
+    cache = None
+    if cfg.data.cache:
+        cache = PackedCache(cfg.data.cache)
+        if a.resize and (cache.size != a.resize or cache.keep_aspect != a.keep_aspect):
+            raise ConfigError(f"data.cache: {cfg.data.cache} was packed at size {cache.size} "
+                              f"(keep_aspect={cache.keep_aspect}) but data.augment asks for {a.resize} "
+                              f"(keep_aspect={a.keep_aspect}); re-run `signkd prepare` or change data.augment")
+    return FrameSource(cache, size=a.resize, keep_aspect=a.keep_aspect, frame_interval=cfg.data.frame_interval)
+
+
+@dataclass
+class DataBundle:
+    vocabs: Vocabs
+    datasets: dict          # role -> SignDataset
+    samples: dict           # role -> list[Sample] (everything read, incl. filtered-out train samples)
+    report: list            # human-readable lines: skipped, filtered, unknown tokens
+
+
+def build_data(cfg: Config, work_dir: Path, *, roles=("train", "dev"), vocabs: Optional[Vocabs] = None,
+               log=print) -> DataBundle:
+    report: list = []
+    samples = {}
+    for role in roles:
+        samples[role] = read_split(cfg, role, report)
+    if vocabs is None:
+        train = samples.get("train") if "train" in samples else read_split(cfg, "train", report)
+        vocabs = build_vocabs(cfg, train, work_dir)
+    video = needs_video(cfg)
+    source = frame_source(cfg) if video else None
+    out_len = temporal_output_length_fn(cfg.model.visual.temporal)
+    datasets = {}
+    for role, split_samples in samples.items():
+        train = role == "train"
+        ds = SignDataset(split_samples, gloss_vocab=vocabs.gloss, word_vocab=vocabs.word, tokenizer=vocabs.tokenizer,
+                         frame_source=source, transform=ClipTransform(cfg.data.augment, train=train) if video else None,
+                         seed=cfg.train.seed, lowercase_translation=cfg.data.lowercase_translation,
+                         max_text_tokens=cfg.model.text.max_positions)
+        if train:
+            dropped = filter_ctc_feasible(ds, out_len, split=role, report=report)
+            if dropped:
+                log(f"data: {len(dropped)} of {len(split_samples)} {role} samples left out as CTC-infeasible "
+                    f"(see data_report.txt), e.g. {dropped[0]}")
+            if not len(ds):
+                raise DataError(f"data.{role}: no usable training sample left after the CTC-feasibility filter")
+        line = vocabs.gloss.unknown_summary(role)
+        if line:
+            report.append(line)
+            log(f"data: {line}")
+        datasets[role] = ds
+    for item in report:
+        if isinstance(item, dict):  # reader's skip records
+            report[report.index(item)] = f"{item.get('file', '')}:{item.get('line', '')} {item.get('id', '')}: {item.get('reason', '')}"
+    return DataBundle(vocabs, datasets, samples, report)
+
+
+def train_loader(ds: SignDataset, cfg: Config, dist: DistInfo, epoch: int) -> DataLoader:
+    """Shuffled, length-bucketed, drop_last (as the original), sharded over ranks."""
+    ds.set_epoch(epoch)
+    sampler = BucketBatchSampler(ds.lengths(), cfg.data.batch_size, shuffle=True, drop_last=True,
+                                 seed=cfg.train.seed, num_replicas=dist.world_size, rank=dist.rank,
+                                 bucket=cfg.data.bucket_by_length)
+    sampler.set_epoch(epoch)
+    if len(sampler) == 0:
+        raise DataError(f"data.batch_size: {cfg.data.batch_size} x {dist.world_size} process(es) is more than the "
+                        f"{len(ds)} training samples")
+    return _loader(ds, sampler, cfg, dist)
+
+
+def eval_loader(ds: SignDataset, cfg: Config, dist: DistInfo) -> DataLoader:
+    batches = eval_batches(ds.lengths(), cfg.data.eval_batch_size, rank=dist.rank, num_replicas=dist.world_size)
+    return _loader(ds, batches, cfg, dist)
+
+
+def _loader(ds: SignDataset, batch_sampler, cfg: Config, dist: DistInfo) -> DataLoader:
+    vocabs_bos = ds.gloss_vocab.bos, ds.gloss_vocab.eos
+    workers = cfg.data.num_workers
+    return DataLoader(ds, batch_sampler=batch_sampler, collate_fn=Collate(*vocabs_bos), num_workers=workers,
+                      pin_memory=dist.device.type == "cuda", persistent_workers=False,
+                      prefetch_factor=2 if workers > 0 else None)
+
+
+def write_report(lines: list, path: Path) -> None:
+    if lines:
+        path.write_text("\n".join(str(x) for x in lines) + "\n", encoding="utf-8")
+

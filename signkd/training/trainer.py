@@ -1,0 +1,411 @@
+"""The training loop: stages, loss schedules, optimisation, checkpoints, DDP, evaluation.
+
+Reproducibility contract (tests/test_checkpoint.py): on CPU with `train.deterministic: true`
+and `data.num_workers: 0`, 2 epochs straight and 1 epoch + `--resume` + 1 epoch give bit-identical
+weights. What makes it hold: every epoch reseeds the global RNGs from (seed, epoch); batch order
+and augmentation are pure functions of (seed, epoch, index); the checkpoint carries optimizer,
+scheduler, scaler and RNG states as well as the model.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from signkd.config import Config, dump_yaml, to_dict
+from signkd.errors import CheckpointError
+from signkd.training import checkpoint as ckpt_io
+from signkd.training import distributed as D
+from signkd.training.data import DataBundle, Vocabs, build_data, preprocessing_of, train_loader, write_report
+from signkd.training.evaluate import Evaluator, is_better, select_metric
+from signkd.training.optimizer import Schedule, build_optimizer
+from signkd.training.stages import active_weights, apply_stage, check_stages, stage_at, stage_index
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed & 0xFFFFFFFF)
+    torch.manual_seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919 + 17) & 0x7FFFFFFF
+
+
+def set_deterministic(enabled: bool) -> None:
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0                       # completed epochs
+    global_step: int = 0                 # optimizer steps
+    best_score: Optional[float] = None
+    best_epoch: int = -1
+    nan_skipped: int = 0
+    history: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class Trainer:
+    def __init__(self, cfg: Config, *, work_dir: str | Path | None = None, resume: bool = False,
+                 load_weights: str = "", dist: Optional[D.DistInfo] = None, log_file: bool = True):
+        self.cfg = cfg
+        self.work_dir = Path(work_dir or cfg.work_dir)
+        self.dist = dist or D.setup(cfg.train.device)
+        self.device = self.dist.device
+        self.is_main = self.dist.is_main
+        if self.is_main:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._log_path = self.work_dir / "train.log" if (log_file and self.is_main) else None
+        set_deterministic(cfg.train.deterministic)
+        seed_everything(cfg.train.seed)
+        self.state = TrainState()
+
+        resume_ckpt = None
+        if resume:
+            last = self.work_dir / "last.pt"
+            if not last.is_file():
+                raise CheckpointError(f"{last}: nothing to resume (no last.pt in the work dir)")
+            resume_ckpt = ckpt_io.load_checkpoint(last)
+            ckpt_io.require_signkd(resume_ckpt, last)
+            self.log(f"resuming from {last} (epoch {resume_ckpt['epoch']})")
+        vocab_state = resume_ckpt["vocab"] if resume_ckpt else None
+        if load_weights and not resume_ckpt:
+            weights_ckpt = ckpt_io.load_checkpoint(load_weights)
+            ckpt_io.require_signkd(weights_ckpt, load_weights)
+            vocab_state = weights_ckpt["vocab"]
+        else:
+            weights_ckpt = None
+        vocabs = Vocabs.from_state(vocab_state, self.work_dir if self.is_main else None) if vocab_state else None
+        roles = ("train", "dev") if cfg.data.dev else ("train",)
+        self.data: DataBundle = build_data(cfg, self.work_dir, roles=roles, vocabs=vocabs, log=self.log)
+        if self.is_main:
+            write_report(self.data.report, self.work_dir / "data_report.txt")
+            (self.work_dir / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
+
+        from signkd.models.system import build_system
+
+        v = self.data.vocabs
+        seed_everything(cfg.train.seed)  # same initial weights whatever the data step drew
+        self.system = build_system(cfg, v.gloss, v.word, v.tokenizer)
+        self.system = D.convert_sync_batchnorm(self.system, self.dist, cfg.train.sync_bn).to(self.device)
+        check_stages(cfg, self.system)
+        self.optimizer = build_optimizer(self.system, cfg.train.optim)
+        self.steps_per_epoch = self._steps_per_epoch()
+        self.schedule = Schedule(self.optimizer, cfg.train.optim, epochs=cfg.train.epochs,
+                                 steps_per_epoch=self.steps_per_epoch)
+        self.amp = cfg.train.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.evaluator = Evaluator(cfg, self.data, self.dist, self.work_dir)
+        self.select = select_metric(cfg)
+        self._ddp = None
+        self._ddp_stage = None
+        self._tb = None
+
+        if resume_ckpt is not None:
+            self._restore(resume_ckpt)
+        else:
+            if weights_ckpt is not None:
+                ckpt_io.load_model_state(self.system, ckpt_io.model_state_of(weights_ckpt, load_weights),
+                                         where=str(load_weights),
+                                         ckpt_model_cfg=(weights_ckpt.get("config") or {}).get("model"),
+                                         model_cfg=to_dict(cfg.model))
+                self.log(f"loaded weights from {load_weights}")
+            self._apply_inits()
+
+    # ----------------------------------------------------------------------------- logging
+
+    def log(self, msg: str) -> None:
+        if not self.is_main:
+            return
+        print(msg, flush=True)
+        if self._log_path is not None:
+            with open(self._log_path, "a", encoding="utf-8") as fh:
+                fh.write(msg + "\n")
+
+    def _tensorboard(self):
+        if self._tb is None and self.is_main and self.cfg.train.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # optional
+                self._tb = False
+            else:
+                self._tb = SummaryWriter(str(self.work_dir / "tensorboard"))
+        return self._tb or None
+
+    # ----------------------------------------------------------------------------- set-up
+
+    def _steps_per_epoch(self) -> int:
+        n = len(self.data.datasets["train"])
+        batches = n // (self.cfg.data.batch_size * self.dist.world_size)
+        if self.cfg.train.max_steps_per_epoch:
+            batches = min(batches, self.cfg.train.max_steps_per_epoch)
+        return max(1, batches // self.cfg.train.optim.accumulate)
+
+    def _apply_inits(self) -> None:
+        for i, init in enumerate(self.cfg.train.init):
+            where = f"train.init[{i}] ({init.checkpoint})"
+            if not init.checkpoint or not init.prefix:
+                raise CheckpointError(f"{where}: needs both checkpoint and prefix")
+            ckpt = ckpt_io.load_checkpoint(init.checkpoint)
+            state = ckpt_io.model_state_of(ckpt, init.checkpoint)
+            rep = ckpt_io.load_prefix(self.system, state, prefix=init.prefix, source_prefix=init.source_prefix,
+                                      strict=init.strict, where=where)
+            self.log(f"init: {init.prefix} <- {init.checkpoint}:{init.source_prefix or init.prefix} "
+                     f"({rep['loaded']} tensors; missing {len(rep['missing'])}"
+                     f"{' e.g. ' + rep['missing'][0] if rep['missing'] else ''}; unexpected {len(rep['unexpected'])}"
+                     f"{' e.g. ' + rep['unexpected'][0] if rep['unexpected'] else ''})")
+
+    def _payload(self, metrics: dict) -> dict:
+        return {
+            "epoch": self.state.epoch,
+            "model": {k: v.detach().cpu() for k, v in ckpt_io.unwrap(self.system).state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": ckpt_io.capture_rng(),
+            "config": to_dict(self.cfg),
+            "vocab": self.data.vocabs.to_state(),
+            "preprocessing": {**preprocessing_of(self.cfg), "max_lengths": self.evaluator.max_lengths},
+            "metrics": metrics,
+            "trainer": self.state.to_dict(),
+        }
+
+    def _restore(self, ckpt: dict) -> None:
+        ckpt_io.load_model_state(self.system, ckpt["model"], where=str(self.work_dir / "last.pt"),
+                                 ckpt_model_cfg=(ckpt.get("config") or {}).get("model"), model_cfg=to_dict(self.cfg.model))
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.schedule.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        ckpt_io.restore_rng(ckpt["rng"])
+        for key, value in ckpt["trainer"].items():
+            setattr(self.state, key, value)
+        self.state.epoch = int(ckpt["epoch"])
+
+    # ----------------------------------------------------------------------------- training
+
+    def _model_fn(self, stage_no: int, frozen: frozenset):
+        """The loss callable: the system itself, or its DDP wrapper (rebuilt when the set of
+        trained parameters changes, i.e. at a stage boundary)."""
+        if not self.dist.distributed:
+            return lambda batch, weights: self.system.losses(batch, weights, frozen=set(frozen))
+        if self._ddp is None or self._ddp_stage != stage_no:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # the system's forward() is its losses(), so DDP prepares gradient reduction there
+            self._ddp = DDP(self.system, device_ids=ids, find_unused_parameters=True)
+            self._ddp_stage = stage_no
+        return lambda batch, weights: self._ddp(batch, weights, frozen=set(frozen))
+
+    def train_epoch(self, epoch: int) -> dict:
+        cfg = self.cfg
+        stage_no = stage_index(cfg, epoch)
+        stage = stage_at(cfg, epoch)
+        trained, frozen = apply_stage(ckpt_io.unwrap(self.system), stage)
+        weights = active_weights(cfg, stage, epoch)
+        forward = self._model_fn(stage_no, frozenset(frozen))
+        seed_everything(epoch_seed(cfg.train.seed, epoch))
+        loader = train_loader(self.data.datasets["train"], cfg, self.dist, epoch)
+        total_batches = len(loader)
+        if cfg.train.max_steps_per_epoch:
+            total_batches = min(total_batches, cfg.train.max_steps_per_epoch * cfg.train.optim.accumulate)
+        accumulate = cfg.train.optim.accumulate
+        params = [p for p in self.system.parameters() if p.requires_grad]
+        self.optimizer.zero_grad(set_to_none=True)
+        sums: dict[str, float] = {}
+        count = frames = nan_here = micro = 0
+        start = time.perf_counter()
+        from tqdm import tqdm
+
+        bar = tqdm(total=total_batches, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="batch",
+                   disable=not (self.is_main and cfg.train.progress), dynamic_ncols=True, mininterval=1.0,
+                   leave=False, file=sys.stderr)
+        for i, batch in enumerate(loader):
+            if i >= total_batches:
+                break
+            batch = batch.to(self.device, non_blocking=True)
+            last_micro = (micro + 1) % accumulate == 0 or i + 1 == total_batches
+            sync = nullcontext() if (self._ddp is None or last_micro) else self._ddp.no_sync()
+            with sync:
+                with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
+                    terms = forward(batch, weights)
+                loss = terms["total"].float()  # sum of weight x term over the active terms
+                bad = D.any_true(not bool(torch.isfinite(loss.detach())), self.dist)
+                if bad:
+                    nan_here += 1
+                    self._skip_backward(loss, params)
+                    bar.update(1)
+                    continue
+                self.scaler.scale(loss / accumulate).backward()
+            micro += 1
+            if micro % accumulate == 0 or i + 1 == total_batches:
+                self._optimizer_step(params)
+            count += 1
+            frames += int(batch.video_lengths.sum()) if batch.video_lengths is not None else 0
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+            for k, v in terms.items():
+                if k != "total" and isinstance(v, torch.Tensor) and v.numel() == 1:
+                    sums[k] = sums.get(k, 0.0) + float(v.detach())
+            elapsed = max(time.perf_counter() - start, 1e-9)
+            bar.set_postfix(loss=f"{sums['loss'] / count:.3f}", fps=f"{frames * self.dist.world_size / elapsed:.0f}")
+            bar.update(1)
+        bar.close()
+        if micro % accumulate:
+            self._optimizer_step(params)
+        elapsed = time.perf_counter() - start
+        keys = sorted(sums)
+        totals = D.sum_values([sums[k] for k in keys] + [count, frames, nan_here], self.dist)
+        n = max(1.0, totals[len(keys)])
+        stats = {k: totals[j] / n for j, k in enumerate(keys)}
+        stats.update(batches=int(totals[len(keys)]), frames_per_s=totals[len(keys) + 1] / max(elapsed, 1e-9),
+                     nan_skipped=int(totals[len(keys) + 2]), seconds=elapsed, lr=self.schedule.lr(),
+                     stage=stage_no, trained=sorted(trained), frozen=sorted(frozen))
+        self.state.nan_skipped += stats["nan_skipped"]
+        return stats
+
+    def _skip_backward(self, loss: torch.Tensor, params: list) -> None:
+        """Drop a batch whose loss is NaN/Inf. Alone: no backward at all. Under DDP every rank
+        skips together (consensus flag) but still runs backward, because DDP expects one per
+        forward; the gradients accumulated so far are saved and put back."""
+        if self._ddp is None:
+            return
+        saved = [None if p.grad is None else p.grad.clone() for p in params]
+        loss.backward()
+        for p, g in zip(params, saved):
+            p.grad = g
+
+    def _optimizer_step(self, params: list) -> None:
+        clip = self.cfg.train.optim.grad_clip
+        if clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.schedule.after_step()
+        self.state.global_step += 1
+
+    # ----------------------------------------------------------------------------- the run
+
+    def fit(self) -> dict:
+        cfg = self.cfg
+        start = self.state.epoch
+        if start >= cfg.train.epochs:
+            self.log(f"nothing to train: {start} of {cfg.train.epochs} epochs done")
+        for epoch in range(start, cfg.train.epochs):
+            stats = self.train_epoch(epoch)
+            self.schedule.after_epoch()
+            self.state.epoch = epoch + 1
+            record = {"epoch": epoch + 1, "train": stats}
+            msg = (f"epoch {epoch + 1}/{cfg.train.epochs} stage {stats['stage']} loss {stats.get('loss', float('nan')):.4f} "
+                   f"lr {stats['lr']:.2e} {stats['frames_per_s']:.0f} frames/s {stats['seconds']:.1f}s")
+            if stats["nan_skipped"]:
+                msg += f" ({stats['nan_skipped']} NaN/Inf batches skipped)"
+            evaluated = "dev" in self.data.datasets and ((epoch + 1) % max(1, cfg.train.eval_every) == 0
+                                                         or epoch + 1 == cfg.train.epochs)
+            improved = False
+            if evaluated:
+                dev = self.evaluator.evaluate(self.system, "dev", tag="dev")
+                record["dev"] = dev
+                score = dev.get(self.select)
+                improved = score is not None and is_better(self.select, score, self.state.best_score)
+                if improved:
+                    self.state.best_score, self.state.best_epoch = float(score), epoch + 1
+                    self.evaluator.promote_hypotheses("dev")
+                msg += f" | dev {self.evaluator.summary(dev)}" + (" (best)" if improved else "")
+            elif "dev" not in self.data.datasets:
+                improved = True  # no dev split: the last epoch is the best we know
+                self.state.best_epoch = epoch + 1
+            self.state.history.append(record)
+            self.log(msg)
+            self._tb_epoch(record)
+            if self.is_main:
+                metrics = {"dev": record.get("dev"), "train": stats, "epoch": epoch + 1}
+                payload = self._payload(metrics)
+                ckpt_io.save_checkpoint(self.work_dir / "last.pt", payload)
+                if improved:
+                    ckpt_io.save_checkpoint(self.work_dir / "best.pt", payload)
+                self.write_outputs()
+            D.barrier(self.dist)
+        result = {"best_epoch": self.state.best_epoch, "best_score": self.state.best_score, "select": self.select}
+        if cfg.train.test_at_end and cfg.data.test:
+            result["final"] = self.final_test()
+        if self.is_main:
+            self.write_outputs(final=result.get("final"))
+        if self._tb:
+            self._tb.close()
+        return result
+
+    def final_test(self) -> dict:
+        """Score dev and test once with best.pt (test is never used for selection)."""
+        best = self.work_dir / "best.pt"
+        D.barrier(self.dist)
+        if best.is_file():
+            ckpt = ckpt_io.load_checkpoint(best)
+            ckpt_io.load_model_state(self.system, ckpt["model"], where=str(best))
+        out = {"checkpoint": str(best), "epoch": self.state.best_epoch}
+        out.update(self.evaluator.evaluate_splits(self.system, ("dev", "test")))
+        for split in ("dev", "test"):
+            if split in out:
+                self.log(f"best (epoch {self.state.best_epoch}) {split}: {self.evaluator.summary(out[split])}")
+        return out
+
+    # ----------------------------------------------------------------------------- outputs
+
+    def _tb_epoch(self, record: dict) -> None:
+        tb = self._tensorboard()
+        if tb is None:
+            return
+        step = record["epoch"]
+        for k, v in record["train"].items():
+            if isinstance(v, (int, float)) and k not in ("stage",):
+                tb.add_scalar(f"train/{k}", v, step)
+        for k, v in (record.get("dev") or {}).items():
+            if isinstance(v, (int, float)):
+                tb.add_scalar(f"dev/{k}", v, step)
+        tb.flush()
+
+    def write_outputs(self, final: Optional[dict] = None) -> None:
+        from signkd.training.report import write_curves, write_report_md
+
+        metrics = {"name": self.cfg.name, "select_metric": self.select, "best_epoch": self.state.best_epoch,
+                   "best_score": self.state.best_score, "nan_skipped": self.state.nan_skipped,
+                   "history": self.state.history, "data_report": self.data.report[:200]}
+        if final is not None:
+            metrics["final"] = final
+        path = self.work_dir / "metrics.json"
+        tmp = path.with_name(".metrics.json.tmp")
+        tmp.write_text(json.dumps(metrics, indent=1, default=_jsonable), encoding="utf-8")
+        os.replace(tmp, path)
+        write_curves(self.state.history, self.work_dir / "curves.png")
+        write_report_md(metrics, self.cfg, self.work_dir / "report.md")
+
+
+def _jsonable(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, torch.Tensor):
+        return x.tolist()
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    return str(x)
