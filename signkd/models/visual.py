@@ -151,7 +151,8 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None or not self.training:
             return super().forward(x)
-        m = mask[:, None, :].to(x.dtype)                       # (B, 1, T)
+        dtype, x = x.dtype, x.float()                          # statistics in float32 (AMP)
+        m = mask[:, None, :].float()                           # (B, 1, T)
         count = m.sum().clamp_min(1.0)
         mean = (x * m).sum(dim=(0, 2)) / count                 # (C,)
         var = (((x - mean[None, :, None]) ** 2) * m).sum(dim=(0, 2)) / count
@@ -164,8 +165,8 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
                 self.running_var.mul_(1 - momentum).add_(momentum * unbiased.detach())
         out = (x - mean[None, :, None]) / torch.sqrt(var[None, :, None] + self.eps)
         if self.affine:
-            out = out * self.weight[None, :, None] + self.bias[None, :, None]
-        return out
+            out = out * self.weight[None, :, None].float() + self.bias[None, :, None].float()
+        return out.to(dtype)
 
 
 def parse_temporal_spec(spec: str) -> tuple[str, int]:
