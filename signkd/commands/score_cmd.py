@@ -1,0 +1,119 @@
+"""`signkd score`: WER exactly as sclite computes it (or the real sclite), or translation metrics."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from signkd.errors import DataError
+from signkd.metrics import (CLEAN_REFERENCES, CLEANUP_RULES, text_lines, cleanup_glosses,
+                            format_alignment_report, read_hypotheses, read_id_lines, read_stm,
+                            run_sclite, sclite_wer, translation_metrics)
+
+HELP = "score gloss hypotheses (WER, sclite-exact) or translations (BLEU-1..4, chrF, ROUGE-L)"
+
+REF_FORMATS = ("an .stm file, a PHOENIX-2014-T corpus file (name|video|start|end|speaker|orth|"
+               "translation), a dialogue-phoenix .txt (split/id translation%context%GLOSSES), "
+               "or 'ID WORDS...' lines")
+
+
+def add_arguments(p):
+    p.add_argument("--ref", required=True, metavar="REF", help=f"references: {REF_FORMATS}")
+    p.add_argument("--hyp", required=True, metavar="HYP",
+                   help="hypotheses: a .ctm file or 'ID WORD WORD ...' lines")
+    p.add_argument("--task", choices=["recognition", "translation"], default="recognition")
+    p.add_argument("--corpus", choices=list(CLEANUP_RULES), default="none",
+                   help="gloss clean-up rules for the hypotheses (phoenix2014t: references too); "
+                        "default none")
+    p.add_argument("--scorer", choices=["python", "sclite"], default="python",
+                   help="python (sclite-exact, no binary needed) or the sclite binary (package sctk)")
+    p.add_argument("--char-level", action="store_true",
+                   help="translation: score characters instead of words (Chinese)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--report", metavar="FILE",
+                   help="recognition: also write the per-utterance alignment report (like sclite pra)")
+
+
+def _split_id(raw: str) -> str:
+    # dialogue-phoenix ids carry their split: dev/11August_2010_Wednesday_tagesschau-2
+    return raw.rsplit("/", 1)[-1]
+
+
+def read_references(path: str | Path, task: str) -> dict[str, object]:
+    """{id: glosses (list)} for recognition, {id: sentence (str)} for translation."""
+    path = Path(path)
+    if path.suffix.lower() == ".stm":
+        if task == "translation":
+            raise DataError(f"{path}: an STM file holds glosses, not translations; "
+                            f"use the corpus file as --ref")
+        return dict(read_stm(path))
+    lines = list(text_lines(path))
+    if not lines:
+        raise DataError(f"{path}: no references found; expected {REF_FORMATS}")
+    first = lines[0][2]
+    out: dict[str, object] = {}
+    if first.count("|") >= 6:
+        for p, lineno, line in lines:
+            parts = line.split("|")
+            if lineno == lines[0][1] and parts[0] == "name":
+                continue   # the official files' header row
+            if len(parts) < 7:
+                raise DataError(f"{p}:{lineno}: expected 7 '|'-separated fields "
+                                f"(name|video|start|end|speaker|orth|translation)")
+            _store(out, p, lineno, parts[0], parts[5].split() if task == "recognition" else parts[6])
+    elif first.count("%") == 2:
+        for p, lineno, line in lines:
+            fields = line.split("%")
+            head = fields[0].split(maxsplit=1)
+            if len(fields) != 3 or not head:
+                raise DataError(f"{p}:{lineno}: expected 'split/id translation%context%GLOSSES'")
+            uid = _split_id(head[0])
+            value = fields[2].split() if task == "recognition" else (head[1] if len(head) > 1 else "")
+            _store(out, p, lineno, uid, value)
+    else:
+        out = {uid: (words if task == "recognition" else " ".join(words))
+               for uid, words in read_id_lines(path).items()}
+    return out
+
+
+def _store(out: dict, path, lineno, uid, value) -> None:
+    if uid in out:
+        raise DataError(f"{path}:{lineno}: utterance '{uid}' appears twice")
+    out[uid] = value
+
+
+def run(args) -> int:
+    refs = read_references(args.ref, args.task)
+    hyps = read_hypotheses(args.hyp)
+    unknown = sorted(set(hyps) - set(refs))
+    if unknown:
+        raise DataError(f"{args.hyp}: hypothesis id '{unknown[0]}' is not in {args.ref}"
+                        + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+    if args.task == "translation":
+        return _score_translation(args, refs, hyps)
+    hyps = {uid: cleanup_glosses(words, args.corpus) for uid, words in hyps.items()}
+    if args.corpus in CLEAN_REFERENCES:
+        refs = {uid: cleanup_glosses(words, args.corpus) for uid, words in refs.items()}
+    result = run_sclite(refs, hyps) if args.scorer == "sclite" else sclite_wer(refs, hyps)
+    if args.report:
+        Path(args.report).write_text(format_alignment_report(result) + "\n", encoding="utf-8")
+    missing = sum(1 for uid in refs if uid not in hyps)
+    if args.json:
+        print(json.dumps({**result.to_dict(), "cleanup": args.corpus, "missing_hyps": missing}))
+    else:
+        print(result.summary())
+        print(f"clean-up: {args.corpus}" + (f"; {missing} utterances without a hypothesis "
+                                            f"(scored as deletions)" if missing else ""))
+    return 0
+
+
+def _score_translation(args, refs: dict, hyps: dict) -> int:
+    ids = sorted(refs)
+    scores = translation_metrics([" ".join(hyps.get(i, [])) for i in ids], [refs[i] for i in ids],
+                                 char_level=args.char_level)
+    if args.json:
+        print(json.dumps({**scores, "sentences": len(ids)}))
+    else:
+        print("  ".join(f"BLEU-{n} {scores[f'bleu{n}']:.2f}" for n in range(1, 5))
+              + f"  chrF {scores['chrf']:.2f}  ROUGE-L {scores['rouge_l']:.2f}")
+        print(f"{len(ids)} sentences; BLEU {scores['signature']}; chrF {scores['chrf_signature']}")
+    return 0
