@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import zipfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -91,10 +92,14 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        refused = next((ln for ln in lines if "GLOBAL" in ln), None)
+        if refused is None or not zipfile.is_zipfile(path):
+            detail = next((ln for ln in lines if "Unsupported" in ln or "invalid" in ln.lower()), lines[-1] if lines else "")
+            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({detail[:160]})") from None
         if os.environ.get("SIGNKD_TRUST_CHECKPOINTS") == "1":
             return torch.load(path, map_location="cpu", weights_only=False)
-        first = str(exc).strip().splitlines()[0][:160]
-        raise CheckpointError(f"{path}: holds objects weights_only loading refuses ({first}); "
+        raise CheckpointError(f"{path}: holds objects weights_only loading refuses ({refused[:160]}); "
                               "set SIGNKD_TRUST_CHECKPOINTS=1 only if you trust the file") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:160]})") from None

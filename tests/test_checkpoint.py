@@ -1,0 +1,164 @@
+"""Checkpoints: exact resume, atomic writes, weights_only loading, `init:` prefixes, and one-line
+errors for checkpoints that do not fit."""
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import TINY_CONFIG, tiny_overrides
+from signkd.cli import main as cli_main
+from signkd.config import load_config
+from signkd.errors import CheckpointError
+from signkd.training import checkpoint as ckpt_io
+
+FAST = ["train.max_steps_per_epoch=3", "train.test_at_end=false"]
+
+
+def _train(corpus, work, *extra, resume=False):
+    from signkd.training.trainer import Trainer
+
+    cfg = load_config(TINY_CONFIG, tiny_overrides(corpus, work, *FAST, *extra))
+    trainer = Trainer(cfg, resume=resume, log_file=False)
+    trainer.fit()
+    return trainer
+
+
+def _assert_same_tensors(a: dict, b: dict, what: str):
+    assert a.keys() == b.keys(), what
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{what}: {k} differs"
+
+
+def test_resume_is_bit_identical(tiny_corpus, tmp_path):
+    _train(tiny_corpus, tmp_path / "straight", "train.epochs=2")
+    _train(tiny_corpus, tmp_path / "resumed", "train.epochs=1")
+    torch.manual_seed(12345)  # whatever state the "new process" starts in must not matter
+    torch.rand(7)
+    _train(tiny_corpus, tmp_path / "resumed", "train.epochs=2", resume=True)
+    a = ckpt_io.load_checkpoint(tmp_path / "straight" / "last.pt")
+    b = ckpt_io.load_checkpoint(tmp_path / "resumed" / "last.pt")
+    assert a["epoch"] == b["epoch"] == 2
+    _assert_same_tensors(a["model"], b["model"], "model")
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        _assert_same_tensors(sa, sb, "optimizer state")
+    assert a["scheduler"] == b["scheduler"]
+    assert a["trainer"]["history"][-1]["train"]["loss"] == b["trainer"]["history"][-1]["train"]["loss"]
+    # the checkpoint is self-contained and loads with weights_only=True
+    assert {"model", "optimizer", "scheduler", "rng", "config", "vocab", "preprocessing", "metrics"} <= set(a)
+    assert a["vocab"]["gloss"]["glosses"] and a["config"]["data"]["root"] == str(tiny_corpus)
+
+
+def test_resume_without_last_checkpoint_says_so(tiny_corpus, tmp_path):
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        _train(tiny_corpus, tmp_path / "empty", resume=True)
+
+
+def test_checkpoint_from_a_different_model_fails_with_one_line(tiny_corpus, tmp_path, capsys):
+    _train(tiny_corpus, tmp_path / "bilstm", "train.epochs=1", "train.max_steps_per_epoch=1")
+    best = tmp_path / "bilstm" / "best.pt"
+    args = ["test", str(TINY_CONFIG), "--load-weights", str(best), "--set", f"data.root={tiny_corpus}",
+            "--set", f"work_dir={tmp_path / 'eval'}", "--set", "model.sequence.kind=transformer"]
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "model.sequence.kind is 'bilstm' in the checkpoint but 'transformer' here" in err[0]
+    assert "missing key" in err[0] and "unexpected key" in err[0]
+    # a file that is no checkpoint at all
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    args[3] = str(junk)
+    assert cli_main(args) == 2
+    assert "not a readable PyTorch checkpoint" in capsys.readouterr().err
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    ckpt_io.save_checkpoint(path, {"epoch": 1, "model": {"w": torch.ones(2)}})
+
+    def broken_save(obj, f, *a, **k):
+        with open(f, "wb") as fh:
+            fh.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        ckpt_io.save_checkpoint(path, {"epoch": 2, "model": {"w": torch.zeros(2)}})
+    monkeypatch.undo()
+    assert ckpt_io.load_checkpoint(path)["epoch"] == 1
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+def test_arbitrary_objects_are_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"model": {}, "payload": _Evil()}, path)
+    with pytest.raises(CheckpointError, match="SIGNKD_TRUST_CHECKPOINTS"):
+        ckpt_io.load_checkpoint(path)
+
+
+def test_rng_round_trip():
+    import random
+
+    import numpy as np
+
+    state = ckpt_io.capture_rng()
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    torch.rand(5), np.random.rand(5), random.random()
+    ckpt_io.restore_rng(pickle.loads(pickle.dumps(state)))
+    got = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(expected[0], got[0]) and (expected[1] == got[1]).all() and expected[2] == got[2]
+
+
+class _Toy(nn.Module):
+    def __init__(self, width=3, extra=False):
+        super().__init__()
+        self.student = nn.Sequential(nn.Linear(2, width), nn.Linear(width, 2))
+        self.teacher = nn.Linear(2, 2)
+        if extra:
+            self.student.add_module("head", nn.Linear(2, 2))
+
+
+def test_init_prefix_loading_strict_report_and_renaming():
+    src = _Toy()
+    dst = _Toy()
+    rep = ckpt_io.load_prefix(dst, src.state_dict(), prefix="student.", where="init[0]")
+    assert rep["loaded"] == 4 and not rep["missing"] and not rep["unexpected"]
+    assert torch.equal(dst.student[0].weight, src.student[0].weight)
+    assert not torch.equal(dst.teacher.weight, src.teacher.weight)        # only the prefix moved
+    # renaming a prefix: the source's teacher into the destination's student head
+    bigger = _Toy(extra=True)
+    rep = ckpt_io.load_prefix(bigger, src.state_dict(), prefix="student.head.", source_prefix="teacher.", where="x")
+    assert torch.equal(bigger.student.head.weight, src.teacher.weight)
+    # strict: a key the checkpoint lacks is an error naming it; non-strict reports it
+    with pytest.raises(CheckpointError, match=r"1 missing key\(s\), e.g. student.head.weight|2 missing"):
+        ckpt_io.load_prefix(_Toy(extra=True), src.state_dict(), prefix="student.", where="init[1]")
+    rep = ckpt_io.load_prefix(_Toy(extra=True), src.state_dict(), prefix="student.", strict=False, where="init[1]")
+    assert sorted(rep["missing"]) == ["student.head.bias", "student.head.weight"]
+    # shapes never load silently, and prefixes that match nothing are named
+    with pytest.raises(CheckpointError, match="shape mismatch"):
+        ckpt_io.load_prefix(_Toy(width=5), src.state_dict(), prefix="student.", strict=False, where="init[2]")
+    with pytest.raises(CheckpointError, match="no entry under 'decoder.'"):
+        ckpt_io.load_prefix(_Toy(), src.state_dict(), prefix="student.", source_prefix="decoder.", where="init[3]")
+    with pytest.raises(CheckpointError, match="matches no parameter"):
+        ckpt_io.load_prefix(_Toy(), src.state_dict(), prefix="gloss2text.", where="init[4]")
+
+
+def test_slr_student_checkpoint_initialises_the_slt_encoder(tiny_corpus, tmp_path):
+    _train(tiny_corpus, tmp_path / "slr", "train.epochs=1", "train.max_steps_per_epoch=1")
+    from signkd.training.trainer import Trainer
+
+    slr = ckpt_io.load_checkpoint(tmp_path / "slr" / "best.pt")["model"]
+    cfg = load_config(TINY_CONFIG, tiny_overrides(
+        tiny_corpus, tmp_path / "slt", *FAST, "model.task=slt", "loss.weights={TranslationCrossEntropy: 1.0}",
+        f"train.init=[{{checkpoint: {tmp_path / 'slr' / 'best.pt'}, prefix: student.encoder., source_prefix: student.}}]"))
+    trainer = Trainer(cfg, log_file=False)
+    own = trainer.system.state_dict()
+    for key, value in slr.items():
+        assert torch.equal(own["student.encoder." + key[len("student."):]], value), key
