@@ -260,7 +260,7 @@ def test_generate_uses_seq2seq_decoding():
     teacher = gloss2text()
     glosses, gl = torch.randint(1, C, (2, 4)), torch.tensor([4, 3])
     hyps = teacher.generate(glosses, gl, bos=1, eos=2, max_len=5)
-    assert len(hyps) == 2 and all(len(h) <= 5 and 1 not in h and 2 not in h for h in hyps)
+    assert len(hyps) == 2 and all(len(h) <= 5 and 2 not in h for h in hyps)
     # greedy by hand from the step API
     memories = teacher.encode(glosses, gl)
     tokens = torch.ones(2, 1, dtype=torch.long)
