@@ -6,8 +6,9 @@ collapses the best beam again with ``groupby``, which wrongly merges genuine rep
 ``ctc_beam_search`` is correct CTC in NumPy. Its beam holds *states* — a label prefix together
 with whether the last frame was blank — exactly as flashlight-text's lexicon-free decoder does, so
 that when ``flashlight-text`` is installed it can be used instead (it is, automatically) and both
-give the same hypotheses. With a beam wide enough to keep every state, the result is the labelling
-of maximum total probability (the sum over all frame paths that collapse to it).
+give the same hypotheses. With a beam wide enough to keep every state (and every label expanded),
+the result is the labelling of maximum total probability (the sum over all frame paths that
+collapse to it).
 """
 from __future__ import annotations
 
@@ -52,6 +53,9 @@ def ctc_greedy(log_probs, lengths, blank: int = 0) -> list[list[int]]:
     return out
 
 
+DEFAULT_TOKEN_TOP_K = 40   # labels expanded per frame (ctcdecode's cutoff_top_n default)
+
+
 def flashlight_available() -> bool:
     try:
         import flashlight.lib.text.decoder  # noqa: F401
@@ -62,12 +66,13 @@ def flashlight_available() -> bool:
 
 def ctc_beam_search(log_probs, lengths, beam_width: int = 10, blank: int = 0,
                     return_frames: bool = False, *, impl: str = "auto",
-                    token_top_k: int | None = None, beam_threshold: float | None = None):
+                    token_top_k: int | None = DEFAULT_TOKEN_TOP_K, beam_threshold: float | None = None):
     """CTC prefix beam search. (B, T, C) log-softmax + (B,) lengths -> B label lists.
 
     ``beam_width`` states survive each frame; ``token_top_k`` only expands the k most likely
-    labels of each frame and ``beam_threshold`` drops states scoring more than that below the
-    frame's best (both off by default: the search is exact within its beam). With
+    labels of each frame (default 40, ctcdecode's cutoff_top_n that the original used; None = all)
+    and ``beam_threshold`` drops candidates scoring more than that below the frame's best (off by
+    default). With
     ``return_frames`` also returns, per label, the frame that emitted it (its CTC "peak").
     ``impl``: "auto" (flashlight-text when installed), "python" or "flashlight".
     """
@@ -100,20 +105,28 @@ def ctc_beam_search(log_probs, lengths, beam_width: int = 10, blank: int = 0,
 
 def _prefix_beam_numpy(lp: np.ndarray, beam: int, blank: int, top_k: int, threshold: float):
     """One utterance. lp: (T, C) float32. States are (prefix, ends_in_blank); each keeps one log
-    score and the emission frames of its best-scoring history (the one flashlight keeps)."""
+    score and the emission frames of its best-scoring history (the one flashlight keeps).
+
+    Per frame, with U distinct prefixes in the beam and K labels expanded (all C, or the frame's
+    top-k), candidates are: (p, blank) for each prefix, (p, label) "stay" for each label-ended
+    state, and (p + c, label) for each prefix and label: a (U, K) matrix, scored in one go.
+    """
     num_t, num_c = lp.shape
+    all_cols = np.arange(num_c)
     prefixes: list[tuple] = [()]
     ends_blank: list[bool] = [True]
     scores = np.zeros(1)
     frames: list[tuple] = [()]
     for t in range(num_t):
-        e = lp[t].astype(np.float64)
+        e_full = lp[t].astype(np.float64)
         if top_k < num_c:
-            masked = np.full(num_c, _NEG_INF)
-            keep = np.argpartition(-e, top_k - 1)[:top_k]
-            masked[keep] = e[keep]
-            e = masked
-        # group the states by prefix: row u holds the blank-ended and non-blank-ended score
+            cols = np.sort(np.argpartition(-e_full, top_k - 1)[:top_k])
+            pos = np.full(num_c, -1)
+            pos[cols] = np.arange(len(cols))
+        else:
+            cols, pos = all_cols, all_cols
+        e = e_full[cols]                                                      # (K,)
+        # group the states by prefix: row u holds the blank-ended and label-ended score
         row_of: dict[tuple, int] = {}
         rows: list[tuple] = []
         s_blank, s_label, st_blank, st_label = [], [], [], []
@@ -131,42 +144,46 @@ def _prefix_beam_numpy(lp: np.ndarray, beam: int, blank: int, top_k: int, thresh
             else:
                 s_label[u], st_label[u] = scores[i], i
         s_blank, s_label = np.array(s_blank), np.array(s_label)
+        st_blank, st_label = np.array(st_blank), np.array(st_label)
         num_u = len(rows)
         # every candidate is the log-sum of single contributions (one per source state and label)
-        from_blank = s_blank[:, None] + e[None, :]                            # (U, C)
-        from_label = s_label[:, None] + e[None, :]                            # (U, C)
-        has_label = [bool(p) and st_label[u] >= 0 for u, p in enumerate(rows)]
+        from_blank = s_blank[:, None] + e[None, :]                            # (U, K)
+        from_label = s_label[:, None] + e[None, :]                            # (U, K)
+        last_col = [int(pos[p[-1]]) if p and st_label[u] >= 0 else -1 for u, p in enumerate(rows)]
         stay_scores = np.full(num_u, _NEG_INF)                                # (p, label) -> itself
-        for u, p in enumerate(rows):
-            if has_label[u]:
+        for u, j in enumerate(last_col):
+            if j >= 0:
                 # a label-ended state repeating its last label stays; only the blank-ended one re-emits
-                stay_scores[u] = from_label[u, p[-1]]
-                from_label[u, p[-1]] = _NEG_INF
+                stay_scores[u] = from_label[u, j]
+                from_label[u, j] = _NEG_INF
         if threshold < math.inf:
             # like flashlight: single contributions below (best one - threshold) are dropped
             floor = max(from_blank.max(), from_label.max(), stay_scores.max()) - threshold
             for arr in (from_blank, from_label, stay_scores):
                 arr[arr < floor] = _NEG_INF
-        ext = np.logaddexp(from_blank, from_label)                            # (U, C) -> (p+c, label)
+        ext = np.logaddexp(from_blank, from_label)                            # (U, K) -> (p+c, label)
         # a merged state keeps the history (frames) of its single best contributor, as flashlight
         label_wins = from_label > from_blank
-        ext_src = np.where(label_wins, np.array(st_label)[:, None], np.array(st_blank)[:, None])
+        ext_src = np.where(label_wins, st_label[:, None], st_blank[:, None])
         ext_best = np.where(label_wins, from_label, from_blank)
-        blank_scores = ext[:, blank].copy()                                   # (U,) -> (p, blank)
-        blank_src = ext_src[:, blank].copy()
-        ext[:, blank] = _NEG_INF
-        stay_src = np.array(st_label)
+        jb = int(pos[blank])
+        if jb >= 0:
+            blank_scores, blank_src = ext[:, jb].copy(), ext_src[:, jb].copy()  # (U,) -> (p, blank)
+            ext[:, jb] = _NEG_INF
+        else:
+            blank_scores, blank_src = np.full(num_u, _NEG_INF), st_blank
+        stay_src = st_label.copy()
         stay_from_parent = np.zeros(num_u, dtype=bool)
         for u, p in enumerate(rows):
-            if not has_label[u]:
+            if not p or st_label[u] < 0:
                 continue
-            parent = row_of.get(p[:-1])
-            if parent is not None and ext[parent, p[-1]] > _NEG_INF:
+            parent, j = row_of.get(p[:-1]), int(pos[p[-1]])
+            if parent is not None and j >= 0 and ext[parent, j] > _NEG_INF:
                 # the parent's extension by p[-1] is this very state: merge (log-add)
-                if ext_best[parent, p[-1]] > stay_scores[u]:
-                    stay_src[u], stay_from_parent[u] = ext_src[parent, p[-1]], True
-                stay_scores[u] = np.logaddexp(stay_scores[u], ext[parent, p[-1]])
-                ext[parent, p[-1]] = _NEG_INF
+                if ext_best[parent, j] > stay_scores[u]:
+                    stay_src[u], stay_from_parent[u] = ext_src[parent, j], True
+                stay_scores[u] = np.logaddexp(stay_scores[u], ext[parent, j])
+                ext[parent, j] = _NEG_INF
         cand = np.concatenate([blank_scores, stay_scores, ext.ravel()])
         valid = np.flatnonzero(cand > _NEG_INF)
         if len(valid) == 0:
@@ -174,12 +191,12 @@ def _prefix_beam_numpy(lp: np.ndarray, beam: int, blank: int, top_k: int, thresh
         if len(valid) > beam:
             valid = valid[np.argpartition(-cand[valid], beam - 1)[:beam]]
         new_prefixes, new_blank, new_frames = [], [], []
+        width = len(cols)
         for k in valid:
             if k < num_u:                                   # blank: same prefix, ends in blank
-                u = k
-                new_prefixes.append(rows[u])
+                new_prefixes.append(rows[k])
                 new_blank.append(True)
-                new_frames.append(frames[blank_src[u]])
+                new_frames.append(frames[blank_src[k]])
             elif k < 2 * num_u:                             # repeat of the last label
                 u = k - num_u
                 new_prefixes.append(rows[u])
@@ -187,10 +204,10 @@ def _prefix_beam_numpy(lp: np.ndarray, beam: int, blank: int, top_k: int, thresh
                 src = frames[stay_src[u]]
                 new_frames.append(src + (t,) if stay_from_parent[u] else src)
             else:                                           # a new label
-                u, c = divmod(k - 2 * num_u, num_c)
-                new_prefixes.append(rows[u] + (int(c),))
+                u, j = divmod(k - 2 * num_u, width)
+                new_prefixes.append(rows[u] + (int(cols[j]),))
                 new_blank.append(False)
-                new_frames.append(frames[ext_src[u, c]] + (t,))
+                new_frames.append(frames[ext_src[u, j]] + (t,))
         prefixes, ends_blank, scores, frames = new_prefixes, new_blank, cand[valid], new_frames
     # final: a prefix scores the log-sum of its blank- and label-ended states
     total: dict[tuple, float] = {}
