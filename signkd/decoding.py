@@ -288,6 +288,12 @@ def seq2seq_greedy(step_fn: StepFn, memories: tuple, batch_size: int, bos: int, 
     return [_strip(row[1:].tolist(), eos) for row in tokens]
 
 
+def max_output_length(longest_target: int, factor: float = 1.5) -> int:
+    """Decoding budget: ``eval.max_output_factor`` x the longest training target (the original's
+    constant 30 cut off training targets of up to 52 words)."""
+    return max(1, math.ceil(factor * longest_target))
+
+
 def length_penalty(length: int, alpha: float) -> float:
     """GNMT length normalisation ((5 + len) / 6) ** alpha; alpha 0 = raw log-probability."""
     return ((5.0 + length) / 6.0) ** alpha

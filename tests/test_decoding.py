@@ -239,3 +239,8 @@ def test_beam_repeats_memories_per_beam_and_respects_max_len():
     out = D.seq2seq_beam_search(step, (mem, mask), 3, BOS, EOS, max_len=4, beam_size=2)
     assert all(s == (6, 6, 6) for s in seen) and len(seen) == 4
     assert all(len(seq) == 4 for seq in out)
+
+
+def test_max_output_length_scales_the_longest_training_target():
+    assert D.max_output_length(52) == 78
+    assert D.max_output_length(52, 1.0) == 52 and D.max_output_length(0) == 1

@@ -6,7 +6,6 @@ the PHOENIX-2014-T dev corpus. All sets go into one STM/CTM pair, each set as it
 "speaker", so one sclite run reports every set's totals (rsum) and every utterance (pra).
 """
 import random
-import subprocess
 from pathlib import Path
 
 import pytest
