@@ -81,3 +81,14 @@ def test_config_show_cli_error_is_one_line(tmp_path, capsys):
     assert main(["config", "show", str(cfg_file)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "trian: unknown key; did you mean 'train'?" in err
+
+
+def test_every_command_prints_help(capsys):
+    """`signkd CMD --help` works for every registered command (argparse formats help lazily)."""
+    from signkd.cli import COMMANDS, _available
+    for name, _ in _available():
+        with pytest.raises(SystemExit) as exc:
+            main([name, "--help"])
+        assert exc.value.code == 0, name
+        assert "usage: signkd" in capsys.readouterr().out
+    assert set(n for n, _ in _available()) <= set(COMMANDS)

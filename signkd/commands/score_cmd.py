@@ -12,7 +12,7 @@ from signkd.metrics import (CLEAN_REFERENCES, CLEANUP_RULES, text_lines, cleanup
 HELP = "score gloss hypotheses (WER, sclite-exact) or translations (BLEU-1..4, chrF, ROUGE-L)"
 
 REF_FORMATS = ("an .stm file, a PHOENIX-2014-T corpus file (name|video|start|end|speaker|orth|"
-               "translation), a dialogue-phoenix .txt (split/id translation%context%GLOSSES), "
+               "translation), a dialogue-phoenix .txt (split/id translation%%context%%GLOSSES), "
                "or 'ID WORDS...' lines")
 
 
