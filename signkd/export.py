@@ -1,0 +1,110 @@
+"""ONNX export of a student's recognition path: frame CNN -> temporal conv -> sequence encoder ->
+classifiers, for one clip with a dynamic number of frames.
+
+What is exported is `signkd.inference.SingleClipStudent`, the single-clip path `recognize` runs:
+training batches clips of different lengths with packed sequences (BiLSTM) and masks, which do
+not export (packing) or would freeze the traced length (masks built from `int(lengths.max())`).
+For one clip every frame is real, so the same weights run without packing or masking and give
+the same numbers (tests/test_export.py holds ONNX Runtime to <= 1e-4 of the PyTorch student).
+An SLT student exports its encoder (glosses); its word decoder is autoregressive and stays in
+PyTorch.
+
+The ONNX file carries the checkpoint's preprocessing, the gloss list and the temporal geometry
+as metadata (`signkd.*` keys), so it can be used without the checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from signkd.errors import SignkdError
+from signkd.inference import SingleClipStudent, temporal_geometry
+
+INPUT_NAME = "video"
+OUTPUT_NAMES = ("conv_logits", "seq_logits")
+OPSET = 17
+
+
+def input_size(preprocessing) -> Optional[int]:
+    """Frame side the checkpoint's preprocessing produces (None: varies with the video)."""
+    if preprocessing.crop > 0:
+        return preprocessing.crop
+    if preprocessing.resize > 0 and not preprocessing.keep_aspect:
+        return preprocessing.resize
+    return None
+
+
+def export_onnx(bundle, out: str | Path, *, frames: int = 0, size: int = 0, opset: int = OPSET) -> Path:
+    """Write `bundle`'s (signkd.inference.StudentBundle) recognition path to `out` as ONNX with
+    a dynamic time axis ("frames" in, "steps" out). `size` is needed only when the preprocessing
+    does not fix the frame side (no crop, keep_aspect resize); then H and W are dynamic too."""
+    try:
+        import onnx
+    except ImportError:
+        raise SignkdError("export: the onnx package is not installed (pip install 'signkd[onnx]')") from None
+    encoder = bundle.encoder.cpu().eval()
+    model = SingleClipStudent(encoder).eval()
+    fixed = input_size(bundle.preprocessing)
+    side = fixed or size
+    if not side:
+        raise SignkdError("export --size: this checkpoint's preprocessing does not fix the frame size; give one")
+    temporal = encoder.front.temporal
+    frames = frames or max(32, 2 * temporal.min_input_length())
+    if int(temporal.output_lengths(torch.tensor([frames]))) < 1:
+        raise SignkdError(f"export --frames: {frames} frames give no output step (need >= {temporal.min_input_length()})")
+    dummy = torch.zeros(1, frames, 3, side, side)
+    axes = {INPUT_NAME: {1: "frames"} if fixed else {1: "frames", 3: "height", 4: "width"}}
+    axes.update({name: {1: "steps"} for name in OUTPUT_NAMES})
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)   # the fused Transformer kernel has no ONNX form
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")     # tracer notes about LSTM batch size and shape asserts
+            torch.onnx.export(model, (dummy,), str(out), dynamo=False, input_names=[INPUT_NAME],
+                              output_names=list(OUTPUT_NAMES), dynamic_axes=axes, opset_version=opset,
+                              do_constant_folding=True)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    stride, field_ = temporal_geometry(temporal.specs)
+    proto = onnx.load(str(out))
+    meta = {
+        "signkd.preprocessing": json.dumps(vars(bundle.preprocessing)),
+        "signkd.glosses": json.dumps(["<blank>"] + [bundle.gloss_vocab.decode([i])[0]
+                                                    for i in range(1, bundle.gloss_vocab.num_classes)]),
+        "signkd.temporal": json.dumps({"specs": [f"{k}{n}" for k, n in temporal.specs], "stride": stride,
+                                       "receptive_field": field_}),
+        "signkd.sequence": bundle.cfg.model.sequence.kind,
+    }
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(out))
+    return out
+
+
+def onnx_session(path: str | Path, threads: int = 0):
+    """An ONNX Runtime CPU session (threads 0 = its default)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise SignkdError("onnxruntime is not installed (pip install 'signkd[onnx]')") from None
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+@torch.no_grad()
+def parity(bundle, path: str | Path, video: torch.Tensor) -> float:
+    """Max |ONNX Runtime - PyTorch student| over both logit outputs for video (1, T, 3, H, W)."""
+    session = onnx_session(path)
+    got = session.run(list(OUTPUT_NAMES), {INPUT_NAME: video.numpy()})
+    ref = bundle.encoder(video, torch.tensor([video.shape[1]]))
+    return max(float((torch.from_numpy(g) - ref[name]).abs().max()) for g, name in zip(got, OUTPUT_NAMES))

@@ -1,0 +1,295 @@
+"""`signkd recognize` / `signkd translate` and the Recognizer behind them.
+
+Acceptance: a tiny student trained on a synthetic mp4 corpus (`signkd synth --format mp4`)
+recognises the test mp4s exactly as `signkd test` does; a long video read in overlapping windows
+gives the whole-clip result; bad inputs are one-line errors. Plus the pieces: the streaming reader
+decodes and preprocesses exactly like training, and stitching is exact for the temporal conv."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_CONFIG
+from signkd.cli import main as cli_main
+from test_export import write_student_checkpoint
+
+av = pytest.importorskip("av")
+
+
+def write_video(path: Path, frames: np.ndarray, fps: int = 25, codec: str = "mpeg4") -> Path:
+    """(T, H, W, 3) uint8 -> a video file (T = 0 writes a file with a stream and no frames)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.height, stream.width = (frames.shape[1], frames.shape[2]) if len(frames) else (32, 32)
+        stream.pix_fmt = "yuv420p"
+        container.start_encoding()
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def moving_clip(t: int, seed: int = 0, size: int = 32) -> np.ndarray:
+    """A bright square wandering over noise: smooth enough to survive video compression."""
+    rng = np.random.default_rng(seed)
+    clip = rng.integers(0, 60, size=(t, size, size, 3), dtype=np.uint8)
+    for i in range(t):
+        y, x = int(4 + 20 * abs(np.sin(i / 7 + seed))), int(4 + 20 * abs(np.cos(i / 5)))
+        clip[i, y:y + 8, x:x + 8] = (255, 200 - 3 * (i % 40), 80)
+    return clip
+
+
+# --------------------------------------------------------------------------------------------
+# A tiny student trained on the synthetic mp4 corpus, and `signkd test` on it
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mp4_corpus(tmp_path_factory) -> Path:
+    import importlib.util
+
+    if importlib.util.find_spec("signkd.commands.synth_cmd") is None:
+        pytest.skip("`signkd synth` is not available yet")
+    out = tmp_path_factory.mktemp("mp4-corpus") / "tiny"
+    assert cli_main(["synth", str(out), "--preset", "tiny", "--format", "mp4"]) == 0
+    return out
+
+
+def test_videos(corpus: Path) -> dict[str, Path]:
+    from signkd.data.corpora import read_corpus
+    from signkd.data.video import video_file_of
+
+    videos = {s.id: video_file_of(s.frames, s.frame_glob) for s in read_corpus("synthetic", corpus, "test")}
+    assert videos and all(v is not None and v.suffix == ".mp4" for v in videos.values())
+    return videos
+
+
+test_videos.__test__ = False   # a helper, not a test
+
+
+@pytest.fixture(scope="module")
+def trained(mp4_corpus, tmp_path_factory):
+    """(checkpoint, {id: `signkd test` hypothesis}) for a student trained a few steps, decoded
+    with a CTC beam search (the eval default) so that path is the one compared."""
+    work = tmp_path_factory.mktemp("run")
+    sets = [f"data.root={mp4_corpus}", f"work_dir={work}", "train.epochs=1", "train.max_steps_per_epoch=3",
+            "train.test_at_end=false", "eval.ctc_decoder=beam", "eval.beam_width=4"]
+    args = [a for s in sets for a in ("--set", s)]
+    assert cli_main(["train", str(TINY_CONFIG), *args]) == 0
+    ckpt = work / "best.pt"
+    assert cli_main(["test", str(TINY_CONFIG), "--load-weights", str(ckpt), *args, "--work-dir", str(work / "test"),
+                     "--splits", "test"]) == 0
+    hyps = {}
+    lines = (work / "test" / "hypotheses" / "test-test.glosses.txt").read_text(encoding="utf-8").splitlines()
+    for uid, _ref, hyp in zip(lines[0::3], lines[1::3], lines[2::3]):
+        assert hyp.startswith("  HYP:")
+        hyps[uid.strip()] = hyp[len("  HYP:"):].split()
+    return ckpt, hyps
+
+
+def test_recognize_equals_signkd_test_hypotheses(trained, mp4_corpus, capsys):
+    ckpt, hyps = trained
+    videos = test_videos(mp4_corpus)
+    capsys.readouterr()
+    assert cli_main(["recognize", str(ckpt), *map(str, videos.values()), "--json", "--no-progress"]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["input"] for r in results] == [str(v) for v in videos.values()]
+    got = {uid: [g["gloss"] for g in r["glosses"]] for uid, r in zip(videos, results)}
+    assert got == {uid: hyps[uid] for uid in videos}
+    assert sum(1 for h in got.values() if h) >= len(got) // 2, "hypotheses too empty to prove anything"
+    for r in results:   # the --json schema of docs/inference.md
+        assert set(r) == {"input", "frames", "fps", "duration", "glosses", "translation"}
+        assert r["fps"] == 25.0 and r["translation"] is None and r["frames"] > 0
+        assert r["duration"] == pytest.approx(r["frames"] / r["fps"], abs=1e-3)
+        for g in r["glosses"]:
+            assert 0.0 <= g["start"] < g["end"] <= r["duration"]
+        starts = [g["start"] for g in r["glosses"]]
+        assert starts == sorted(starts)
+
+
+def test_windowed_equals_whole_clip_on_a_long_video(trained, mp4_corpus, tmp_path):
+    from signkd.data.video import read_video_file
+    from signkd.inference import Recognizer
+
+    ckpt, _ = trained
+    frames = np.concatenate([read_video_file(v) for v in list(test_videos(mp4_corpus).values())[:4]])
+    long_video = write_video(tmp_path / "long.mp4", frames)
+    whole = Recognizer.from_checkpoint(ckpt, window=0)
+    windowed = Recognizer.from_checkpoint(ckpt, window=48, context=16)
+    calls = []
+    run_window = windowed.run_window
+    windowed.run_window = lambda feats: calls.append(feats.shape[1]) or run_window(feats)
+    a, b = whole.recognize(str(long_video)), windowed.recognize(str(long_video))
+    assert len(calls) >= 4 and max(calls) == 48 and a.frames == len(frames) > 48
+    assert a.steps == b.steps == whole.output_length(len(frames))
+    assert float((a.log_probs - b.log_probs).abs().max()) < 1e-4
+    assert b.gloss_sequence == a.gloss_sequence
+    assert [(g.start, g.end) for g in b.glosses] == [(g.start, g.end) for g in a.glosses]
+
+
+def test_folder_glob_and_shell_expanded_frames_are_one_clip(trained, mp4_corpus, tmp_path, capsys):
+    from conftest import write_frames
+    from signkd.data.video import read_video_file
+    from signkd.inference import Recognizer
+
+    ckpt, _ = trained
+    video = next(iter(test_videos(mp4_corpus).values()))
+    folder = write_frames(tmp_path / "frames", read_video_file(video))   # images0001.png ... natural order
+    recognizer = Recognizer.from_checkpoint(ckpt)
+    from_video = recognizer.recognize(str(video))
+    from_folder = recognizer.recognize(str(folder))
+    assert from_folder.gloss_sequence == from_video.gloss_sequence    # PNGs are lossless copies of the decode
+    assert torch.equal(from_folder.log_probs, from_video.log_probs)
+    capsys.readouterr()
+    files = sorted(folder.glob("*.png"), reverse=True)                   # order must not matter
+    assert cli_main(["recognize", str(ckpt), str(folder / "*.png"), *map(str, files), "--json", "--fps", "12.5",
+                     "--no-progress"]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(results) == 2
+    for r in results:
+        assert r["fps"] == 12.5 and r["frames"] == from_video.frames
+        assert [g["gloss"] for g in r["glosses"]] == from_video.gloss_sequence
+        assert r["duration"] == pytest.approx(2 * from_video.duration, abs=1e-3)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and preprocessing: the same functions as training
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("resize, crop, interval", [(0, 28, 1), (40, 36, 2), (24, 0, 3)])
+def test_streamed_frames_equal_the_training_pipeline(tmp_path, resize, crop, interval):
+    from signkd.config import AugmentConfig
+    from signkd.data.video import ClipTransform, FrameSource, read_video_file
+    from signkd.inference import ClipSource, FrameReader, Preprocessing
+
+    video = write_video(tmp_path / "clip.mp4", moving_clip(23))
+    reader = FrameReader(ClipSource("clip", video=video))
+    streamed = list(reader)
+    assert np.array_equal(np.stack(streamed), read_video_file(video)) and reader.fps == 25.0
+
+    pre = Preprocessing(resize=resize, crop=crop, mean=[0.4, 0.5, 0.6], std=[0.2, 0.3, 0.4], frame_interval=interval)
+    ours = torch.cat(list(pre.frame_chunks(iter(streamed), chunk=5)))
+    source = FrameSource(size=resize, frame_interval=interval)
+    augment = AugmentConfig(resize=resize, crop=crop, mean=[0.4, 0.5, 0.6], std=[0.2, 0.3, 0.4])
+    theirs = ClipTransform(augment, train=False)(source.read("clip", str(video), "*.mp4"))
+    assert ours.shape == theirs.shape and torch.equal(ours, theirs)
+
+
+def test_stitching_is_exact_for_the_temporal_conv():
+    from signkd.config import load_config
+    from signkd.inference import Preprocessing, Recognizer, StudentBundle, plan_windows
+    from signkd.models.recognizer import SLRStudent
+
+    cfg = load_config(TINY_CONFIG)
+    torch.manual_seed(0)
+    student = SLRStudent(cfg.model, 6).eval()
+    bundle = StudentBundle(student, cfg, None, None, Preprocessing(crop=28), {})
+    video = torch.randn(97, 3, 28, 28)
+    with torch.no_grad():
+        ref = student(video[None], torch.tensor([97]))
+    for window, context in [(0, 0), (20, 0), (33, 6), (50, 200)]:
+        recognizer = Recognizer(bundle, window=window, context=context, cnn_chunk=9)
+        out = recognizer.encode_frames(video.split(11))
+        assert out["conv_logits"].shape == ref["conv_logits"][0].shape
+        assert torch.allclose(out["conv_logits"], ref["conv_logits"][0], atol=1e-5)   # exact up to float order
+        if window == 0:
+            assert torch.allclose(out["seq_logits"], ref["seq_logits"][0], atol=1e-5)
+    plan = plan_windows(50, 200, 2, recognizer.output_length)   # context shrinks to fit: 1 step kept
+    assert plan.context_steps == (recognizer.output_length(50) - 1) // 2 and plan.step == 2
+    with pytest.raises(Exception, match="--window: 13 frames give no output step"):
+        Recognizer(bundle, window=13).plan()
+
+
+# --------------------------------------------------------------------------------------------
+# Errors: one line naming the file
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def random_student(tmp_path_factory) -> Path:
+    return write_student_checkpoint(tmp_path_factory.mktemp("ckpt") / "student.pt")
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("unreadable", "broken.mp4: cannot decode video"),
+    ("empty_avi", "empty.avi: video has no frames"),
+    ("empty_mp4", "empty.mp4: cannot decode video (no video stream)"),
+    ("too_short", "too short"),
+    ("missing", "nowhere.mp4: no such video file"),
+    ("teacher", "a teacher checkpoint (gloss2text); recognize/translate/export need a student checkpoint"),
+    ("not_signkd", "not a signkd checkpoint"),
+])
+def test_bad_inputs_are_one_line_errors(random_student, tmp_path, capsys, case, expected):
+    ckpt, video = random_student, tmp_path / "ok.mp4"
+    if case == "unreadable":
+        video = tmp_path / "broken.mp4"
+        video.write_text("this is not a video\n")
+    elif case == "empty_avi":
+        video = write_video(tmp_path / "empty.avi", np.zeros((0, 32, 32, 3), np.uint8))
+    elif case == "empty_mp4":
+        video = write_video(tmp_path / "empty.mp4", np.zeros((0, 32, 32, 3), np.uint8))
+    elif case == "too_short":
+        video = write_video(tmp_path / "short.mp4", moving_clip(9))
+    elif case == "missing":
+        video = tmp_path / "nowhere.mp4"
+    else:
+        write_video(video, moving_clip(30))
+        if case == "teacher":
+            ckpt = write_student_checkpoint(tmp_path / "teacher.pt", "model.student=false", "model.gloss2text=true",
+                                            words=["es", "regnet"])
+        else:
+            ckpt = tmp_path / "weights.pt"
+            torch.save({"conv.weight": torch.zeros(2)}, ckpt)
+    capsys.readouterr()
+    assert cli_main(["recognize", str(ckpt), str(video), "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("signkd recognize: error: "), err
+    assert expected in err
+    assert captured.out == ""
+
+
+# --------------------------------------------------------------------------------------------
+# Translation (SLT student)
+# --------------------------------------------------------------------------------------------
+
+def test_translate_decodes_like_the_training_system(tmp_path, capsys):
+    from signkd.config import AugmentConfig
+    from signkd.data.batch import Batch
+    from signkd.data.video import ClipTransform, read_source_frames
+    from signkd.inference import load_student
+    from signkd.models.system import build_system
+    from signkd.training import checkpoint as ckpt_io
+
+    words = ["es", "regnet", "morgen", "sonne", "wind", "und"]
+    ckpt = write_student_checkpoint(tmp_path / "slt.pt", "model.task=slt", words=words)
+    video = write_video(tmp_path / "clip.mp4", moving_clip(40, seed=3))
+    capsys.readouterr()
+    assert cli_main(["translate", str(ckpt), str(video), "--no-progress"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{video}: ")
+    sentence = line[len(f"{video}: "):]
+
+    # the training system's own translate() on the training pipeline's frames
+    b = load_student(ckpt)
+    system = build_system(b.cfg, b.gloss_vocab, b.word_vocab)
+    ckpt_dict = ckpt_io.load_checkpoint(ckpt)
+    system.load_state_dict(ckpt_dict["model"])
+    clip = ClipTransform(AugmentConfig(crop=28), train=False)(read_source_frames(video, size=0))
+    batch = Batch(ids=["clip"], video=clip[None], video_lengths=torch.tensor([len(clip)]))
+    ids = system.translate(batch, beam=b.cfg.eval.translation_beam, alpha=b.cfg.eval.length_penalty,
+                           max_len=max(2, round(b.cfg.eval.max_output_factor * 5)))[0]
+    assert sentence == b.word_vocab.decode(ids)
+    assert sentence, "an empty sentence proves nothing; change the seed"
+
+    assert cli_main(["recognize", str(ckpt), str(video), "--json", "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["translation"] == sentence
+
+    slr = write_student_checkpoint(tmp_path / "slr.pt")
+    assert cli_main(["translate", str(slr), str(video)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "an SLR student (model.task: slr) has no translation decoder" in err
