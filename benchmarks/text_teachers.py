@@ -1,0 +1,184 @@
+"""`make bench-text`: train the Gloss2Text and Text2Gloss teachers on the real PHOENIX-2014-T
+annotations through the training engine, then report dev BLEU-1..4, chrF, ROUGE-L (and gloss WER
+for Text2Gloss), with the wall time of each run.
+
+Why here and not in the tests: a full run takes tens of minutes on a CPU. What it does, per teacher:
+  1. `Trainer(cfg).fit()` exactly as `signkd train configs/phoenix2014t/<teacher>.yaml` (the
+     checkpoint is selected on dev BLEU-4 with greedy decoding);
+  2. re-decodes dev with best.pt under each beam size / length penalty of the grid and keeps the
+     setting with the best dev BLEU-4 (dev only: the test split never chooses anything);
+  3. scores `data.test` with that setting when one is given (`--set data.test=PATH`).
+Writes OUT/metrics.json and prints a table. Without ../shared/data it says so and exits 0.
+
+    python benchmarks/text_teachers.py [--only gloss2text] [--set train.epochs=4] [--reuse]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "phoenix2014t"
+TEACHERS = ("gloss2text", "text2gloss")
+SELECT = {"gloss2text": "bleu4", "text2gloss": "gloss_bleu4"}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="folder with the PHOENIX-2014-T *.corpus.csv files")
+    p.add_argument("--out", default="runs/bench_text", help="output folder (one sub-folder per teacher)")
+    p.add_argument("--only", choices=TEACHERS, action="append", help="run only this teacher (repeatable)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override applied to both teachers, e.g. data.test=PATH or train.epochs=4")
+    p.add_argument("--beams", type=int, nargs="+", default=[1, 4], help="beam sizes tried on dev (1 = greedy)")
+    p.add_argument("--alphas", type=float, nargs="+", default=[0.6, 1.0], help="length penalties tried with beam > 1")
+    p.add_argument("--reuse", action="store_true",
+                   help="skip training where OUT/<teacher>/best.pt exists with the same config (re-score only)")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
+                   help="torch threads (0 = torch's default)")
+    return p.parse_args(argv)
+
+
+def _same_config(ckpt_path: Path, cfg) -> bool:
+    from signkd.config import to_dict
+    from signkd.training.checkpoint import load_checkpoint
+
+    stored = dict(load_checkpoint(ckpt_path).get("config") or {})
+    current = to_dict(cfg)
+    for d in (stored, current):
+        d.pop("work_dir", None)
+        (d.get("data") or {}).pop("test", None)        # scoring another split is not a different model
+        (d.get("train") or {}).pop("progress", None)
+        data = d.get("data") or {}
+        if data.get("annotations"):   # relative or absolute: the same files
+            data["annotations"] = str(Path(data["annotations"]).resolve())
+    return stored == current
+
+
+def train(teacher: str, cfg, work_dir: Path, reuse: bool) -> dict:
+    """Train (or reuse) one teacher; returns {wall_s, epochs, best_epoch, ...}."""
+    from signkd.training.trainer import Trainer
+
+    record_path = work_dir / "bench_train.json"
+    if reuse and (work_dir / "best.pt").is_file() and _same_config(work_dir / "best.pt", cfg):
+        if record_path.is_file():
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        else:   # trained by `signkd train` directly: the epochs' own seconds (evaluation time not included)
+            history = json.loads((work_dir / "metrics.json").read_text(encoding="utf-8"))
+            record = {"wall_s": None, "train_s": sum(h["train"]["seconds"] for h in history["history"]),
+                      "epochs": len(history["history"]), "best_epoch": history["best_epoch"]}
+        print(f"[{teacher}] reusing {work_dir / 'best.pt'} (same config)", flush=True)
+        return dict(record, reused=True)
+    start = time.perf_counter()
+    trainer = Trainer(cfg, work_dir=work_dir)
+    result = trainer.fit()
+    wall = time.perf_counter() - start
+    record = {"wall_s": wall, "train_s": sum(h["train"]["seconds"] for h in trainer.state.history),
+              "epochs": trainer.state.epoch, "best_epoch": result["best_epoch"]}
+    record_path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    return dict(record, reused=False)
+
+
+def decode_settings(beams, alphas) -> list[tuple[int, float]]:
+    out = []
+    for beam in beams:
+        for alpha in (alphas if beam > 1 else [1.0]):
+            out.append((beam, alpha))
+    return out
+
+
+def score(teacher: str, cfg, work_dir: Path, settings) -> dict:
+    """Dev metrics of best.pt per decoding setting; the best on dev, then test with it."""
+    from signkd.config import load_config  # noqa: F401  (keeps the import cost out of the timings below)
+    from signkd.training.testing import run_test
+
+    metric = SELECT[teacher]
+    tried = []
+    for beam, alpha in settings:
+        c = _with(cfg, translation_beam=beam, length_penalty=alpha)
+        start = time.perf_counter()
+        res = run_test(c, work_dir / "best.pt", work_dir=work_dir / f"decode-b{beam}-a{alpha:g}", splits=("dev",),
+                       log=lambda m: None)
+        dev = res["dev"]
+        tried.append({"beam": beam, "alpha": alpha, "seconds": time.perf_counter() - start, "dev": dev})
+        print(f"[{teacher}] dev beam {beam} alpha {alpha:g}: {metric} {dev[metric]:.2f} "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
+    best = max(tried, key=lambda t: t["dev"][metric])
+    out = {"select_metric": metric, "decoding": {"beam": best["beam"], "alpha": best["alpha"]},
+           "dev": best["dev"], "tried": tried}
+    if cfg.data.test:
+        c = _with(cfg, translation_beam=best["beam"], length_penalty=best["alpha"])
+        res = run_test(c, work_dir / "best.pt", work_dir=work_dir / "test", splits=("test",), log=lambda m: None)
+        out["test"] = res["test"]
+        out["test_file"] = cfg.data.test
+    return out
+
+
+def _with(cfg, **eval_fields):
+    import copy
+    import dataclasses
+
+    c = copy.deepcopy(cfg)
+    c.eval = dataclasses.replace(c.eval, **eval_fields)
+    return c
+
+
+def _row(teacher: str, split: str, m: dict, run: dict, dec: dict) -> str:
+    p = "gloss_" if teacher == "text2gloss" else ""
+    wer = f"{m['wer']:6.2f}" if "wer" in m else "     -"
+    wall = run.get("wall_s")
+    minutes = f"{wall / 60:6.1f}" if wall else f"{run['train_s'] / 60:5.1f}*"
+    return (f"{teacher:<11} {split:<5} " + " ".join(f"{m[p + k]:6.2f}" for k in ("bleu1", "bleu2", "bleu3", "bleu4"))
+            + f" {m[p + 'chrf']:6.2f} {m[p + 'rouge_l']:7.2f} {wer} {minutes} {run['epochs']:>3}/{run['best_epoch']:<3}"
+            + f" b{dec['beam']} a{dec['alpha']:g}")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    data = Path(args.data)
+    if not (data / "PHOENIX-2014-T.train.corpus.csv").is_file():
+        print(f"bench-text: skipped, no PHOENIX-2014-T annotations in {data} "
+              f"(needs PHOENIX-2014-T.train.corpus.csv and .dev.corpus.csv)")
+        return 0
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from signkd.config import load_config
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = {"data": str(data), "overrides": args.overrides, "torch_threads": torch.get_num_threads(), "teachers": {}}
+    settings = decode_settings(args.beams, args.alphas)
+    for teacher in args.only or TEACHERS:
+        overrides = [f"data.annotations={data}", "train.progress=false"] + args.overrides
+        cfg = load_config(REPO / "configs" / "phoenix2014t" / f"{teacher}.yaml", overrides)
+        work_dir = out_dir / teacher
+        cfg.work_dir = str(work_dir)
+        print(f"[{teacher}] training: {cfg.train.epochs} epochs -> {work_dir}", flush=True)
+        run = train(teacher, cfg, work_dir, args.reuse)
+        scored = score(teacher, cfg, work_dir, settings)
+        results["teachers"][teacher] = {"run": run, **scored, "config": f"configs/phoenix2014t/{teacher}.yaml"}
+        (out_dir / "metrics.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+
+    print("\nPHOENIX-2014-T text teachers (BLEU: sacrebleu tokenize=none; Text2Gloss scored on raw glosses, "
+          "WER after the phoenix2014t clean-up)")
+    print(f"{'teacher':<11} {'split':<5} {'BLEU-1':>6} {'BLEU-2':>6} {'BLEU-3':>6} {'BLEU-4':>6} {'chrF':>6} "
+          f"{'ROUGE-L':>7} {'WER':>6} {'min':>6} ep/best decoding")
+    for teacher, r in results["teachers"].items():
+        for split in ("dev", "test"):
+            if split in r:
+                print(_row(teacher, split, r[split], r["run"], r["decoding"]))
+    if any(not r["run"].get("wall_s") for r in results["teachers"].values()):
+        print("* reused a run trained outside this script: minutes = training epochs only (no evaluation)")
+    print(f"wrote {out_dir / 'metrics.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    raise SystemExit(main())
