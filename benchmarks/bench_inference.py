@@ -1,10 +1,13 @@
 """Student inference speed on this CPU: frames/s and multiple of real time (25 fps) for the frame
 CNN + temporal conv + BiLSTM + classifiers, at 224 px and 112 px, ResNet18 and the small CNN,
-PyTorch (fp32; bf16 autocast of the frame CNN where the CPU has BF16 units) vs ONNX Runtime (fp32).
+PyTorch vs ONNX Runtime.
 
-What is timed is the network on already-normalised frames, the way `signkd recognize` runs it
-(frame CNN in chunks of 32, then the temporal model over the clip); video decoding, resizing and
-CTC decoding are left out (they are per-frame cheap next to ResNet18). Weights are random: speed
+Engines: `pytorch fp32` and `pytorch bf16-cnn` (frame CNN under bfloat16 autocast; only where the
+CPU has BF16 units) are `signkd recognize` with `--precision fp32|bf16`; `onnxruntime cnn` is
+`recognize --engine onnxruntime` (frame CNN in ONNX Runtime, the rest in PyTorch); `onnxruntime
+graph` runs the whole graph `signkd export` writes. What is timed is the network on
+already-normalised frames (frame CNN in chunks of 32, then the temporal model over the clip);
+video decoding, resizing and CTC decoding are left out (cheap next to ResNet18). Weights are random: speed
 does not depend on them. Default model = the original's geometry (hidden 768, 2-layer BiLSTM,
 ~1.1k gloss classes as PHOENIX-2014-T).
 
@@ -61,10 +64,10 @@ def best_time(fn, repeats: int) -> float:
     return best
 
 
-def time_pytorch(bundle, video: torch.Tensor, precision: str, repeats: int) -> float:
+def time_recognizer(bundle, video: torch.Tensor, repeats: int, **options) -> float:
     from signkd.inference import Recognizer
 
-    recognizer = Recognizer(bundle, precision=precision)
+    recognizer = Recognizer(bundle, **options)
     chunks = list(video[0].split(recognizer.cnn_chunk))
     return best_time(lambda: recognizer.encode_frames(iter(chunks)), repeats)
 
@@ -102,12 +105,15 @@ def main() -> int:
             for size in (224, 112):
                 bundle = build(backbone, size, args.classes)
                 video = torch.randn(1, args.frames, 3, size, size, generator=torch.Generator().manual_seed(0))
-                engines = [("pytorch fp32", lambda: time_pytorch(bundle, video, "fp32", args.repeats))]
+                engines = [("pytorch fp32", lambda: time_recognizer(bundle, video, args.repeats))]
                 if bf16:
-                    engines.append(("pytorch bf16-cnn", lambda: time_pytorch(bundle, video, "bf16", args.repeats)))
+                    engines.append(("pytorch bf16-cnn",
+                                    lambda: time_recognizer(bundle, video, args.repeats, precision="bf16")))
                 if have_ort:
-                    engines.append(("onnxruntime fp32", lambda: time_onnx(bundle, video, args.threads, args.repeats,
-                                                                          Path(tmp))))
+                    engines.append(("onnxruntime cnn",
+                                    lambda: time_recognizer(bundle, video, args.repeats, engine="onnxruntime")))
+                    engines.append(("onnxruntime graph", lambda: time_onnx(bundle, video, args.threads, args.repeats,
+                                                                           Path(tmp))))
                 for name, run in engines:
                     seconds = run()
                     fps = args.frames / seconds
@@ -118,6 +124,7 @@ def main() -> int:
     print(f"\nStudent inference on {args.threads} CPU thread(s), {args.frames}-frame clips, best of {args.repeats} "
           f"(load average {load}; {os.cpu_count()} CPUs)")
     print(f"{'backbone':9s} {'size':>5s}  {'engine':17s} {'frames/s':>9s}  {'x real time (25 fps)':>20s}")
+    print("-" * 66)
     for backbone, size, name, fps, rt in rows:
         print(f"{backbone:9s} {size:>4d}px  {name:17s} {fps:9.1f}  {rt:19.2f}x")
     best = {}

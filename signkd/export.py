@@ -88,6 +88,29 @@ def export_onnx(bundle, out: str | Path, *, frames: int = 0, size: int = 0, opse
     return out
 
 
+class FrameCNNSession:
+    """The frame CNN alone, exported to a temporary ONNX file and run by ONNX Runtime:
+    (n, 3, H, W) -> (n, D). `recognize --engine onnxruntime` uses it for the part that costs."""
+
+    def __init__(self, cnn, side: Optional[int], threads: int = 0, opset: int = OPSET):
+        import tempfile
+
+        cnn = cnn.eval()
+        with tempfile.TemporaryDirectory(prefix="signkd-onnx-") as tmp:
+            path = Path(tmp) / "frame_cnn.onnx"
+            dummy = torch.zeros(2, 3, side or 64, side or 64)
+            axes = {"frames": {0: "n"} if side else {0: "n", 2: "height", 3: "width"}, "features": {0: "n"}}
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(cnn, (dummy,), str(path), dynamo=False, input_names=["frames"],
+                                  output_names=["features"], dynamic_axes=axes, opset_version=opset)
+            self.session = onnx_session(path, threads)    # ORT keeps the model in memory
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        (features,) = self.session.run(["features"], {"frames": frames.detach().cpu().float().contiguous().numpy()})
+        return torch.from_numpy(features)
+
+
 def onnx_session(path: str | Path, threads: int = 0):
     """An ONNX Runtime CPU session (threads 0 = its default)."""
     try:

@@ -293,3 +293,14 @@ def test_translate_decodes_like_the_training_system(tmp_path, capsys):
     assert cli_main(["translate", str(slr), str(video)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "an SLR student (model.task: slr) has no translation decoder" in err
+
+
+def test_onnxruntime_engine_gives_the_pytorch_posteriors(random_student, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from signkd.inference import Recognizer
+
+    video = str(write_video(tmp_path / "clip.mp4", moving_clip(45, seed=1)))
+    a = Recognizer.from_checkpoint(random_student).recognize(video)
+    b = Recognizer.from_checkpoint(random_student, engine="onnxruntime").recognize(video)
+    assert float((a.log_probs - b.log_probs).abs().max()) < 1e-4
+    assert a.gloss_sequence == b.gloss_sequence

@@ -26,6 +26,8 @@ def add_arguments(p) -> None:
                    help=f"frame rate of frame folders/globs (videos carry their own; default {DEFAULT_FPS:g})")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="bf16 runs the frame CNN under bfloat16 autocast (fast on AMX/AVX512-BF16 CPUs)")
+    p.add_argument("--engine", choices=["torch", "onnxruntime"], default="torch",
+                   help="onnxruntime runs the frame CNN through ONNX Runtime (CPU, ~2x faster than PyTorch fp32)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -36,7 +38,8 @@ def run(args, mode: str = "recognize") -> int:
     clips = resolve_inputs(args.inputs)          # fail on a missing input before loading the model
     recognizer = Recognizer.from_checkpoint(
         args.checkpoint, device=args.device, beam=args.beam, window=args.window, context=args.context,
-        fps=args.fps, progress=not args.no_progress, precision=args.precision)
+        fps=args.fps, progress=not args.no_progress, precision=args.precision,
+        engine=args.engine)
     if mode == "translate" and not recognizer.bundle.is_slt:
         raise CheckpointError(f"{args.checkpoint}: an SLR student (model.task: slr) has no translation decoder; "
                               "use `signkd recognize`, or give an SLT student checkpoint")
