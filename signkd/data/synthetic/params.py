@@ -1,0 +1,155 @@
+"""Every generation parameter of the synthetic corpus, and the presets.
+
+One flat dataclass so that `corpus.json` records all of them and `--set key=value` can change any
+of them; the same parameters and seed regenerate the same corpus byte for byte.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, fields
+
+from signkd.config import ConfigError
+
+
+@dataclass
+class SynthParams:
+    # --- canvas and sizes
+    width: int = 64                  # frame size in pixels (the body is scaled to the height)
+    height: int = 64
+    fps: int = 25                    # recorded in corpus.json and used for mp4
+    n_train: int = 600
+    n_dev: int = 100
+    n_test: int = 100
+    # --- language
+    n_glosses: int = 48              # lexicon size (pairs included); 12..84
+    n_confusable_pairs: int = 6      # gloss pairs that look nearly the same; 0..10
+    min_glosses: int = 3             # glosses per sentence
+    max_glosses: int = 8
+    two_clause_prob: float = 0.45    # sentences "clause UND clause"
+    confusable_weight: float = 1.0   # sampling weight of a pair member relative to other glosses of its slot
+    filler_prob: float = 0.3         # spoken-only adverbs ("dann", "meist", ...) per sentence
+    context_mention_prob: float = 0.4     # chance that the dialogue turn names an ordinary gloss
+    context_confusable_prob: float = 0.9  # chance that it names a confusable gloss
+    # --- signers
+    n_signers: int = 6
+    tempo_jitter: float = 0.2        # signer tempo in [1-j, 1+j]
+    scale_jitter: float = 0.1        # signer size in [1-j, 1+j]
+    position_jitter: float = 0.05    # signer offset, fraction of the height
+    # --- timing (frames at tempo 1)
+    sign_frames_min: int = 5
+    sign_frames_max: int = 8
+    transition_frames: int = 2       # movement epenthesis between signs
+    idle_frames_min: int = 2         # rest frames before the first / after the last sign
+    idle_frames_max: int = 4
+    # --- per-sign variation (what makes a sign never look the same twice)
+    location_jitter: float = 0.03    # body units
+    amplitude_jitter: float = 0.12   # relative
+    duration_jitter: float = 0.15    # relative
+    orientation_jitter: float = 12.0  # degrees
+    bend_jitter: float = 0.07        # path bend, fraction of the amplitude
+    # --- the cue that separates the members of a confusable pair
+    cue_mark: float = 0.35           # darkness of the small mark on the hand ("mark" pairs)
+    cue_bend: float = 0.16           # extra path bend, fraction of the amplitude ("bend" pairs)
+    # --- pixels
+    noise: float = 0.05              # Gaussian pixel noise (std, intensities in 0..1)
+    brightness_jitter: float = 0.04  # per-clip lighting
+    # --- writing (not part of the content)
+    png_compress_level: int = 0     # zlib level; noisy 32 px frames barely compress, 0 is fastest
+    workers: int = 1                 # processes used to render and write clips
+
+    def check(self) -> "SynthParams":
+        def need(ok: bool, key: str, what: str):
+            if not ok:
+                raise ConfigError(f"synth.{key}: expected {what}, got {getattr(self, key)!r}")
+        for key in ("width", "height"):
+            need(16 <= getattr(self, key) <= 1024 and getattr(self, key) % 2 == 0, key, "an even size in 16..1024")
+        for key in ("n_train", "n_dev", "n_test"):
+            need(getattr(self, key) >= 0, key, "a count >= 0")
+        need(12 <= self.n_glosses <= 84, "n_glosses", "12..84")
+        need(0 <= self.n_confusable_pairs <= 10, "n_confusable_pairs", "0..10")
+        need(2 * self.n_confusable_pairs <= self.n_glosses - 8, "n_confusable_pairs", "at most (n_glosses - 8) / 2")
+        need(2 <= self.min_glosses <= self.max_glosses, "min_glosses", "2 <= min_glosses <= max_glosses")
+        need(self.max_glosses <= 12, "max_glosses", "<= 12")
+        need(1 <= self.n_signers <= 99, "n_signers", "1..99")
+        need(1 <= self.sign_frames_min <= self.sign_frames_max, "sign_frames_min", "1 <= min <= sign_frames_max")
+        need(0 <= self.idle_frames_min <= self.idle_frames_max, "idle_frames_min", "0 <= min <= idle_frames_max")
+        need(self.transition_frames >= 1, "transition_frames", ">= 1")
+        for key in ("tempo_jitter", "scale_jitter", "duration_jitter", "amplitude_jitter"):
+            need(0 <= getattr(self, key) < 0.5, key, "a fraction in [0, 0.5)")
+        for key in ("two_clause_prob", "filler_prob", "context_mention_prob", "context_confusable_prob"):
+            need(0 <= getattr(self, key) <= 1, key, "a probability")
+        need(self.confusable_weight > 0, "confusable_weight", "> 0")
+        need(self.noise >= 0, "noise", ">= 0")
+        need(0 <= self.png_compress_level <= 9, "png_compress_level", "0..9")
+        need(self.workers >= 1, "workers", ">= 1")
+        return self
+
+    def content(self) -> dict:
+        """Parameters that decide the corpus content (writing options excluded)."""
+        d = dataclasses.asdict(self)
+        d.pop("workers")
+        return d
+
+
+PRESETS: dict[str, dict] = {
+    # unit tests: a few dozen short clips, small lexicon
+    "tiny": dict(width=32, height=32, n_train=24, n_dev=8, n_test=8, n_glosses=20, n_confusable_pairs=2,
+                 min_glosses=2, max_glosses=4, n_signers=3),
+    # `make demo-quick`: the whole method in a few minutes
+    "quick": dict(width=32, height=32, n_train=300, n_dev=60, n_test=60, n_glosses=32, n_confusable_pairs=4,
+                  min_glosses=3, max_glosses=6, n_signers=4),
+    # `make demo`: ~600/100/100 clips of ~30-80 frames; 32 px keeps a small CNN at minutes on 2 cores
+    "demo": dict(width=32, height=32),
+    # GPU runs: bigger canvas, lexicon and corpus, longer sentences
+    "large": dict(width=64, height=64, n_train=6000, n_dev=600, n_test=600, n_glosses=80, n_confusable_pairs=8,
+                  min_glosses=2, max_glosses=12, n_signers=9, workers=4),
+}
+
+
+def _parse_value(key: str, text, tp):
+    if not isinstance(text, str):
+        value = text
+    elif tp is bool:
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"synth.{key}: expected true/false, got {text!r}")
+        return text.lower() in ("true", "1", "yes")
+    else:
+        value = text
+    try:
+        if tp is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if tp is float:
+            return float(value)
+        return tp(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"synth.{key}: expected {tp.__name__}, got {text!r}") from None
+
+
+def resolve_params(preset: str, overrides: dict | None = None) -> SynthParams:
+    """Preset values < overrides (a dict; values may be strings from `--set key=value`)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"synth preset '{preset}' is unknown; expected one of {', '.join(PRESETS)}")
+    types = {f.name: f.type for f in fields(SynthParams)}
+    types = {k: {"int": int, "float": float, "bool": bool, "str": str}.get(v, v) for k, v in types.items()}
+    values = dict(PRESETS[preset])
+    for key, raw in (overrides or {}).items():
+        if key not in types:
+            match = difflib.get_close_matches(key, list(types), n=1, cutoff=0.5)
+            hint = f"; did you mean '{match[0]}'?" if match else ""
+            raise ConfigError(f"synth.{key}: unknown parameter{hint}")
+        values[key] = _parse_value(key, raw, types[key])
+    return SynthParams(**values).check()
+
+
+def parse_set_options(items: list[str]) -> dict[str, str]:
+    """['n_train=50', 'noise=0.1'] -> {'n_train': '50', 'noise': '0.1'} (typed by resolve_params)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item}: expected key=value, e.g. n_train=100")
+        out[key.strip()] = value.strip()
+    return out
