@@ -43,6 +43,8 @@ def test_phoenix_layout_on_disk(corpus, info):
         assert video == f"{name}/*.png" and (start, end) == ("-1", "-1") and speaker.startswith("Signer")
         assert (corpus / info["frames"] / split / name / "images0001.png").is_file()
         assert len(lines) - 1 == info["splits"][split]["samples"]
+        assert info["splits"][split]["frames"] == sum(
+            len(list((corpus / info["frames"] / split / row.split("|")[0]).glob("*.png"))) for row in lines[1:])
         dialogue = (corpus / "dialogue" / f"{split}.txt").read_text(encoding="utf-8")
         assert not dialogue.endswith("\n")                    # like the dialogue-PHOENIX files
         head, rest = dialogue.splitlines()[0].split(" ", 1)
@@ -67,8 +69,21 @@ def test_readers_agree_with_no_special_case(corpus, info):
             assert [g for g, _, _ in r["segments"]] == x.glosses
             assert all(0 <= a < b <= c2 for (_, a, b), (_, c2, _) in zip(r["segments"], r["segments"][1:]))
             assert r["segments"][-1][2] < r["frames"]          # idle frames after the last sign
-    assert sum(info["splits"][s]["frames"] for s in SPLITS) == sum(
-        len(list_frames(x)) for s in SPLITS for x in read_corpus("synthetic", corpus, s, frames=info["frames"]))
+
+
+@pytest.mark.parametrize("fmt", ["synthetic", "dialogue-phoenix"])
+def test_corpus_stats_command_matches_corpus_json(corpus, info, fmt, capsys):
+    assert cli_main(["corpus", "stats", "--format", fmt, "--root", str(corpus), "--frames", info["frames"],
+                     "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["train_vocab_size"] == info["train_vocab_size"]
+    keys = ("samples", "signers", "gloss_tokens", "gloss_types", "gloss_length", "translation_length",
+            "context_length")
+    for split in SPLITS:
+        ours, theirs = info["splits"][split], stats["splits"][split]
+        assert {k: ours[k] for k in keys} == {k: theirs[k] for k in keys}
+        if split != "train":
+            assert (ours["unseen_types"], ours["unseen_tokens"]) == (theirs["unseen_types"], theirs["unseen_tokens"])
 
 
 def test_frames_decode_to_the_rendered_pixels(corpus, info):

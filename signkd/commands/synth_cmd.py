@@ -40,7 +40,8 @@ def run(args) -> int:
     info = load_description(out)
     print(f"wrote {out} ({args.preset}, seed {args.seed}, {args.fmt}) in {seconds:.1f} s")
     for split, s in info["splits"].items():
-        print(f"  {split:5s} {s['samples']:6d} clips {s['frames']:8d} frames ({s['frames_min']}-{s['frames_max']}) "
-              f"{s['gloss_vocab_size']:3d} glosses {s['word_vocab_size']:4d} words")
+        length = s["frame_length"] or {"min": 0, "max": 0}
+        print(f"  {split:5s} {s['samples']:6d} clips {s['frames']:8d} frames ({length['min']}-{length['max']} per clip) "
+              f"{s['gloss_types']:3d} glosses {s['translation_types']:4d} words")
     print(f"  frames: {info['frames']}  (read with data.frames={info['frames']})")
     return 0

@@ -199,32 +199,37 @@ def _dialogue_line(clip: Clip) -> str:
     return f"{clip.split}/{clip.name} {s.translation}%{s.context}%{' '.join(s.glosses)}"
 
 
+def _lengths(values: list[int]) -> dict | None:
+    """min / mean / max, as `signkd corpus stats` reports them."""
+    if not values:
+        return None
+    return {"min": min(values), "mean": round(sum(values) / len(values), 2), "max": max(values)}
+
+
 def _split_stats(world: World, clips: list[Clip], frame_counts: list[int], train_vocab: set[str],
                  train_sentences: set[tuple]) -> dict:
+    """Per-split numbers; the names shared with `signkd corpus stats --json` mean the same there."""
     glosses = Counter(g for c in clips for g in c.sentence.glosses)
-    words = Counter(w for c in clips for w in c.sentence.translation.split())
     conf = world.confusable
-    conf_tokens = sum(n for g, n in glosses.items() if g in conf)
-    named = sum(sum(1 for g in c.sentence.glosses if g in conf and g in c.sentence.named) for c in clips)
-    lengths = [len(c.sentence.glosses) for c in clips]
+    unseen = Counter({g: n for g, n in glosses.items() if g not in train_vocab})
     return {
         "samples": len(clips),
+        "signers": len({c.signer for c in clips}),
+        "gloss_tokens": int(sum(glosses.values())),
+        "gloss_types": len(glosses),
+        "gloss_length": _lengths([len(c.sentence.glosses) for c in clips]),
+        "translation_length": _lengths([len(c.sentence.translation.split()) for c in clips]),
+        "context_length": _lengths([len(c.sentence.context.split()) for c in clips]),
+        "unseen_types": len(unseen),
+        "unseen_tokens": int(sum(unseen.values())),
         "frames": int(sum(frame_counts)),
-        "frames_min": int(min(frame_counts, default=0)),
-        "frames_max": int(max(frame_counts, default=0)),
-        "frames_mean": round(float(np.mean(frame_counts)) if frame_counts else 0.0, 2),
-        "gloss_tokens": int(sum(lengths)),
-        "glosses_min": int(min(lengths, default=0)),
-        "glosses_max": int(max(lengths, default=0)),
-        "gloss_vocab_size": len(glosses),
-        "gloss_vocab": sorted(glosses),
+        "frame_length": _lengths(frame_counts),
+        "translation_types": len({w for c in clips for w in c.sentence.translation.split()}),
+        "signer_counts": dict(sorted(Counter(f"Signer{c.signer + 1:02d}" for c in clips).items())),
         "gloss_counts": dict(sorted(glosses.items())),
-        "oov_glosses": sorted(set(glosses) - train_vocab),
-        "word_tokens": int(sum(words.values())),
-        "word_vocab_size": len(words),
-        "signers": dict(sorted(Counter(f"Signer{c.signer + 1:02d}" for c in clips).items())),
-        "confusable_tokens": int(conf_tokens),
-        "confusable_named_in_context": int(named),
+        "confusable_tokens": int(sum(n for g, n in glosses.items() if g in conf)),
+        "confusable_named_in_context": int(sum(sum(1 for g in c.sentence.glosses if g in conf and g in c.sentence.named)
+                                               for c in clips)),
         "sentences_also_in_train": sum(tuple(c.sentence.glosses) in train_sentences for c in clips),
     }
 
@@ -256,6 +261,7 @@ def _describe(world: World, fmt: str, preset: str, stats: dict) -> dict:
                     for g in world.glosses},
         "confusable_pairs": world.pair_records,
         "signers": [s.to_dict() for s in world.signers],
+        "train_vocab_size": stats["train"]["gloss_types"],
         "splits": stats,
     }
 
