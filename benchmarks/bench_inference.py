@@ -11,8 +11,9 @@ video decoding, resizing and CTC decoding are left out (cheap next to ResNet18).
 does not depend on them. Default model = the original's geometry (hidden 768, 2-layer BiLSTM,
 ~1.1k gloss classes as PHOENIX-2014-T).
 
-The machine is shared: each number is the best of --repeats runs, and the load average is printed
-next to the table so a reader can judge it.
+The machine is shared: engines take turns in every round, each number is the best of --repeats
+rounds, the load average is printed with the table, and a second column estimates the idle-machine
+speed from the process's CPU time.
 
     python benchmarks/bench_inference.py [--threads 2] [--frames 100] [--repeats 3] [--quick]
 """
@@ -54,31 +55,38 @@ def build(backbone: str, size: int, classes: int):
     return StudentBundle(student, cfg, vocab, None, Preprocessing(crop=size), {})
 
 
-def best_time(fn, repeats: int) -> float:
-    fn()   # warm-up (allocations, oneDNN / ORT kernel selection)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def time_recognizer(bundle, video: torch.Tensor, repeats: int, **options) -> float:
+def recognizer_runner(bundle, video: torch.Tensor, **options):
+    """The network part of `signkd recognize` with these options, as a zero-argument callable."""
     from signkd.inference import Recognizer
 
     recognizer = Recognizer(bundle, **options)
     chunks = list(video[0].split(recognizer.cnn_chunk))
-    return best_time(lambda: recognizer.encode_frames(iter(chunks)), repeats)
+    return lambda: recognizer.encode_frames(iter(chunks))
 
 
-def time_onnx(bundle, video: torch.Tensor, threads: int, repeats: int, folder: Path) -> float:
+def onnx_graph_runner(bundle, video: torch.Tensor, threads: int, folder: Path):
+    """The whole graph `signkd export` writes, in ONNX Runtime."""
     from signkd.export import INPUT_NAME, export_onnx, onnx_session
 
-    path = export_onnx(bundle, folder / "student.onnx")
-    session = onnx_session(path, threads=threads)
+    session = onnx_session(export_onnx(bundle, folder / "student.onnx"), threads=threads)
     feed = {INPUT_NAME: video.numpy()}
-    return best_time(lambda: session.run(None, feed), repeats)
+    return lambda: session.run(None, feed)
+
+
+def measure(runners: dict, repeats: int) -> dict:
+    """Best wall-clock and best process-CPU seconds per runner; the runners take turns in every
+    round, so a change in the machine's load hits all of them alike."""
+    for run in runners.values():
+        run()   # warm-up: allocations, oneDNN / ORT kernel selection
+    wall = {name: float("inf") for name in runners}
+    cpu = dict(wall)
+    for _ in range(repeats):
+        for name, run in runners.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            run()
+            wall[name] = min(wall[name], time.perf_counter() - w0)
+            cpu[name] = min(cpu[name], time.process_time() - c0)
+    return {name: (wall[name], cpu[name]) for name in runners}
 
 
 def main() -> int:
@@ -105,30 +113,28 @@ def main() -> int:
             for size in (224, 112):
                 bundle = build(backbone, size, args.classes)
                 video = torch.randn(1, args.frames, 3, size, size, generator=torch.Generator().manual_seed(0))
-                engines = [("pytorch fp32", lambda: time_recognizer(bundle, video, args.repeats))]
+                runners = {"pytorch fp32": recognizer_runner(bundle, video)}
                 if bf16:
-                    engines.append(("pytorch bf16-cnn",
-                                    lambda: time_recognizer(bundle, video, args.repeats, precision="bf16")))
+                    runners["pytorch bf16-cnn"] = recognizer_runner(bundle, video, precision="bf16")
                 if have_ort:
-                    engines.append(("onnxruntime cnn",
-                                    lambda: time_recognizer(bundle, video, args.repeats, engine="onnxruntime")))
-                    engines.append(("onnxruntime graph", lambda: time_onnx(bundle, video, args.threads, args.repeats,
-                                                                           Path(tmp))))
-                for name, run in engines:
-                    seconds = run()
-                    fps = args.frames / seconds
-                    rows.append((backbone, size, name, fps, fps / REAL_TIME_FPS))
+                    runners["onnxruntime cnn"] = recognizer_runner(bundle, video, engine="onnxruntime")
+                    runners["onnxruntime graph"] = onnx_graph_runner(bundle, video, args.threads, Path(tmp))
+                for name, (wall, cpu) in measure(runners, args.repeats).items():
+                    fps, cpu_fps = args.frames / wall, args.frames * args.threads / cpu
+                    rows.append((backbone, size, name, fps, fps / REAL_TIME_FPS, cpu_fps / REAL_TIME_FPS))
                     print(f"  {backbone:8s} {size:3d} px  {name:17s} {fps:8.1f} frames/s", file=sys.stderr, flush=True)
 
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nStudent inference on {args.threads} CPU thread(s), {args.frames}-frame clips, best of {args.repeats} "
           f"(load average {load}; {os.cpu_count()} CPUs)")
-    print(f"{'backbone':9s} {'size':>5s}  {'engine':17s} {'frames/s':>9s}  {'x real time (25 fps)':>20s}")
-    print("-" * 66)
-    for backbone, size, name, fps, rt in rows:
-        print(f"{backbone:9s} {size:>4d}px  {name:17s} {fps:9.1f}  {rt:19.2f}x")
+    print(f"{'backbone':9s} {'size':>5s}  {'engine':17s} {'frames/s':>9s}  {'x real time':>11s}  {'x RT, CPU-time est.':>19s}")
+    print("-" * 78)
+    for backbone, size, name, fps, rt, cpu_rt in rows:
+        print(f"{backbone:9s} {size:>4d}px  {name:17s} {fps:9.1f}  {rt:10.2f}x  {cpu_rt:18.2f}x")
+    print("x real time = measured frames/s / 25. CPU-time estimate = frames / (process CPU seconds / threads):\n"
+          "what the same threads would give on an idle machine (spin-waiting counts as work, so it errs low).")
     best = {}
-    for backbone, size, name, fps, rt in rows:
+    for backbone, size, name, fps, rt, _ in rows:
         key = (backbone, size)
         if rt > best.get(key, (0, ""))[0]:
             best[key] = (rt, name)

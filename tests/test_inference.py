@@ -51,13 +51,17 @@ def moving_clip(t: int, seed: int = 0, size: int = 32) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def mp4_corpus(tmp_path_factory) -> Path:
+    """`signkd synth OUT --preset tiny --format mp4` (its library call while the command is absent)."""
     import importlib.util
 
-    if importlib.util.find_spec("signkd.commands.synth_cmd") is None:
-        pytest.skip("`signkd synth` is not available yet")
     out = tmp_path_factory.mktemp("mp4-corpus") / "tiny"
-    assert cli_main(["synth", str(out), "--preset", "tiny", "--format", "mp4"]) == 0
-    return out
+    if importlib.util.find_spec("signkd.commands.synth_cmd") is not None:
+        assert cli_main(["synth", str(out), "--preset", "tiny", "--format", "mp4"]) == 0
+        return out
+    synthetic = pytest.importorskip("signkd.data.synthetic")
+    if not hasattr(synthetic, "generate_corpus"):
+        pytest.skip("the synthetic corpus generator is not available yet")
+    return Path(synthetic.generate_corpus(out, preset="tiny", seed=0, fmt="mp4", progress=False))
 
 
 def test_videos(corpus: Path) -> dict[str, Path]:
@@ -113,22 +117,26 @@ def test_recognize_equals_signkd_test_hypotheses(trained, mp4_corpus, capsys):
 
 
 def test_windowed_equals_whole_clip_on_a_long_video(trained, mp4_corpus, tmp_path):
+    """All test clips back to back (~300 frames) in windows of 128 frames with 40 frames of
+    BiLSTM context: the same posteriors (to float noise), glosses and time spans as one call."""
     from signkd.data.video import read_video_file
     from signkd.inference import Recognizer
 
     ckpt, _ = trained
-    frames = np.concatenate([read_video_file(v) for v in list(test_videos(mp4_corpus).values())[:4]])
-    long_video = write_video(tmp_path / "long.mp4", frames)
+    frames = np.concatenate([read_video_file(v) for v in test_videos(mp4_corpus).values()])
+    long_video = str(write_video(tmp_path / "long.mp4", frames))
     whole = Recognizer.from_checkpoint(ckpt, window=0)
-    windowed = Recognizer.from_checkpoint(ckpt, window=48, context=16)
+    windowed = Recognizer.from_checkpoint(ckpt, window=128, context=40)
     calls = []
     run_window = windowed.run_window
     windowed.run_window = lambda feats: calls.append(feats.shape[1]) or run_window(feats)
-    a, b = whole.recognize(str(long_video)), windowed.recognize(str(long_video))
-    assert len(calls) >= 4 and max(calls) == 48 and a.frames == len(frames) > 48
+    a, b = whole.recognize(long_video), windowed.recognize(long_video)
+    assert len(calls) >= 4 and max(calls) == 128 and a.frames == len(frames) > 2 * 128
     assert a.steps == b.steps == whole.output_length(len(frames))
     assert float((a.log_probs - b.log_probs).abs().max()) < 1e-4
-    assert b.gloss_sequence == a.gloss_sequence
+    assert b.gloss_sequence == a.gloss_sequence and len(a.glosses) > 5
+    # A barely trained model has flat posteriors, so its alignment has near-ties; with this much
+    # context the windowed posteriors are within ~1e-5 and the spans come out identical.
     assert [(g.start, g.end) for g in b.glosses] == [(g.start, g.end) for g in a.glosses]
 
 
