@@ -212,7 +212,7 @@ class Preprocessing:
                                 mean=list(self.mean), std=list(self.std))
         return ClipTransform(augment, train=False)
 
-    def frame_chunks(self, frames: Iterable[np.ndarray], chunk: int) -> Iterator[torch.Tensor]:
+    def frame_chunks(self, frames: Iterable[np.ndarray], chunk: int, where: str = "clip") -> Iterator[torch.Tensor]:
         """Raw frames -> normalised (n <= chunk, 3, h, w) tensors, keeping every n-th frame."""
         from signkd.data.video import resize_frame
 
@@ -222,16 +222,17 @@ class Preprocessing:
                 continue
             buf.append(resize_frame(frame, self.resize, self.keep_aspect))
             if len(buf) == chunk:
-                yield transform(_stack(buf))
+                yield transform(_stack(buf, where))
                 buf = []
         if buf:
-            yield transform(_stack(buf))
+            yield transform(_stack(buf, where))
 
 
-def _stack(frames: list[np.ndarray]) -> np.ndarray:
+def _stack(frames: list[np.ndarray], where: str) -> np.ndarray:
     shapes = {f.shape for f in frames}
     if len(shapes) > 1:
-        raise DataError(f"frames of different sizes {sorted(shapes)}; this checkpoint does not resize (resize 0)")
+        raise DataError(f"{where}: frames of different sizes {sorted(shapes)} after this checkpoint's resize; "
+                        "one clip needs one frame size")
     return np.stack(frames)
 
 
@@ -326,9 +327,9 @@ def _encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.
 
 @dataclass
 class WindowPlan:
-    """Window `window` frames (a multiple of nothing in particular); consecutive windows start
-    `step` frames apart (a multiple of the stride S) and share `window - step` frames; each keeps
-    its output steps except `context_steps` at every inner edge."""
+    """Windows of `window` frames whose starts are `step` frames apart (a multiple of the stride
+    S), so neighbours share `window - step` frames; each keeps its output steps except
+    `context_steps` at every inner edge."""
     window: int
     step: int
     context_steps: int
@@ -346,7 +347,7 @@ def plan_windows(window: int, context: int, stride: int, output_length: Callable
 
 
 def stitch_windows(features: Iterable[torch.Tensor], run: Callable[[torch.Tensor], dict],
-                   output_length: Callable[[int], int], plan: WindowPlan) -> dict[str, torch.Tensor]:
+                   output_length: Callable[[int], int], plan: WindowPlan, where: str = "clip") -> dict[str, torch.Tensor]:
     """Stream per-frame features (chunks of (n, D)) through `run` over overlapping windows.
 
     run((1, n, D)) -> {name: (n', X)} for n' = output_length(n) steps. Returns {name: (T', X)}
@@ -375,8 +376,8 @@ def stitch_windows(features: Iterable[torch.Tensor], run: Callable[[torch.Tensor
             start += plan.step
     total = output_length(start + (0 if buf is None else buf.shape[0]))
     if buf is None or total < 1:
-        raise DataError(f"clip of {start + (0 if buf is None else buf.shape[0])} frames (after the frame interval) "
-                        f"is too short for this model's temporal conv")
+        raise DataError(f"{where}: {start + (0 if buf is None else buf.shape[0])} frames (after the frame interval) "
+                        f"are too short for this model's temporal conv")
     take(buf, last=True)
     result = {name: torch.cat(parts) for name, parts in pieces.items()}
     assert kept == total, (kept, total)       # the stitching covered every step exactly once
@@ -410,7 +411,7 @@ class StudentBundle:
 def load_student(path: str | Path, device: str | torch.device = "cpu") -> StudentBundle:
     """A signkd checkpoint -> its student, config, vocabularies and preprocessing.
     CheckpointError (one line) for files that are not signkd checkpoints or hold no student."""
-    from signkd.config import ConfigError, from_dict
+    from signkd.config import ConfigError, from_dict, to_dict
     from signkd.data.vocab import GlossVocab, WordVocab
     from signkd.models.recognizer import SLRStudent, SLTStudent
     from signkd.training import checkpoint as ckpt_io
@@ -440,8 +441,6 @@ def load_student(path: str | Path, device: str | torch.device = "cpu") -> Studen
         student = SLTStudent(cfg.model, gloss_vocab.num_classes, len(word_vocab))
     else:
         student = SLRStudent(cfg.model, gloss_vocab.num_classes)
-    from signkd.config import to_dict
-
     ckpt_io.load_model_state(student, own, where=f"{path} (student)",
                              ckpt_model_cfg=(ckpt.get("config") or {}).get("model"), model_cfg=to_dict(cfg.model))
     student.to(device).eval()
@@ -489,10 +488,10 @@ class Recognizer:
     does). ``window`` / ``context``: frames per temporal window and of sequence context per
     inner edge (see the module docstring); ``window=0`` = the whole clip in one call.
     ``precision="bf16"`` runs the frame CNN (almost all the compute) under bfloat16 autocast,
-    which CPUs with AMX / AVX512-BF16 run several times faster; posteriors then differ from fp32
-    by ~1e-2, so decoded glosses can (rarely) differ from `signkd test`. ``engine="onnxruntime"``
-    runs the frame CNN through ONNX Runtime instead (exported in memory at start-up; about twice
-    as fast as PyTorch fp32 on CPU, same numbers to ~1e-5); the rest stays in PyTorch."""
+    which CPUs with AMX / AVX512-BF16 run up to ~2x faster; posteriors then differ slightly from
+    fp32 (bfloat16 keeps 8 mantissa bits), so a hypothesis can rarely differ from `signkd test`. ``engine="onnxruntime"``
+    runs the frame CNN through ONNX Runtime instead (exported in memory at start-up; 1.2-2x
+    faster than PyTorch fp32 on our CPU, same numbers to ~1e-5); the rest stays in PyTorch."""
 
     def __init__(self, bundle: StudentBundle, *, device: str | torch.device = "cpu", beam: Optional[int] = None,
                  window: int = DEFAULT_WINDOW, context: int = DEFAULT_CONTEXT, cnn_chunk: int = DEFAULT_CNN_CHUNK,
@@ -570,9 +569,9 @@ class Recognizer:
         window = self.window if self.window > 0 else 1 << 62
         return plan_windows(window, self.context, self.stride, self.output_length)
 
-    def encode_frames(self, frames: Iterable[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def encode_frames(self, frames: Iterable[torch.Tensor], where: str = "clip") -> dict[str, torch.Tensor]:
         """Normalised frame chunks -> stitched {conv_logits, seq_logits, features} (T', .)."""
-        return stitch_windows(self.frame_features(frames), self.run_window, self.output_length, self.plan())
+        return stitch_windows(self.frame_features(frames), self.run_window, self.output_length, self.plan(), where)
 
     # ------------------------------------------------------------------------- decoding
 
@@ -631,8 +630,8 @@ class Recognizer:
                 from tqdm import tqdm
 
                 frames = tqdm(reader, desc=Path(source.name).name, unit="frame", leave=False, disable=None)
-            chunks = self.bundle.preprocessing.frame_chunks(frames, self.cnn_chunk)
-            out = self.encode_frames(chunks)
+            chunks = self.bundle.preprocessing.frame_chunks(frames, self.cnn_chunk, source.name)
+            out = self.encode_frames(chunks, source.name)
         finally:
             reader.close()
         log_probs = torch.log_softmax(out["seq_logits"].float(), -1).cpu()    # (T', C)

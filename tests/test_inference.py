@@ -226,7 +226,7 @@ def random_student(tmp_path_factory) -> Path:
     ("unreadable", "broken.mp4: cannot decode video"),
     ("empty_avi", "empty.avi: video has no frames"),
     ("empty_mp4", "empty.mp4: cannot decode video (no video stream)"),
-    ("too_short", "too short"),
+    ("too_short", "short.mp4: 9 frames (after the frame interval) are too short for this model's temporal conv"),
     ("missing", "nowhere.mp4: no such video file"),
     ("teacher", "a teacher checkpoint (gloss2text); recognize/translate/export need a student checkpoint"),
     ("not_signkd", "not a signkd checkpoint"),

@@ -27,7 +27,7 @@ def add_arguments(p) -> None:
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="bf16 runs the frame CNN under bfloat16 autocast (fast on AMX/AVX512-BF16 CPUs)")
     p.add_argument("--engine", choices=["torch", "onnxruntime"], default="torch",
-                   help="onnxruntime runs the frame CNN through ONNX Runtime (CPU, ~2x faster than PyTorch fp32)")
+                   help="onnxruntime runs the frame CNN through ONNX Runtime (CPU; usually faster than PyTorch fp32)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
