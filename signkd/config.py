@@ -235,6 +235,7 @@ class TrainConfig:
     test_at_end: bool = True         # score the test split once, with best.pt, after the last epoch
     tensorboard: bool = True         # write TensorBoard logs when tensorboard is installed
     progress: bool = True            # tqdm progress bars
+    num_threads: int = 0             # torch intra-op threads per process; 0 = PyTorch's default
 
 
 @dataclass

@@ -36,6 +36,27 @@ def tiny_corpus(tmp_path_factory) -> Path:
     return Path(synthetic.generate_corpus(out, preset="tiny", seed=0))
 
 
+@pytest.fixture(scope="session")
+def tiny_trained(tiny_corpus, tmp_path_factory) -> Path:
+    """A tiny SLR student trained until its dev WER is below 100 % (~200 steps, ~15 s of CPU):
+    the end-to-end test checks its outputs, the DDP test starts from its best.pt."""
+    from signkd.cli import main as cli_main
+
+    work = tmp_path_factory.mktemp("tiny-trained")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rc = cli_main(["train", str(TINY_CONFIG), "--set", f"data.root={tiny_corpus}", "--work-dir", str(work),
+                       *TRAINED_OVERRIDES])
+    finally:
+        torch.set_num_threads(threads)
+    assert rc == 0
+    return work
+
+
+TRAINED_OVERRIDES = ["--set", "train.epochs=16", "--set", "data.batch_size=2", "--set", "train.eval_every=2"]
+
+
 def write_frames(folder: Path, frames: np.ndarray, name: str = "images{:04d}.png") -> Path:
     """Write (T, H, W, 3) uint8 frames as numbered PNGs (1-based, like PHOENIX)."""
     folder.mkdir(parents=True, exist_ok=True)

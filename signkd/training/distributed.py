@@ -8,7 +8,6 @@ together or the collectives hang), and the rule that only rank 0 writes files.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 
 import torch
@@ -107,13 +106,10 @@ def sum_values(values: list[float], info: DistInfo) -> list[float]:
 
 
 def convert_sync_batchnorm(model: torch.nn.Module, info: DistInfo, enabled: bool) -> torch.nn.Module:
-    """SyncBatchNorm when asked and useful. PyTorch implements it for GPUs only; on CPU ranks we
-    keep per-rank statistics and say so."""
+    """Global-batch BatchNorm statistics under DDP when asked (train.sync_bn), on GPUs and CPUs
+    alike (see signkd/training/sync_bn.py for why not torch.nn.SyncBatchNorm)."""
     if not enabled or not info.distributed:
         return model
-    if info.device.type != "cuda":
-        if info.is_main:
-            print("train.sync_bn: SyncBatchNorm needs GPUs; CPU ranks keep per-rank BatchNorm statistics",
-                  file=sys.stderr)
-        return model
-    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    from signkd.training.sync_bn import convert_sync_batchnorm as convert
+
+    return convert(model)

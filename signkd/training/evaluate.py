@@ -162,6 +162,11 @@ class Evaluator:
             result = sclite_wer(refs, hyps)
             out.update(result.to_dict())
             out["gloss_model"] = self.plan["glosses"][0]
+            if self.plan["glosses"][1] == "seq2seq":   # generated gloss sentences (Text2Gloss): BLEU etc. on raw glosses too
+                ids = sorted(gloss_refs)
+                scores = translation_metrics([" ".join(gloss_hyps.get(i, [])) for i in ids],
+                                             [" ".join(gloss_refs[i]) for i in ids])
+                out.update({f"gloss_{k}": v for k, v in scores.items() if not k.endswith("signature")})
         if self.plan["words"]:
             ids = sorted(word_refs)
             scores = translation_metrics([word_hyps.get(i, "") for i in ids], [word_refs[i] for i in ids],
@@ -202,6 +207,8 @@ class Evaluator:
         parts = []
         if "wer" in metrics:
             parts.append(f"WER {metrics['wer']:.2f}%")
+        if "gloss_bleu4" in metrics:
+            parts.append(f"gloss BLEU-4 {metrics['gloss_bleu4']:.2f}")
         if "bleu4" in metrics:
             parts.append(f"BLEU-4 {metrics['bleu4']:.2f} ROUGE-L {metrics.get('rouge_l', 0.0):.2f}")
         return ", ".join(parts) or "-"

@@ -75,6 +75,8 @@ class Trainer:
         if self.is_main:
             self.work_dir.mkdir(parents=True, exist_ok=True)
         self._log_path = self.work_dir / "train.log" if (log_file and self.is_main) else None
+        if cfg.train.num_threads > 0:
+            torch.set_num_threads(cfg.train.num_threads)
         set_deterministic(cfg.train.deterministic)
         seed_everything(cfg.train.seed)
         self.state = TrainState()
@@ -277,7 +279,7 @@ class Trainer:
         totals = D.sum_values([sums[k] for k in keys] + [count, frames, nan_here], self.dist)
         n = max(1.0, totals[len(keys)])
         stats = {k: totals[j] / n for j, k in enumerate(keys)}
-        stats.update(batches=int(totals[len(keys)]), frames_per_s=totals[len(keys) + 1] / max(elapsed, 1e-9),
+        stats.update(batches=int(totals[len(keys)]) // self.dist.world_size, frames_per_s=totals[len(keys) + 1] / max(elapsed, 1e-9),
                      nan_skipped=int(totals[len(keys) + 2]), seconds=elapsed, lr=self.schedule.lr(),
                      stage=stage_no, trained=sorted(trained), frozen=sorted(frozen))
         self.state.nan_skipped += stats["nan_skipped"]

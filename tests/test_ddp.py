@@ -1,0 +1,66 @@
+"""Two processes under torchrun (gloo, CPU) against one process with the same global batch.
+
+What is identical by construction: the global batches and their order (the sampler cuts global
+batches and hands each rank its slice), each clip's augmentation (drawn from seed/epoch/index),
+the BatchNorm statistics (train.sync_bn all-reduces them over the ranks, also on CPU) and the
+gradient (DDP averages the per-rank batch means of equal-sized halves = the global batch mean).
+
+Documented tolerance, and why: floating-point sums run in a different order in two processes,
+so the weights agree to about 1e-3 relative after a few Adam steps, not bit for bit. Adam turns
+the pure rounding noise on parameters whose true gradient is zero (the biases of convolutions
+followed by BatchNorm) into full-size steps of the learning rate. Losses agree to 1e-3 relative,
+and the dev WER may differ by at most one reference word (an arg-max flip); in practice it is equal.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO, TINY_CONFIG
+from signkd.cli import main as cli_main
+
+
+def _torchrun() -> list[str]:
+    exe = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
+    return [exe] if exe else [sys.executable, "-m", "torch.distributed.run"]
+
+
+def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tiny_corpus, tiny_trained, tmp_path):
+    start = tiny_trained / "best.pt"
+    common = ["--load-weights", str(start), "--set", f"data.root={tiny_corpus}", "--set", "train.epochs=2",
+              "--set", "train.max_steps_per_epoch=3", "--set", "train.sync_bn=true", "--set", "train.test_at_end=false",
+              "--set", "train.optim.lr=1.0e-3"]
+    two = tmp_path / "two"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONHASHSEED="0")
+    proc = subprocess.run([*_torchrun(), "--standalone", "--nproc_per_node", "2", "-m", "signkd", "train",
+                           str(TINY_CONFIG), *common, "--set", "data.batch_size=2", "--work-dir", str(two)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one = tmp_path / "one"
+    assert cli_main(["train", str(TINY_CONFIG), *common, "--set", "data.batch_size=4", "--work-dir", str(one)]) == 0
+
+    m2 = json.loads((two / "metrics.json").read_text())
+    m1 = json.loads((one / "metrics.json").read_text())
+    assert len(m2["history"]) == len(m1["history"]) == 2
+    for r2, r1 in zip(m2["history"], m1["history"]):
+        assert r2["train"]["batches"] == r1["train"]["batches"] == 3
+        assert r2["train"]["loss"] == pytest.approx(r1["train"]["loss"], rel=1e-3)
+        d2, d1 = r2["dev"], r1["dev"]
+        assert d2["ref_words"] == d1["ref_words"] and d2["utterances"] == d1["utterances"]  # every dev sample once
+        assert abs(d2["wer"] - d1["wer"]) <= 100.0 / d1["ref_words"] + 1e-9
+    a = torch.load(two / "last.pt", weights_only=True)["model"]
+    b = torch.load(one / "last.pt", weights_only=True)["model"]
+    num = sum(float(((a[k] - b[k]) ** 2).sum()) for k in b if b[k].is_floating_point())
+    den = sum(float((b[k] ** 2).sum()) for k in b if b[k].is_floating_point())
+    assert math.sqrt(num / den) < 1e-2
+    # only rank 0 writes: one log line per epoch, one set of outputs
+    log = (two / "train.log").read_text().splitlines()
+    assert sum(line.startswith("epoch ") for line in log) == 2
+    assert (two / "hypotheses" / "dev.ctm").is_file() and not list(two.glob(".*tmp*"))

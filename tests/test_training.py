@@ -1,0 +1,194 @@
+"""The training engine on the tiny synthetic corpus: frozen modules stay bit-identical, stages and
+loss schedules, NaN batches, optimisation options, an end-to-end run reproduced by `signkd test`,
+and every shipped config."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import REPO, TINY_CONFIG, tiny_overrides
+from signkd.cli import main as cli_main
+from signkd.config import ConfigError, OptimConfig, load_config
+from signkd.training.optimizer import Schedule, build_optimizer, param_groups
+from signkd.training.stages import active_weights, check_stages, stage_at
+
+TEACHERS = ["model.dialogue_teacher=true", "model.text2gloss=true",
+            "loss.weights={ConvCTCSign: 1, SeqCTCSign: 1, Dist: 1, DistFusion2SLR: 1, FeatureFusion2SLR: 1, "
+            "DistTranslation2SLR: 1, FeatureTranslation2SLR: 1, TranslationToGlossCrossEntropy: 1, DialogueCTC: 1}"]
+
+
+def _trainer(corpus, work, *extra):
+    from signkd.training.trainer import Trainer
+
+    cfg = load_config(TINY_CONFIG, tiny_overrides(corpus, work, "train.test_at_end=false", *extra))
+    return Trainer(cfg, log_file=False)
+
+
+def _snapshot(module: nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _changed(before: dict, after: dict) -> list[str]:
+    return [k for k in before if not torch.equal(before[k], after[k])]
+
+
+def test_frozen_teachers_stay_bit_identical_and_the_student_moves(tiny_corpus, tmp_path):
+    trainer = _trainer(tiny_corpus, tmp_path, *TEACHERS, "train.max_steps_per_epoch=3",
+                       "train.stages=[{train: [student], frozen: [dialogue_teacher, text2gloss]}]")
+    system = trainer.system
+    before = {name: _snapshot(getattr(system, name)) for name in ("student", "dialogue_teacher", "text2gloss")}
+    stats = trainer.train_epoch(0)
+    assert stats["batches"] == 3 and stats["frozen"] == ["dialogue_teacher", "text2gloss"]
+    # the distillation terms ran (so the teachers were used) but TranslationToGlossCrossEntropy and
+    # DialogueCTC train frozen modules: they were not even computed
+    assert {"DistFusion2SLR", "FeatureFusion2SLR", "DistTranslation2SLR", "FeatureTranslation2SLR"} <= set(stats)
+    assert "TranslationToGlossCrossEntropy" not in stats and "DialogueCTC" not in stats
+    for name in ("dialogue_teacher", "text2gloss"):     # parameters AND buffers (BatchNorm statistics)
+        assert _changed(before[name], _snapshot(getattr(system, name))) == [], name
+    moved = _changed(before["student"], _snapshot(system.student))
+    params = [k for k, _ in system.student.named_parameters()]
+    assert len([k for k in params if k in moved]) == len(params)   # every student parameter trained
+    assert not system.dialogue_teacher.training and system.student.training
+
+
+def test_stages_switch_what_trains(tiny_corpus, tmp_path):
+    trainer = _trainer(tiny_corpus, tmp_path, "model.text2gloss=true", "train.max_steps_per_epoch=2",
+                       "loss.weights={ConvCTCSign: 1, SeqCTCSign: 1, TranslationToGlossCrossEntropy: 1, "
+                       "DistTranslation2SLR: {0: 0, 1: 1}}",
+                       "train.stages=[{until_epoch: 1, train: [text2gloss], frozen: [student]}, "
+                       "{train: [student], frozen: [text2gloss]}]")
+    cfg, system = trainer.cfg, trainer.system
+    assert active_weights(cfg, stage_at(cfg, 0), 0) == {"TranslationToGlossCrossEntropy": 1.0}
+    assert active_weights(cfg, stage_at(cfg, 1), 1) == {"ConvCTCSign": 1.0, "SeqCTCSign": 1.0, "DistTranslation2SLR": 1.0}
+    s0, t0 = _snapshot(system.student), _snapshot(system.text2gloss)
+    trainer.train_epoch(0)
+    s1, t1 = _snapshot(system.student), _snapshot(system.text2gloss)
+    assert _changed(s0, s1) == [] and _changed(t0, t1)
+    trainer.train_epoch(1)
+    assert _changed(t1, _snapshot(system.text2gloss)) == [] and _changed(s1, _snapshot(system.student))
+
+
+def test_nan_loss_batches_are_skipped_and_counted(tiny_corpus, tmp_path):
+    trainer = _trainer(tiny_corpus, tmp_path, "train.max_steps_per_epoch=4")
+    system = trainer.system
+    real = system.losses
+    calls = {"n": 0}
+
+    def flaky(batch, weights, frozen=()):
+        out = real(batch, weights, frozen=frozen)
+        calls["n"] += 1
+        if calls["n"] % 2 == 1:  # every other batch
+            out["total"] = out["total"] * float("nan")
+        return out
+
+    system.losses = flaky
+    before = _snapshot(system.student)
+    stats = trainer.train_epoch(0)
+    assert stats["nan_skipped"] == 2 and stats["batches"] == 2 and trainer.state.global_step == 2
+    assert all(torch.isfinite(v).all() for v in _snapshot(system.student).values() if v.is_floating_point())
+    assert _changed(before, _snapshot(system.student))
+
+
+def test_end_to_end_loss_decreases_and_signkd_test_reproduces_dev(tiny_corpus, tiny_trained, tmp_path):
+    work = tiny_trained                                   # `signkd train` of tiny.yaml, 16 epochs (conftest)
+    metrics = json.loads((work / "metrics.json").read_text())
+    losses = [r["train"]["loss"] for r in metrics["history"]]
+    assert losses[-1] < 0.7 * losses[0], losses
+    best = metrics["best_score"]
+    assert best < 100.0, [r["dev"]["wer"] for r in metrics["history"] if "dev" in r]
+    final = metrics["final"]
+    assert final["dev"]["wer"] == best and "test" in final
+    for name in ("best.pt", "last.pt", "report.md", "curves.png", "config.yaml", "hypotheses/best-dev.ctm",
+                 "hypotheses/final-test.ctm", "hypotheses/final-dev.glosses.txt"):
+        assert (work / name).is_file(), name
+    assert f"| dev | {best:.2f} |" in (work / "report.md").read_text()
+    assert cli_main(["test", str(TINY_CONFIG), "--load-weights", str(work / "best.pt"), "--set",
+                     f"data.root={tiny_corpus}", "--work-dir", str(tmp_path / "eval")]) == 0
+    scored = json.loads((tmp_path / "eval" / "test_metrics.json").read_text())
+    recorded = next(r["dev"] for r in metrics["history"] if r["epoch"] == metrics["best_epoch"])
+    for key in ("wer", "sub", "del", "ins", "ref_words"):
+        assert scored["dev"][key] == recorded[key], key
+    assert scored["test"]["wer"] == final["test"]["wer"]
+    # the original's habit: train --phase test --load-weights does the same
+    assert cli_main(["train", str(TINY_CONFIG), "--phase", "test", "--load-weights", str(work / "best.pt"),
+                     "--set", f"data.root={tiny_corpus}", "--work-dir", str(tmp_path / "eval2")]) == 0
+    again = json.loads((tmp_path / "eval2" / "test_metrics.json").read_text())
+    assert again["dev"]["wer"] == scored["dev"]["wer"]
+
+
+# ------------------------------------------------------------------------ optimisation (no data)
+
+class _Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.student = nn.Linear(3, 3)
+        self.dialogue_teacher = nn.ModuleDict({"text": nn.Linear(3, 3), "fusion": nn.Linear(3, 3)})
+
+
+def test_lr_multipliers_group_by_longest_prefix():
+    groups = param_groups(_Net(), 1e-3, {"dialogue_teacher": 0.1, "dialogue_teacher.text": 0.001})
+    by_factor = {g["lr_factor"]: (g["lr"], g["names"]) for g in groups}
+    assert by_factor[1.0][1] == ["student.weight", "student.bias"]
+    assert by_factor[0.1][1] == ["dialogue_teacher.fusion.weight", "dialogue_teacher.fusion.bias"]
+    assert by_factor[0.001] == (pytest.approx(1e-6), ["dialogue_teacher.text.weight", "dialogue_teacher.text.bias"])
+    with pytest.raises(ConfigError, match="lr_multipliers.dialog: matches no parameter"):
+        param_groups(_Net(), 1e-3, {"dialog": 0.1})
+
+
+def test_schedules_multistep_and_cosine_with_warmup():
+    net = _Net()
+    opt = build_optimizer(net, OptimConfig(lr=1.0, milestones=[2, 3], gamma=0.2))
+    sched = Schedule(opt, OptimConfig(lr=1.0, milestones=[2, 3], gamma=0.2), epochs=4, steps_per_epoch=5)
+    lrs = []
+    for _ in range(4):
+        lrs.append(sched.lr())
+        opt.step()
+        sched.after_epoch()
+    assert lrs == pytest.approx([1.0, 1.0, 0.2, 0.04])
+    cfg = OptimConfig(lr=1.0, scheduler="cosine", warmup_epochs=1)
+    opt = build_optimizer(net, cfg)
+    sched = Schedule(opt, cfg, epochs=3, steps_per_epoch=2)
+    lrs = []
+    for _ in range(6):
+        lrs.append(sched.lr())
+        opt.step()
+        sched.after_step()
+    assert lrs[:2] == pytest.approx([0.5, 1.0])                # linear warm-up over one epoch
+    assert lrs[2] == pytest.approx(1.0) and lrs[2] > lrs[3] > lrs[4] > lrs[5] > 0  # then cosine decay
+
+
+def test_every_shipped_config_loads_and_its_stages_are_consistent():
+    configs = sorted((REPO / "configs").rglob("*.yaml"))
+    assert len(configs) >= 25
+    for path in configs:
+        cfg = load_config(path)
+        check_stages(cfg)
+        for stage in cfg.train.stages:
+            assert stage.train, path
+
+
+def test_inconsistent_stages_fail_with_the_key():
+    cfg = load_config(TINY_CONFIG, ["train.stages=[{train: [text2gloss]}]"])
+    with pytest.raises(ConfigError, match=r"train.stages\[0\].train: 'text2gloss' is not part of this model"):
+        check_stages(cfg)
+    cfg = load_config(TINY_CONFIG, ["model.text2gloss=true", "train.stages=[{train: [text2gloss]}]"])
+    with pytest.raises(ConfigError, match=r"no loss term with a non-zero weight trains text2gloss"):
+        check_stages(cfg)
+
+
+def test_slr_three_stage_schedule_of_the_original():
+    cfg = load_config(REPO / "configs" / "dialogue_phoenix" / "student_slr_2teacher_bilstm.yaml")
+    expect = {0: ({"TranslationToGlossCrossEntropy"}, ["text2gloss"]),
+              35: ({"TranslationToGlossCrossEntropy", "ConvCTCSign", "SeqCTCSign", "Dist", "DistFusion2SLR",
+                    "FeatureFusion2SLR"}, ["text2gloss", "student"]),
+              45: ({"ConvCTCSign", "SeqCTCSign", "Dist", "DistFusion2SLR", "FeatureFusion2SLR", "DistTranslation2SLR",
+                    "FeatureTranslation2SLR"}, ["student"])}
+    for epoch, (terms, trained) in expect.items():
+        stage = stage_at(cfg, epoch)
+        assert set(active_weights(cfg, stage, epoch)) == terms, epoch
+        assert stage.train == trained
+        assert "dialogue_teacher" in stage.frozen
+
