@@ -162,3 +162,30 @@ def test_slr_student_checkpoint_initialises_the_slt_encoder(tiny_corpus, tmp_pat
     own = trainer.system.state_dict()
     for key, value in slr.items():
         assert torch.equal(own["student.encoder." + key[len("student."):]], value), key
+
+
+def test_teacher_from_its_own_run_loads_with_its_tokenizer_and_vocabulary(tiny_corpus, tmp_path):
+    from signkd.training.trainer import Trainer
+
+    _train(tiny_corpus, tmp_path / "teacher", "train.epochs=1", "train.max_steps_per_epoch=1", "model.student=false",
+           "model.dialogue_teacher=true", "loss.weights={DialogueCTC: 1.0}", "train.stages=[{train: [dialogue_teacher]}]",
+           "data.tokenizer_vocab_size=150")
+    teacher = ckpt_io.load_checkpoint(tmp_path / "teacher" / "best.pt")
+    init = f"train.init=[{{checkpoint: {tmp_path / 'teacher' / 'best.pt'}, prefix: dialogue_teacher.}}]"
+    overrides = tiny_overrides(tiny_corpus, tmp_path / "student", *FAST, "model.dialogue_teacher=true", init,
+                               "loss.weights={SeqCTCSign: 1.0, DistFusion2SLR: 1.0}",
+                               "train.stages=[{train: [student], frozen: [dialogue_teacher]}]")
+    trainer = Trainer(load_config(TINY_CONFIG, overrides), log_file=False)
+    own = trainer.system.state_dict()
+    for key, value in teacher["model"].items():
+        assert torch.equal(own[key], value), key
+    # the student run did not train a WordPiece of its own (150 here vs 200 in tiny.yaml): same BERT ids
+    assert trainer.data.vocabs.tokenizer_files.keys() == teacher["vocab"]["tokenizer"].keys()
+    for name, blob in teacher["vocab"]["tokenizer"].items():
+        assert torch.equal(trainer.data.vocabs.tokenizer_files[name], blob), name
+    # a teacher trained with other gloss ids is refused, naming the difference
+    teacher["vocab"]["gloss"]["glosses"] = sorted(teacher["vocab"]["gloss"]["glosses"] + ["ZZZ-EXTRA"])
+    ckpt_io.save_checkpoint(tmp_path / "other.pt", {k: v for k, v in teacher.items() if k not in ("format", "version")})
+    bad = [o.replace(str(tmp_path / "teacher" / "best.pt"), str(tmp_path / "other.pt")) for o in overrides]
+    with pytest.raises(CheckpointError, match="gloss vocabulary differs.*'ZZZ-EXTRA'"):
+        Trainer(load_config(TINY_CONFIG, bad), log_file=False)

@@ -194,3 +194,28 @@ def test_augmentation_is_a_function_of_seed_epoch_and_index():
 def test_crop_larger_than_frames_is_a_data_error():
     with pytest.raises(DataError, match="data.augment.crop"):
         ClipTransform(_augment(crop=224), train=False)(random_clip(2, h=32, w=32))
+
+
+def test_prepare_command_packs_a_corpus_and_training_reads_the_same_clips(tiny_corpus, tmp_path, capsys):
+    from conftest import TINY_CONFIG
+    from signkd.cli import main as cli_main
+    from signkd.config import load_config
+    from signkd.training.data import build_data
+
+    cache = tmp_path / "cache"
+    assert cli_main(["prepare", str(TINY_CONFIG), "--set", f"data.root={tiny_corpus}", "--out", str(cache)]) == 0
+    assert "packed 40 videos" in capsys.readouterr().out
+    assert cli_main(["prepare", "--verify", "--out", str(cache)]) == 0
+    base = [f"data.root={tiny_corpus}"]
+    plain = build_data(load_config(TINY_CONFIG, base), tmp_path / "a", log=lambda m: None)
+    packed = build_data(load_config(TINY_CONFIG, base + [f"data.cache={cache}"]), tmp_path / "b", log=lambda m: None)
+    for role in ("train", "dev"):
+        a, b = plain.datasets[role], packed.datasets[role]
+        assert a.lengths() == b.lengths()
+        a.set_epoch(3)
+        b.set_epoch(3)
+        for i in range(0, len(a), 5):
+            torch.testing.assert_close(a[i]["video"], b[i]["video"], rtol=0, atol=0)
+    # a cache packed at another size is refused with the fix in the message
+    with pytest.raises(Exception, match="re-run `signkd prepare`"):
+        build_data(load_config(TINY_CONFIG, base + [f"data.cache={cache}", "data.augment.resize=28"]), tmp_path / "c")

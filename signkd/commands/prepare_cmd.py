@@ -26,6 +26,11 @@ def run(args) -> int:
     from signkd.data.corpora import MissingAnnotationError, read_corpus
     from signkd.data.video import PackedCache, cache_key, pack_videos
 
+    if args.verify and (args.out or args.config):
+        out = args.out or load_config(args.config, args.overrides).data.cache
+        bad = PackedCache(out).verify()
+        print(f"{out}: {'all checksums match' if not bad else f'{len(bad)} bad video(s), e.g. {bad[0]}'}")
+        return 0 if not bad else 1
     if args.config:
         cfg = load_config(args.config, args.overrides)
         fmt, root, frames = cfg.data.format, cfg.data.root, cfg.data.frames
@@ -41,10 +46,6 @@ def run(args) -> int:
         annotations = dialogue = ""
     if not out:
         raise ConfigError("prepare: give --out DIR (or data.cache in the config)")
-    if args.verify:
-        bad = PackedCache(out).verify()
-        print(f"{out}: {'all checksums match' if not bad else f'{len(bad)} bad video(s), e.g. {bad[0]}'}")
-        return 0 if not bad else 1
     items = []
     for split in args.splits:
         try:

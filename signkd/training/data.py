@@ -79,7 +79,9 @@ def read_split(cfg: Config, role: str, report: list) -> list:
                        skip_bad=d.skip_bad, check_frames=needs_video(cfg), report=report)
 
 
-def build_vocabs(cfg: Config, train_samples: list, work_dir: Path) -> Vocabs:
+def build_vocabs(cfg: Config, train_samples: list, work_dir: Path, *, tokenizer_files: Optional[dict] = None) -> Vocabs:
+    """Vocabularies from the train split; `tokenizer_files` (from a teacher checkpoint) replace
+    training a new WordPiece, so a loaded teacher's BERT ids keep their meaning."""
     from signkd.data.vocab import GlossVocab, WordVocab, build_text_tokenizer
 
     if not train_samples:
@@ -90,7 +92,10 @@ def build_vocabs(cfg: Config, train_samples: list, work_dir: Path) -> Vocabs:
         word = WordVocab.from_sentences([normalise_translation(s.translation, cfg.data.lowercase_translation)
                                          for s in train_samples], min_freq=cfg.data.word_min_freq)
     tokenizer, files = None, {}
-    if needs_tokenizer(cfg):
+    if needs_tokenizer(cfg) and tokenizer_files:
+        restored = Vocabs.from_state({"gloss": gloss.to_dict(), "tokenizer": tokenizer_files}, work_dir)
+        tokenizer, files = restored.tokenizer, restored.tokenizer_files
+    elif needs_tokenizer(cfg):
         folder = Path(work_dir) / "tokenizer"
         texts = [t for s in train_samples for t in (s.context, s.translation) if t]
         tokenizer = build_text_tokenizer(cfg.data.tokenizer, texts, cfg.data.tokenizer_vocab_size, folder)
@@ -126,14 +131,14 @@ class DataBundle:
 
 
 def build_data(cfg: Config, work_dir: Path, *, roles=("train", "dev"), vocabs: Optional[Vocabs] = None,
-               log=print) -> DataBundle:
+               tokenizer_files: Optional[dict] = None, log=print) -> DataBundle:
     report: list = []
     samples = {}
     for role in roles:
         samples[role] = read_split(cfg, role, report)
     if vocabs is None:
         train = samples.get("train") if "train" in samples else read_split(cfg, "train", report)
-        vocabs = build_vocabs(cfg, train, work_dir)
+        vocabs = build_vocabs(cfg, train, work_dir, tokenizer_files=tokenizer_files)
     video = needs_video(cfg)
     source = frame_source(cfg) if video else None
     out_len = temporal_output_length_fn(cfg.model.visual.temporal)

@@ -98,7 +98,10 @@ class Trainer:
             weights_ckpt = None
         vocabs = Vocabs.from_state(vocab_state, self.work_dir if self.is_main else None) if vocab_state else None
         roles = ("train", "dev") if cfg.data.dev else ("train",)
-        self.data: DataBundle = build_data(cfg, self.work_dir, roles=roles, vocabs=vocabs, log=self.log)
+        self._init_ckpts: dict = {}
+        tokenizer_files = self._init_tokenizer() if vocabs is None else None
+        self.data: DataBundle = build_data(cfg, self.work_dir, roles=roles, vocabs=vocabs,
+                                           tokenizer_files=tokenizer_files, log=self.log)
         if self.is_main:
             write_report(self.data.report, self.work_dir / "data_report.txt")
             (self.work_dir / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
@@ -162,12 +165,50 @@ class Trainer:
             batches = min(batches, self.cfg.train.max_steps_per_epoch)
         return max(1, batches // self.cfg.train.optim.accumulate)
 
+    def _init_checkpoint(self, i: int) -> tuple[dict, str]:
+        init = self.cfg.train.init[i]
+        where = f"train.init[{i}] ({init.checkpoint})"
+        if not init.checkpoint or not init.prefix:
+            raise CheckpointError(f"{where}: needs both checkpoint and prefix")
+        if i not in self._init_ckpts:
+            self._init_ckpts[i] = ckpt_io.load_checkpoint(init.checkpoint)
+        return self._init_ckpts[i], where
+
+    def _init_tokenizer(self) -> Optional[dict]:
+        """The tokenizer of the first `init:` checkpoint that brings a text-reading teacher, when
+        data.tokenizer is empty (a WordPiece trained here would give the teacher's BERT other ids)."""
+        if self.cfg.data.tokenizer:
+            return None
+        for i, init in enumerate(self.cfg.train.init):
+            if init.prefix.startswith(("dialogue_teacher", "text2gloss")):
+                ckpt, where = self._init_checkpoint(i)
+                files = ((ckpt.get("vocab") or {}) if isinstance(ckpt, dict) else {}).get("tokenizer")
+                if files:
+                    self.log(f"init: using the text tokenizer of {init.checkpoint}")
+                    return files
+        return None
+
+    def _check_init_vocab(self, ckpt: dict, where: str) -> None:
+        """A module trained with other gloss / word ids would load without error and mean nothing."""
+        vocab = ckpt.get("vocab") if isinstance(ckpt, dict) else None
+        if not vocab:
+            return
+        ours = self.data.vocabs
+        theirs = vocab.get("gloss", {}).get("glosses")
+        if theirs is not None and theirs != ours.gloss.glosses:
+            only = sorted(set(theirs) ^ set(ours.gloss.glosses))
+            raise CheckpointError(f"{where}: its gloss vocabulary differs from this run's ({len(theirs)} vs "
+                                  f"{len(ours.gloss.glosses)} glosses{', e.g. ' + repr(only[0]) if only else ', other order'}); "
+                                  "train both on the same train split")
+        words = (vocab.get("word") or {}).get("words")
+        if words is not None and ours.word is not None and words != ours.word.to_dict()["words"]:
+            raise CheckpointError(f"{where}: its word vocabulary differs from this run's "
+                                  f"({len(words)} vs {len(ours.word.to_dict()['words'])} words)")
+
     def _apply_inits(self) -> None:
         for i, init in enumerate(self.cfg.train.init):
-            where = f"train.init[{i}] ({init.checkpoint})"
-            if not init.checkpoint or not init.prefix:
-                raise CheckpointError(f"{where}: needs both checkpoint and prefix")
-            ckpt = ckpt_io.load_checkpoint(init.checkpoint)
+            ckpt, where = self._init_checkpoint(i)
+            self._check_init_vocab(ckpt, where)
             state = ckpt_io.model_state_of(ckpt, init.checkpoint)
             rep = ckpt_io.load_prefix(self.system, state, prefix=init.prefix, source_prefix=init.source_prefix,
                                       strict=init.strict, where=where)
@@ -175,6 +216,7 @@ class Trainer:
                      f"({rep['loaded']} tensors; missing {len(rep['missing'])}"
                      f"{' e.g. ' + rep['missing'][0] if rep['missing'] else ''}; unexpected {len(rep['unexpected'])}"
                      f"{' e.g. ' + rep['unexpected'][0] if rep['unexpected'] else ''})")
+        self._init_ckpts.clear()
 
     def _payload(self, metrics: dict) -> dict:
         return {
