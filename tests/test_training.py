@@ -192,3 +192,32 @@ def test_slr_three_stage_schedule_of_the_original():
         assert stage.train == trained
         assert "dialogue_teacher" in stage.frozen
 
+
+
+@pytest.mark.parametrize("kind, overrides, metric", [
+    ("text2gloss", ["model.student=false", "model.text2gloss=true",
+                    "loss.weights={TranslationToGlossCrossEntropy: 1}", "train.stages=[{train: [text2gloss]}]"], "wer"),
+    ("gloss2text", ["model.task=slt", "model.student=false", "model.gloss2text=true",
+                    "loss.weights={TranslationToGlossCrossEntropy: 1}", "train.stages=[{train: [gloss2text]}]"], "bleu4"),
+])
+def test_text_teachers_train_and_are_scored_without_video(tiny_corpus, tmp_path, kind, overrides, metric):
+    trainer = _trainer(tiny_corpus, tmp_path, "train.epochs=1", "train.max_steps_per_epoch=3", *overrides)
+    assert trainer.data.datasets["train"].frame_source is None      # annotation-only: no frame is read
+    result = trainer.fit()
+    assert result["select"] == metric and result["best_epoch"] == 1
+    dev = json.loads((tmp_path / "metrics.json").read_text())["history"][0]["dev"]
+    assert metric in dev and dev["utterances" if metric == "wer" else "bleu4"] is not None
+    expected = "glosses.txt" if metric == "wer" else "translations.txt"
+    assert (tmp_path / "hypotheses" / f"best-dev.{expected}").is_file()
+
+
+def test_a_frozen_student_is_not_scored_and_slt_selects_on_bleu(tiny_corpus, tmp_path):
+    trainer = _trainer(tiny_corpus, tmp_path, "train.epochs=2", "train.max_steps_per_epoch=2", "model.task=slt",
+                       "model.gloss2text=true",
+                       "loss.weights={SeqCTCSign: 1, TranslationCrossEntropy: 1, TranslationToGlossCrossEntropy: 1}",
+                       "train.stages=[{until_epoch: 1, train: [gloss2text], frozen: [student]}, "
+                       "{train: [student], frozen: [gloss2text]}]")
+    result = trainer.fit()
+    history = trainer.state.history
+    assert "dev" not in history[0] and "bleu4" in history[1]["dev"] and "wer" in history[1]["dev"]
+    assert result["select"] == "bleu4" and result["best_epoch"] == 2

@@ -29,7 +29,13 @@ def select_metric(cfg: Config) -> str:
     if cfg.train.select_metric:
         return cfg.train.select_metric
     plan = eval_plan(cfg)
-    return "wer" if plan["glosses"] else "bleu4"
+    return "bleu4" if plan["words"] else "wer"   # a translator is selected on BLEU-4, a recogniser on WER
+
+
+def evaluated_models(cfg: Config) -> set:
+    """The models whose outputs are scored (dev evaluation is skipped while all are frozen)."""
+    plan = eval_plan(cfg)
+    return {m for m in ((plan["glosses"] or (None,))[0], plan["words"]) if m}
 
 
 def is_better(metric: str, score: float, best: Optional[float]) -> bool:

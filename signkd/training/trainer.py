@@ -28,7 +28,7 @@ from signkd.errors import CheckpointError
 from signkd.training import checkpoint as ckpt_io
 from signkd.training import distributed as D
 from signkd.training.data import DataBundle, Vocabs, build_data, preprocessing_of, train_loader, write_report
-from signkd.training.evaluate import Evaluator, is_better, select_metric
+from signkd.training.evaluate import Evaluator, evaluated_models, is_better, select_metric
 from signkd.training.optimizer import Schedule, build_optimizer
 from signkd.training.stages import active_weights, apply_stage, check_stages, stage_at, stage_index
 
@@ -365,8 +365,11 @@ class Trainer:
                    f"lr {stats['lr']:.2e} {stats['frames_per_s']:.0f} frames/s {stats['seconds']:.1f}s")
             if stats["nan_skipped"]:
                 msg += f" ({stats['nan_skipped']} NaN/Inf batches skipped)"
-            evaluated = "dev" in self.data.datasets and ((epoch + 1) % max(1, cfg.train.eval_every) == 0
-                                                         or epoch + 1 == cfg.train.epochs)
+            scored_trained = bool(evaluated_models(cfg) & set(stats["trained"]))
+            evaluated = scored_trained and "dev" in self.data.datasets and (
+                (epoch + 1) % max(1, cfg.train.eval_every) == 0 or epoch + 1 == cfg.train.epochs)
+            if not scored_trained:
+                msg += f" | dev not scored: {', '.join(sorted(evaluated_models(cfg)))} frozen in this stage"
             improved = False
             if evaluated:
                 dev = self.evaluator.evaluate(self.system, "dev", tag="dev")
@@ -377,7 +380,7 @@ class Trainer:
                     self.state.best_score, self.state.best_epoch = float(score), epoch + 1
                     self.evaluator.promote_hypotheses("dev")
                 msg += f" | dev {self.evaluator.summary(dev)}" + (" (best)" if improved else "")
-            elif "dev" not in self.data.datasets:
+            elif scored_trained and "dev" not in self.data.datasets:
                 improved = True  # no dev split: the last epoch is the best we know
                 self.state.best_epoch = epoch + 1
             self.state.history.append(record)
