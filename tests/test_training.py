@@ -221,3 +221,11 @@ def test_a_frozen_student_is_not_scored_and_slt_selects_on_bleu(tiny_corpus, tmp
     history = trainer.state.history
     assert "dev" not in history[0] and "bleu4" in history[1]["dev"] and "wer" in history[1]["dev"]
     assert result["select"] == "bleu4" and result["best_epoch"] == 2
+
+
+def test_gradient_accumulation_steps_once_per_group(tiny_corpus, tmp_path):
+    trainer = _trainer(tiny_corpus, tmp_path, "train.max_steps_per_epoch=2", "train.optim.accumulate=3",
+                       "data.batch_size=2", "train.optim.grad_clip=0.5")
+    assert trainer.steps_per_epoch == 2
+    stats = trainer.train_epoch(0)
+    assert stats["batches"] == 6 and trainer.state.global_step == 2

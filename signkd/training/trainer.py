@@ -21,7 +21,6 @@ from typing import Optional
 
 import numpy as np
 import torch
-from torch import nn
 
 from signkd.config import Config, dump_yaml, to_dict
 from signkd.errors import CheckpointError
@@ -159,11 +158,13 @@ class Trainer:
     # ----------------------------------------------------------------------------- set-up
 
     def _steps_per_epoch(self) -> int:
+        """Optimizer steps per epoch (a last, incomplete accumulation group also steps)."""
         n = len(self.data.datasets["train"])
         batches = n // (self.cfg.data.batch_size * self.dist.world_size)
+        steps = -(-batches // self.cfg.train.optim.accumulate)
         if self.cfg.train.max_steps_per_epoch:
-            batches = min(batches, self.cfg.train.max_steps_per_epoch)
-        return max(1, batches // self.cfg.train.optim.accumulate)
+            steps = min(steps, self.cfg.train.max_steps_per_epoch)
+        return max(1, steps)
 
     def _init_checkpoint(self, i: int) -> tuple[dict, str]:
         init = self.cfg.train.init[i]
@@ -304,6 +305,10 @@ class Trainer:
             micro += 1
             if micro % accumulate == 0 or i + 1 == total_batches:
                 self._optimizer_step(params)
+                tb = self._tensorboard()
+                if tb is not None and cfg.train.log_every and self.state.global_step % cfg.train.log_every == 0:
+                    tb.add_scalar("train/step_loss", float(loss.detach()), self.state.global_step)
+                    tb.add_scalar("train/lr", self.schedule.lr(), self.state.global_step)
             count += 1
             frames += int(batch.video_lengths.sum()) if batch.video_lengths is not None else 0
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
