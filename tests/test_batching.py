@@ -143,3 +143,19 @@ def test_loader_workers_do_not_change_the_batches(tmp_path):
     for (ids0, v0), (ids1, v1) in zip(batches(0), batches(2)):
         assert ids0 == ids1
         torch.testing.assert_close(v0, v1)
+
+
+def test_bucket_sampler_composes_with_distributed_sampler():
+    from torch.utils.data import DistributedSampler
+
+    lengths = np.random.default_rng(2).integers(10, 100, size=40)
+    shards = []
+    for rank in (0, 1):
+        dist_sampler = DistributedSampler(range(40), num_replicas=2, rank=rank, shuffle=True, seed=5)
+        sampler = BucketBatchSampler(lengths, 4, sampler=dist_sampler, pool=2)
+        sampler.set_epoch(1)
+        mine = set(dist_sampler)
+        batches = list(sampler)
+        assert batches and all(len(b) == 4 and set(b) <= mine for b in batches)
+        shards.append(set(_flatten(batches)))
+    assert not shards[0] & shards[1]

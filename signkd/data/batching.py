@@ -240,10 +240,12 @@ class BucketBatchSampler(Sampler[list[int]]):
     """Shuffled batches of similar length. Each epoch: a permutation from (seed, epoch), cut into
     pools of `pool` global batches, each pool sorted by length and cut into global batches of
     batch_size * num_replicas, batch order shuffled; rank r takes slice r of every global batch.
-    With `bucket=False` the pools are not sorted (plain shuffled batches)."""
+    With `bucket=False` the pools are not sorted (plain shuffled batches). With `sampler=` (e.g.
+    torch's DistributedSampler) the indices come from it and are bucketed per rank instead."""
 
     def __init__(self, lengths: Sequence[int], batch_size: int, *, shuffle: bool = True, drop_last: bool = True,
-                 seed: int = 0, num_replicas: int = 1, rank: int = 0, bucket: bool = True, pool: int = 50):
+                 seed: int = 0, num_replicas: int = 1, rank: int = 0, bucket: bool = True, pool: int = 50,
+                 sampler: Optional[Sampler] = None):
         if batch_size < 1:
             raise DataError(f"data.batch_size: expected >= 1, got {batch_size}")
         self.lengths = np.asarray(lengths)
@@ -251,14 +253,25 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.shuffle, self.drop_last, self.bucket = shuffle, drop_last, bucket
         self.seed, self.num_replicas, self.rank, self.pool = seed, num_replicas, rank, pool
         self.epoch = 0
+        # An index sampler (e.g. torch's DistributedSampler) may supply this rank's indices instead;
+        # they are then bucketed locally (ranks no longer see slices of common global batches).
+        self.sampler = sampler
+        if sampler is not None:
+            self.num_replicas, self.rank = 1, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+        if self.sampler is not None and hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
 
     def _global_batches(self) -> list[np.ndarray]:
         n = len(self.lengths)
         rng = np.random.default_rng([self.seed & 0xFFFFFFFF, self.epoch])
-        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), dtype=np.int64)
+            n = len(order)
+        else:
+            order = rng.permutation(n) if self.shuffle else np.arange(n)
         size = self.batch_size * self.num_replicas
         batches = []
         step = size * self.pool
