@@ -95,6 +95,8 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=100, help="clip length in frames (default 100 = 4 s)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--classes", type=int, default=1116, help="gloss classes incl. blank")
+    parser.add_argument("--backbones", nargs="+", default=["resnet18", "small"], choices=["resnet18", "small"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[224, 112])
     parser.add_argument("--quick", action="store_true", help="32 frames, 1 repeat (a smoke run)")
     args = parser.parse_args()
     if args.quick:
@@ -109,8 +111,8 @@ def main() -> int:
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
-        for backbone in ("resnet18", "small"):
-            for size in (224, 112):
+        for backbone in args.backbones:
+            for size in args.sizes:
                 bundle = build(backbone, size, args.classes)
                 video = torch.randn(1, args.frames, 3, size, size, generator=torch.Generator().manual_seed(0))
                 runners = {"pytorch fp32": recognizer_runner(bundle, video)}
