@@ -50,6 +50,9 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=256, help="frame size in pixels")
     parser.add_argument("--keep", default="", help="keep the corpus and cache in this folder")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)         # what one DataLoader worker gets
     tmp = tempfile.TemporaryDirectory(prefix="signkd-bench-io-")
     base = Path(args.keep or tmp.name)
     corpus = base / "corpus"

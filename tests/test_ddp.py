@@ -22,6 +22,7 @@ import sys
 
 import pytest
 import torch
+from torch import nn
 
 from conftest import REPO, TINY_CONFIG
 from signkd.cli import main as cli_main
@@ -64,3 +65,46 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tiny_co
     log = (two / "train.log").read_text().splitlines()
     assert sum(line.startswith("epoch ") for line in log) == 2
     assert (two / "hypotheses" / "dev.ctm").is_file() and not list(two.glob(".*tmp*"))
+
+
+def _sync_bn_worker(rank: int, world: int, init_file: str, out_file: str) -> None:
+    import torch.distributed as dist
+
+    from signkd.models.visual import MaskedBatchNorm1d
+    from signkd.training.sync_bn import convert_sync_batchnorm
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    x2d, x1d, mask = torch.randn(8, 3, 4, 4), torch.randn(4, 3, 6), torch.rand(4, 6) > 0.3
+    bn2d, bn1d = nn.BatchNorm2d(3), MaskedBatchNorm1d(3)
+    convert_sync_batchnorm(bn2d), convert_sync_batchnorm(bn1d)
+    a = x2d[rank * 4:(rank + 1) * 4].clone().requires_grad_()
+    b = x1d[rank * 2:(rank + 1) * 2].clone().requires_grad_()
+    weights = torch.arange(1.0, 4.0).view(1, 3, 1)  # a loss that is not symmetric in the channels
+    loss = (bn2d(a) ** 2 * weights[..., None]).sum() + ((bn1d(b, mask[rank * 2:(rank + 1) * 2]) * weights) ** 3).sum()
+    loss.backward()
+    torch.save({"a": a.grad, "b": b.grad, "rm2": bn2d.running_var, "rm1": bn1d.running_mean}, f"{out_file}.{rank}")
+    dist.destroy_process_group()
+
+
+def test_sync_batchnorm_on_gloo_equals_one_process_with_the_whole_batch(tmp_path):
+    import torch.multiprocessing as mp
+
+    from signkd.models.visual import MaskedBatchNorm1d
+
+    # fork: the children need nothing re-imported (spawn would re-import pytest and this module)
+    mp.start_processes(_sync_bn_worker, args=(2, str(tmp_path / "init"), str(tmp_path / "out")), nprocs=2,
+                       join=True, start_method="fork")
+    torch.manual_seed(0)
+    x2d, x1d, mask = torch.randn(8, 3, 4, 4), torch.randn(4, 3, 6), torch.rand(4, 6) > 0.3
+    bn2d, bn1d = nn.BatchNorm2d(3), MaskedBatchNorm1d(3)
+    a, b = x2d.clone().requires_grad_(), x1d.clone().requires_grad_()
+    weights = torch.arange(1.0, 4.0).view(1, 3, 1)
+    loss = (bn2d(a) ** 2 * weights[..., None]).sum() + ((bn1d(b, mask) * weights) ** 3).sum()
+    loss.backward()
+    parts = [torch.load(f"{tmp_path / 'out'}.{r}", weights_only=True) for r in (0, 1)]
+    torch.testing.assert_close(torch.cat([p["a"] for p in parts]), a.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(torch.cat([p["b"] for p in parts]), b.grad, rtol=1e-4, atol=1e-5)
+    for p in parts:
+        torch.testing.assert_close(p["rm2"], bn2d.running_var)
+        torch.testing.assert_close(p["rm1"], bn1d.running_mean)

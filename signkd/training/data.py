@@ -103,6 +103,10 @@ def build_vocabs(cfg: Config, train_samples: list, work_dir: Path, *, tokenizer_
     return Vocabs(gloss, word, tokenizer, files)
 
 
+def vocabs_from_train_split(cfg: Config, work_dir: Path, *, tokenizer_files: Optional[dict] = None) -> Vocabs:
+    return build_vocabs(cfg, read_split(cfg, "train", []), work_dir, tokenizer_files=tokenizer_files)
+
+
 def preprocessing_of(cfg: Config) -> dict:
     """What `recognize` must do to a new video to match training (stored in checkpoints)."""
     a = cfg.data.augment

@@ -17,6 +17,22 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks; the gradient of a sum over ranks is the sum of the ranks' gradients."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        y = x.clone()
+        dist.all_reduce(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 class SyncStatsMixin:
     """Mixed in front of a BatchNorm class (see `convert_sync_batchnorm`)."""
 
@@ -24,8 +40,6 @@ class SyncStatsMixin:
         synced = self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
         if not synced:
             return super().forward(x) if mask is None else super().forward(x, mask)
-        from torch.distributed.nn.functional import all_reduce
-
         c = x.shape[1]
         xf = x.float()
         dims = [0] + list(range(2, x.dim()))
@@ -37,7 +51,7 @@ class SyncStatsMixin:
             count = weight.sum()
         xw = xf if weight is None else xf * weight
         stats = torch.cat([xw.sum(dims), (xw * xf).sum(dims), count.reshape(1)])   # (2C + 1,)
-        stats = all_reduce(stats)                              # sum over ranks; gradients flow back
+        stats = _AllReduceSum.apply(stats)                     # sum over ranks; gradients flow back
         total = stats[2 * c].clamp_min(1.0)
         mean = stats[:c] / total
         var = (stats[c: 2 * c] / total - mean * mean).clamp_min(0.0)

@@ -26,7 +26,8 @@ from signkd.config import Config, dump_yaml, to_dict
 from signkd.errors import CheckpointError
 from signkd.training import checkpoint as ckpt_io
 from signkd.training import distributed as D
-from signkd.training.data import DataBundle, Vocabs, build_data, preprocessing_of, train_loader, write_report
+from signkd.training.data import (DataBundle, Vocabs, build_data, preprocessing_of, train_loader,
+                                  vocabs_from_train_split, write_report)
 from signkd.training.evaluate import Evaluator, evaluated_models, is_better, select_metric
 from signkd.training.optimizer import Schedule, build_optimizer
 from signkd.training.stages import active_weights, apply_stage, check_stages, stage_at, stage_index
@@ -79,6 +80,7 @@ class Trainer:
         set_deterministic(cfg.train.deterministic)
         seed_everything(cfg.train.seed)
         self.state = TrainState()
+        check_stages(cfg)  # fail on an inconsistent schedule before any data is read
 
         resume_ckpt = None
         if resume:
@@ -98,6 +100,12 @@ class Trainer:
         vocabs = Vocabs.from_state(vocab_state, self.work_dir if self.is_main else None) if vocab_state else None
         roles = ("train", "dev") if cfg.data.dev else ("train",)
         self._init_ckpts: dict = {}
+        if vocabs is None and self.dist.distributed:
+            # rank 0 builds the vocabularies (and trains the WordPiece) once; the others receive them
+            state = None
+            if self.is_main:
+                state = vocabs_from_train_split(cfg, self.work_dir, tokenizer_files=self._init_tokenizer()).to_state()
+            vocabs = Vocabs.from_state(D.broadcast_object(state, self.dist), self.work_dir if self.is_main else None)
         tokenizer_files = self._init_tokenizer() if vocabs is None else None
         self.data: DataBundle = build_data(cfg, self.work_dir, roles=roles, vocabs=vocabs,
                                            tokenizer_files=tokenizer_files, log=self.log)
