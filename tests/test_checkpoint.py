@@ -33,10 +33,26 @@ def _assert_same_tensors(a: dict, b: dict, what: str):
         assert torch.equal(a[k], b[k]), f"{what}: {k} differs"
 
 
-def test_resume_is_bit_identical(tiny_corpus, tmp_path):
+def test_resume_is_bit_identical(tiny_corpus, tmp_path, monkeypatch):
+    from signkd.training.trainer import Trainer
+
     _train(tiny_corpus, tmp_path / "straight", "train.epochs=2")
-    _train(tiny_corpus, tmp_path / "resumed", "train.epochs=1")
-    torch.manual_seed(12345)  # whatever state the "new process" starts in must not matter
+    # the same run, interrupted in the middle of epoch 2 (after its first optimizer step) ...
+    real_step, calls = Trainer._optimizer_step, {"n": 0}
+
+    def step_then_interrupt(self, params):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        real_step(self, params)
+
+    monkeypatch.setattr(Trainer, "_optimizer_step", step_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tiny_corpus, tmp_path / "resumed", "train.epochs=2")
+    monkeypatch.undo()
+    assert ckpt_io.load_checkpoint(tmp_path / "resumed" / "last.pt")["epoch"] == 1
+    # ... then resumed: whatever state the new process starts in must not matter
+    torch.manual_seed(12345)
     torch.rand(7)
     _train(tiny_corpus, tmp_path / "resumed", "train.epochs=2", resume=True)
     a = ckpt_io.load_checkpoint(tmp_path / "straight" / "last.pt")
