@@ -62,6 +62,7 @@ def test_readers_agree_with_no_special_case(corpus, info):
             assert a.translation == b.translation == c.translation and a.signer == b.signer == c.signer
             assert b.context == c.context and b.context[:1].isupper() and a.context == ""
             assert a.frames == b.frames == c.frames
+        assert [x.frames for x in read_corpus("synthetic", corpus, split)] == [x.frames for x in s]  # from corpus.json
         align = [json.loads(x) for x in (corpus / "alignment" / f"{split}.jsonl").read_text().splitlines()]
         assert [r["name"] for r in align] == [x.id for x in s]
         for r, x in zip(align, s):
@@ -127,7 +128,7 @@ def test_nearest_template_difficulty():
     assert result.confusable <= 0.7, result
     # what hides the cue is the variation between performances: without it (noise kept) templates see it
     still = {k: 0 for k in ("location_jitter", "amplitude_jitter", "duration_jitter", "orientation_jitter",
-                            "bend_jitter")}
+                            "bend_jitter", "mark_angle_jitter")}
     rigid = make_world(resolve_params("demo", dict(still, n_signers=3)), seed=0)
     assert template_accuracy(rigid, n_queries=3).within_pair >= 0.8
 
@@ -203,6 +204,9 @@ def test_presets_and_bad_parameters():
         resolve_params("tiny", {"n_trian": "3"})
     with pytest.raises(ConfigError, match="synth.width"):
         resolve_params("tiny", {"width": "31"})
+    with pytest.raises(ConfigError, match="synth.cue_types"):
+        resolve_params("tiny", {"cue_types": "mark,blur"})
+    assert {r["cue"] for r in make_world(resolve_params("tiny", {"cue_types": "mark"})).pair_records} == {"mark"}
     with pytest.raises(ConfigError, match="preset 'huge'"):
         resolve_params("huge")
 

@@ -14,9 +14,9 @@ real readers are exercised with no special case:
     corpus.json                                                     lexicon (motion of every gloss), confusable pairs,
                                                                      signers, every parameter, per-split statistics
 
-The frames are not in PHOENIX's `fullFrame-210x260px` folder: read them with
-`read_corpus("synthetic" | "phoenix2014t" | "dialogue-phoenix", root, split, frames=corpus["frames"])`
-(`data.frames` in a config); the size is in the folder name as in the real corpus.
+The frame folder is named after the frame size, as in the real corpus, so it is not PHOENIX's
+`fullFrame-210x260px`: `read_corpus("synthetic", root, split)` takes it from corpus.json; the
+phoenix2014t and dialogue-phoenix readers are given it (`frames=corpus["frames"]`, `data.frames`).
 
 Visual language (lexicon.py, render.py). A signer (skin, clothes, hair and background colours,
 size, position, tempo +-20 %) stands on a small canvas; each gloss is a motion primitive of one or
@@ -35,12 +35,15 @@ preceding dialogue turn, a question or remark naming part of one clause (`Wird e
 Privileged information, by design. `n_confusable_pairs` pairs of glosses (REGEN/SCHNEE,
 WARM/HEISS, OST/WEST, MONTAG/DIENSTAG, KAFFEE/TEE, MUTTER/VATER, ...) are built so that only text
 tells them apart reliably:
-  1. Pixels: the second member's motion is a copy of the first's plus one subtle cue, alternately
-     a small dark mark on the hand (`cue_mark`) or a slight sideways bend of the path
-     (`cue_bend`). The cue is smaller than the natural variation between two performances, so a
-     nearest-template classifier on isolated signs is ~99 % right on ordinary glosses but ~58 %
-     (chance = 50 %) within pairs; yet the cue is consistent and local, so a CNN can learn it
-     in part (a small CNN trained on isolated signs reached ~80 % within pairs).
+  1. Pixels: the second member's motion is a copy of the first's plus one subtle cue (`cue_types`,
+     alternately): "mark", a small dark spot on the hand at a different place in every
+     performance (`cue_mark`), or "bend", a slight sideways bend of the path (`cue_bend`). The
+     cue is smaller than the natural variation between two performances, so a nearest-template
+     classifier on isolated signs is ~99 % right on ordinary glosses but ~59 % (chance = 50 %)
+     within pairs. Yet the mark is consistent and local: a small CNN trained on isolated signs
+     separated "mark" pairs at ~88-97 % after 10 epochs, while "bend" pairs (1 px of motion)
+     stayed at ~40-78 %. So the video-only student can learn some pairs, slowly, and others
+     hardly at all.
   2. Gloss context: the two members are interchangeable in the grammar (same slot, same
      neighbours, same objects, same sampling weight), so the rest of the gloss sequence says
      nothing about which one was signed; a video-only student's sequence model cannot guess it.

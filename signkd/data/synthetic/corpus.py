@@ -337,13 +337,14 @@ def _write_text(path: Path, text: str) -> None:
 def _run_jobs(jobs: list, params: SynthParams, seed: int, progress: bool) -> list:
     from tqdm import tqdm
     bar = dict(total=len(jobs), desc="synth", unit="clip", disable=not progress, leave=False)
-    if params.workers <= 1 or len(jobs) < 64:
+    if params.workers <= 1 or len(jobs) < 2:
         _init_worker(params, seed)
         return [_write_clip(job) for job in tqdm(jobs, **bar)]
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ctx.Pool(params.workers, initializer=_init_worker, initargs=(params, seed)) as pool:
-        return list(tqdm(pool.imap(_write_clip, jobs, chunksize=16), **bar))
+        chunk = max(1, min(16, len(jobs) // (4 * params.workers)))
+        return list(tqdm(pool.imap(_write_clip, jobs, chunksize=chunk), **bar))
 
 
 def load_description(root) -> dict:

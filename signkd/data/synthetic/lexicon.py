@@ -25,7 +25,8 @@ LOCATIONS = [(x, y) for y in (0.30, 0.45, 0.60, 0.75) for x in (0.26, 0.38, 0.50
 ARC_BEND = 0.35
 CANON_SIZE = 32
 CANON_FRAMES = 8
-MIN_SEPARATION = 0.045      # RMS distance (0..1 intensities) between canonical renders of two glosses
+MIN_SEPARATION = 0.045
+MARK_ANGLE = 135.0          # where the cue mark sits on the hand before per-performance variation      # RMS distance (0..1 intensities) between canonical renders of two glosses
 
 
 @dataclass
@@ -57,13 +58,15 @@ class Jitter:
     duration: float = 1.0
     orientation: float = 0.0
     bend: float = 0.0
+    mark_angle: float = 0.0
 
     @classmethod
     def draw(cls, rng: np.random.Generator, p) -> "Jitter":
-        u = rng.uniform(-1.0, 1.0, size=6)
+        u = rng.uniform(-1.0, 1.0, size=7)
         return cls(dx=u[0] * p.location_jitter, dy=u[1] * p.location_jitter,
                    amplitude=1.0 + u[2] * p.amplitude_jitter, duration=1.0 + u[3] * p.duration_jitter,
-                   orientation=u[4] * p.orientation_jitter, bend=u[5] * p.bend_jitter)
+                   orientation=u[4] * p.orientation_jitter, bend=u[5] * p.bend_jitter,
+                   mark_angle=u[6] * p.mark_angle_jitter)
 
 
 def _progress(speed: str, n: int) -> np.ndarray:
@@ -125,7 +128,9 @@ def perform(m: Motion, frames: int, jitter: Jitter | None = None) -> Track:
     mark[:, 0] = m.mark
     if m.hands in ("mirror", "parallel"):
         mark[:, 1] = m.mark
-    return Track(pos, shape, np.stack([orient, orient2], 1), mark)
+    mark_angle = np.full((len(s), 2), MARK_ANGLE + j.mark_angle)
+    mark_angle[:, 1] = 180.0 - mark_angle[:, 1] if m.hands == "mirror" else mark_angle[:, 1]
+    return Track(pos, shape, np.stack([orient, orient2], 1), mark, mark_angle)
 
 
 def _fits(m: Motion) -> bool:
@@ -170,10 +175,11 @@ def canonical_render(m: Motion) -> np.ndarray:
 def make_pair_member(m: Motion, cue: str, p) -> Motion:
     """The confusable partner: the same sign plus one subtle cue.
 
-    "mark": a small dark spot on the hand (about a pixel at 32 px); "bend": the path bulges
-    sideways by `cue_bend` of its amplitude. Both are smaller than the natural variation of a
-    performance (location, amplitude, timing, orientation jitter) in pixel distance, so whole-clip
-    templates cannot separate the pair, yet both are consistent, local features a CNN can learn.
+    "mark": a small dark spot (about a pixel at 32 px) at a different place on the hand in every
+    performance; "bend": the path bulges sideways by `cue_bend` of its amplitude. Both are
+    smaller than the natural variation between performances (location, amplitude, timing,
+    orientation, mark place) in pixel distance, so whole-clip templates cannot separate the pair.
+    The mark is a consistent local feature a CNN learns; the bend needs ~1 px precise motion.
     """
     if cue == "mark":
         return dataclasses.replace(m, mark=float(p.cue_mark))
@@ -187,7 +193,8 @@ def make_lexicon(glosses: list[str], pairs: list[tuple[str, str]], rng: np.rando
     Returns (lexicon, pair records [{glosses, cue}]). Deterministic for a given rng state.
     """
     second = {b: a for a, b in pairs}
-    cue_of = {b: ("mark", "bend")[i % 2] for i, (_, b) in enumerate(pairs)}
+    cues = p.cue_types.split(",")
+    cue_of = {b: cues[i % len(cues)] for i, (_, b) in enumerate(pairs)}
     lexicon: dict[str, Motion] = {}
     renders: list[np.ndarray] = []
     for gloss in glosses:

@@ -48,8 +48,10 @@ class SynthParams:
     duration_jitter: float = 0.15    # relative
     orientation_jitter: float = 12.0  # degrees
     bend_jitter: float = 0.07        # path bend, fraction of the amplitude
+    mark_angle_jitter: float = 180.0  # degrees: where on the hand the cue mark sits
     # --- the cue that separates the members of a confusable pair
-    cue_mark: float = 0.35           # darkness of the small mark on the hand ("mark" pairs)
+    cue_types: str = "mark,bend"     # cue of each pair in turn: "mark" (CNN-learnable) / "bend" (barely)
+    cue_mark: float = 0.8            # darkness of the small mark on the hand ("mark" pairs)
     cue_bend: float = 0.16           # extra path bend, fraction of the amplitude ("bend" pairs)
     # --- pixels
     noise: float = 0.05              # Gaussian pixel noise (std, intensities in 0..1)
@@ -80,6 +82,8 @@ class SynthParams:
         for key in ("two_clause_prob", "filler_prob", "context_mention_prob", "context_confusable_prob"):
             need(0 <= getattr(self, key) <= 1, key, "a probability")
         need(self.confusable_weight > 0, "confusable_weight", "> 0")
+        need(bool(self.cue_types) and set(self.cue_types.split(",")) <= {"mark", "bend"}, "cue_types",
+             "a comma-separated list of mark, bend")
         need(self.noise >= 0, "noise", ">= 0")
         need(0 <= self.png_compress_level <= 9, "png_compress_level", "0..9")
         need(self.workers >= 1, "workers", ">= 1")

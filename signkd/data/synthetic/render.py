@@ -18,6 +18,8 @@ REST = np.array([[0.40, 0.92], [0.60, 0.92]])        # hands at rest, in front o
 PATTERN_DARKNESS = 0.5       # hand-shape pattern: skin x (1 - 0.5)
 OUTLINE_DARKNESS = 0.3       # rim that keeps a hand visible in front of the face
 SHAPES = ("solid", "ring", "bar", "half")
+MARK_OFFSET = 0.55           # the cue mark: a dark spot this far from the hand centre (hand radii)
+MARK_RADIUS = 0.33
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Track:
     shape: np.ndarray      # (T, 2) int index into SHAPES
     orient: np.ndarray     # (T, 2) degrees
     mark: np.ndarray       # (T, 2) darkness of the cue mark (0 = none)
+    mark_angle: np.ndarray  # (T, 2) degrees: where on the hand the mark sits (hand-local)
 
     @property
     def frames(self) -> int:
@@ -128,10 +131,11 @@ def _hand_window(centre: np.ndarray, radius: float, width: int, height: int):
     return ox, oy, k
 
 
-def _hand_masks(centre, radius, shape, orient, mark, ox, oy, k):
+def _hand_masks(centre, radius, shape, orient, mark, mark_angle, ox, oy, k):
     """Coverage and darkness (T, K, K) of one hand inside its window, for every frame.
 
-    centre (T, 2) px; shape (T,) int; orient (T,) degrees; mark (T,) darkness of the cue mark.
+    centre (T, 2) px; shape (T,) int; orient (T,) degrees; mark (T,) darkness of the cue mark and
+    mark_angle (T,) degrees its place on the hand.
     """
     ramp = np.arange(k, dtype=np.float32) + np.float32(0.5)
     dx = (ox[:, None, None] + ramp[None, None, :] - centre[:, 0, None, None]).astype(np.float32)  # (T, 1, K)
@@ -152,8 +156,9 @@ def _hand_masks(centre, radius, shape, orient, mark, ox, oy, k):
             pattern[frames] = _clip01(fn()[frames] + 0.5)
     dark = 1.0 - PATTERN_DARKNESS * pattern
     if np.any(mark):
-        spot = np.sqrt((a + 0.45) ** 2 + (b - 0.45) ** 2)          # the cue mark sits off-centre
-        dark *= 1.0 - mark.astype(np.float32)[:, None, None] * _clip01((0.32 - spot) * r + 0.5)
+        phi = np.deg2rad(mark_angle).astype(np.float32)[:, None, None]
+        spot = np.sqrt((a - MARK_OFFSET * np.cos(phi)) ** 2 + (b - MARK_OFFSET * np.sin(phi)) ** 2)
+        dark *= 1.0 - mark.astype(np.float32)[:, None, None] * _clip01((MARK_RADIUS - spot) * r + 0.5)
     rim = _clip01(1.0 - np.abs(dist - (r - 0.6)) / 0.7)
     dark *= 1.0 - OUTLINE_DARKNESS * rim
     return cover, 1.0 - dark
@@ -192,7 +197,7 @@ def render_track(track: Track, signer: Signer, width: int, height: int, rng: np.
         radius = HAND_RADIUS * s
         ox, oy, k = _hand_window(hands_px[:, hand], radius, width, height)
         cover, dark = _hand_masks(hands_px[:, hand], radius, track.shape[:, hand], track.orient[:, hand],
-                                  track.mark[:, hand], ox, oy, k)
+                                  track.mark[:, hand], track.mark_angle[:, hand], ox, oy, k)
         rows = (oy[:, None] + np.arange(k))[:, :, None]         # (T, K, 1)
         cols = (ox[:, None] + np.arange(k))[:, None, :]         # (T, 1, K)
         window = img[frame_index, rows, cols]                   # (T, K, K, 3)

@@ -10,7 +10,7 @@ from signkd.data.synthetic.render import REST, Signer, Track
 def _rest(frames: int) -> Track:
     pos = np.broadcast_to(REST, (frames, 2, 2)).copy()
     zeros = np.zeros((frames, 2))
-    return Track(pos, zeros.astype(np.int64), zeros.copy(), zeros.copy())
+    return Track(pos, zeros.astype(np.int64), zeros.copy(), zeros.copy(), zeros.copy())
 
 
 def _transition(a: Track, b: Track, frames: int) -> Track:
@@ -20,11 +20,12 @@ def _transition(a: Track, b: Track, frames: int) -> Track:
     pos = a.pos[-1][None] * (1 - f)[:, None, None] + b.pos[0][None] * f[:, None, None]
     late = (f >= 0.5)[:, None]
     pick = lambda x, y: np.where(late, y[0][None], x[-1][None])  # noqa: E731
-    return Track(pos, pick(a.shape, b.shape), pick(a.orient, b.orient), pick(a.mark, b.mark))
+    return Track(pos, pick(a.shape, b.shape), pick(a.orient, b.orient), pick(a.mark, b.mark),
+                 pick(a.mark_angle, b.mark_angle))
 
 
 def _concat(tracks: list[Track]) -> Track:
-    return Track(*(np.concatenate([getattr(t, k) for t in tracks]) for k in ("pos", "shape", "orient", "mark")))
+    return Track(*(np.concatenate([getattr(t, k) for t in tracks]) for k in ("pos", "shape", "orient", "mark", "mark_angle")))
 
 
 def sign_frames(m: Motion, signer: Signer, jitter: Jitter) -> int:
