@@ -38,7 +38,7 @@ def tiny_corpus(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_trained(tiny_corpus, tmp_path_factory) -> Path:
-    """A tiny SLR student trained until its dev WER is below 100 % (~200 steps, ~15 s of CPU):
+    """A tiny SLR student trained until its dev WER is below 100 % (~190 steps, ~15 s of CPU):
     the end-to-end test checks its outputs, the DDP test starts from its best.pt."""
     from signkd.cli import main as cli_main
 
@@ -54,7 +54,7 @@ def tiny_trained(tiny_corpus, tmp_path_factory) -> Path:
     return work
 
 
-TRAINED_OVERRIDES = ["--set", "train.epochs=16", "--set", "data.batch_size=2", "--set", "train.eval_every=2"]
+TRAINED_OVERRIDES = ["--set", "train.epochs=16", "--set", "data.batch_size=2", "--set", "train.eval_every=1"]
 
 
 def write_frames(folder: Path, frames: np.ndarray, name: str = "images{:04d}.png") -> Path:
