@@ -1,0 +1,36 @@
+"""`signkd demo [--preset demo|quick|tiny] [--out DIR] [--seed N]`: the whole method on the
+synthetic corpus (teachers, baseline and distilled students, SLT), then runs/demo/report.md.
+See signkd/demo.py for the stages and configs/synthetic/demo/ for what each one trains."""
+from __future__ import annotations
+
+HELP = "generate the synthetic corpus, train teachers and students from the shipped configs, write a report"
+
+
+def add_arguments(p):
+    from signkd.demo import PRESET_SETTINGS, STAGE_KEYS
+
+    p.add_argument("--preset", default="demo", choices=sorted(PRESET_SETTINGS),
+                   help="corpus preset (demo: the full demo, quick: ~5 min, tiny: smoke test)")
+    p.add_argument("--out", default="runs/demo", help="output folder (corpus, one folder per stage, report.md)")
+    p.add_argument("--seed", type=int, default=0, help="training seed of every stage")
+    p.add_argument("--corpus-seed", type=int, default=0, help="seed of the synthetic corpus")
+    p.add_argument("--stages", nargs="+", choices=STAGE_KEYS, default=None, metavar="STAGE",
+                   help=f"run only these stages (earlier ones must exist): {', '.join(STAGE_KEYS)}")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value in every stage config, e.g. --set train.epochs=2")
+    p.add_argument("--force", action="store_true", help="retrain stages even when an up-to-date run exists")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads (default: torch's choice; 1 is faster on a machine shared with other jobs)")
+    p.add_argument("--no-report", dest="report", action="store_false", help="skip report.md and the figures")
+
+
+def run(args) -> int:
+    from signkd.demo import run_demo
+
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    run_demo(preset=args.preset, out=args.out, seed=args.seed, corpus_seed=args.corpus_seed, stages=args.stages,
+             overrides=args.overrides, force=args.force, report=args.report)
+    return 0

@@ -1,0 +1,355 @@
+"""The demo's report: one table from every stage's metrics.json, the controls DESIGN.md section 6
+asks for, and two figures.
+
+Controls (computed here from the saved checkpoints, written to analysis.json so that the report
+only copies numbers from JSON files):
+- the dialogue teacher's WER with the dialogue turn removed (an empty context): how much of its
+  accuracy is read off the text rather than seen in the video;
+- the share of the teacher's (and the students') CTC spikes that fall inside the reference
+  segment of the gloss they emit, from the corpus's ground-truth timing: distilling spikes on
+  the wrong frames hurts the student, so this says whether the teacher is safe to distil.
+Figures: training curves of every stage, and one test video's CTC posteriors over time with the
+reference glosses marked, baseline and distilled student side by side.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+
+from signkd.demo import STAGES
+
+RECOGNISER_ROWS = [s for s in STAGES if s.kind == "recogniser"] + [s for s in STAGES if s.key.startswith("slt_")]
+TRANSLATOR_ROWS = [s for s in STAGES if s.kind == "translator"]
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def read_metrics(run_dir: Path) -> Optional[dict]:
+    path = Path(run_dir) / "metrics.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def final_metric(metrics: Optional[dict], split: str, key: str) -> Optional[float]:
+    if not metrics:
+        return None
+    value = ((metrics.get("final") or {}).get(split) or {}).get(key)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+# --------------------------------------------------------------------------------------------
+# Loading a trained stage for analysis
+# --------------------------------------------------------------------------------------------
+
+class LoadedRun:
+    """A stage's best.pt rebuilt with its own config and vocabularies, plus a split's data."""
+
+    def __init__(self, run_dir: Path, splits=("test",)):
+        from signkd.config import from_dict
+        from signkd.models.system import build_system
+        from signkd.training import checkpoint as ckpt_io
+        from signkd.training.data import Vocabs, build_data
+
+        self.run_dir = Path(run_dir)
+        ckpt = ckpt_io.load_checkpoint(self.run_dir / "best.pt")
+        self.cfg = from_dict(ckpt["config"])
+        self.cfg.train.init = []
+        self.vocabs = Vocabs.from_state(ckpt["vocab"], None)
+        self.data = build_data(self.cfg, self.run_dir, roles=tuple(splits), vocabs=self.vocabs, log=lambda m: None)
+        self.system = build_system(self.cfg, self.vocabs.gloss, self.vocabs.word, self.vocabs.tokenizer)
+        ckpt_io.load_model_state(self.system, ckpt["model"], where=str(self.run_dir / "best.pt"))
+        self.system.eval()
+
+    def batches(self, split: str):
+        from signkd.training import distributed as D
+        from signkd.training.data import eval_loader
+
+        dist = D.DistInfo(device=torch.device("cpu"))
+        yield from eval_loader(self.data.datasets[split], self.cfg, dist)
+
+    def samples(self, split: str) -> dict:
+        return {s.id: s for s in self.data.samples[split]}
+
+    def frame_logits(self, batch, model: str, drop_text: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T', C) gloss logits and (B,) lengths of the student or the dialogue teacher."""
+        with torch.no_grad():
+            if model == "dialogue_teacher":
+                ctx_ids, ctx_lengths = batch.ctx_ids, batch.ctx_lengths
+                if drop_text:
+                    ctx_ids, ctx_lengths = empty_context(self.vocabs.tokenizer, len(batch))
+                out = self.system.dialogue_teacher(batch.video, batch.video_lengths, ctx_ids, ctx_lengths)
+                return out["logits"], out["lengths"]
+            student = self.system.student.encoder if self.system.is_slt else self.system.student
+            out = student(batch.video, batch.video_lengths)
+            return out["seq_logits"], out["lengths"]
+
+
+def empty_context(tokenizer, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """[CLS] [SEP] for every sample: the dialogue turn removed."""
+    ids = list(tokenizer("")["input_ids"])
+    return (torch.tensor([ids] * batch_size, dtype=torch.long),
+            torch.full((batch_size,), len(ids), dtype=torch.long))
+
+
+# --------------------------------------------------------------------------------------------
+# Controls
+# --------------------------------------------------------------------------------------------
+
+def output_step_centres(specs: list[str], steps: int) -> list[float]:
+    """Input frame at the centre of each temporal-conv output step's receptive field."""
+    from signkd.models.visual import parse_temporal_spec
+
+    centres = [float(t) for t in range(steps)]
+    # walk back from the output: K k: step t covers inputs t..t+k-1 (centre t+(k-1)/2);
+    # P k: step t covers inputs k*t..k*t+k-1 (centre k*t+(k-1)/2)
+    for spec in reversed(specs):
+        kind, size = parse_temporal_spec(spec)
+        centres = [c + (size - 1) / 2 if kind == "K" else c * size + (size - 1) / 2 for c in centres]
+    return centres
+
+
+def load_segments(corpus_root: Path) -> dict:
+    """{sample id: [(gloss, start, end), ...]} ground-truth frame segments ([start, end) input
+    frames) from the corpus's alignment/<split>.jsonl; {} when the corpus has none."""
+    out = {}
+    for path in sorted((Path(corpus_root) / "alignment").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                out[str(rec["name"]).split("/")[-1]] = [(g, int(s), int(e)) for g, s, e in rec["segments"]]
+    return out
+
+
+def spike_share(run: LoadedRun, split: str, model: str, segments: dict, drop_text: bool = False) -> dict:
+    """WER of greedy CTC decoding, and the share of spikes (non-blank argmax steps that start a new
+    emission) whose step centre lies inside a reference segment of the emitted gloss."""
+    from signkd.decoding import ctc_greedy
+    from signkd.metrics import sclite_wer
+
+    refs, hyps = {}, {}
+    inside = total = 0
+    samples = run.samples(split)
+    specs = run.cfg.model.visual.temporal
+    for batch in run.batches(split):
+        logits, lengths = run.frame_logits(batch, model, drop_text)
+        log_probs = torch.log_softmax(logits.float(), -1)
+        ids = ctc_greedy(log_probs, lengths)
+        best = log_probs.argmax(-1)                                    # (B, T')
+        for i, uid in enumerate(batch.ids):
+            refs[uid] = list(samples[uid].glosses)
+            hyps[uid] = run.vocabs.gloss.decode(ids[i])
+            segs = segments.get(uid)
+            if not segs:
+                continue
+            n = int(lengths[i])
+            centres = output_step_centres(specs, n)
+            previous = 0
+            for t in range(n):
+                k = int(best[i, t])
+                if k != 0 and k != previous:
+                    gloss = run.vocabs.gloss.decode([k])
+                    gloss = gloss[0] if gloss else None
+                    total += 1
+                    if any(g == gloss and start <= centres[t] < end for g, start, end in segs):
+                        inside += 1
+                previous = k
+    wer = sclite_wer(refs, hyps).wer
+    return {"wer": wer, "spikes": total, "spikes_inside": inside,
+            "spike_share": (100.0 * inside / total) if total else None}
+
+
+def compute_controls(out: Path, log: Callable[[str], None] = print) -> dict:
+    """Controls of DESIGN.md section 6 on dev and test; cached in analysis.json by checkpoint time."""
+    out = Path(out)
+    path = out / "analysis.json"
+    stamps = {s.key: (out / s.key / "best.pt").stat().st_mtime for s in STAGES if (out / s.key / "best.pt").is_file()}
+    if path.is_file():
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if cached.get("stamps") == stamps:
+            return cached
+    segments = load_segments(out / "corpus")
+    result: dict = {"stamps": stamps, "has_segments": bool(segments)}
+    torch.set_grad_enabled(False)
+    try:
+        teacher_dir = out / "dialogue_teacher"
+        if (teacher_dir / "best.pt").is_file():
+            log("demo: controls: dialogue teacher with and without its dialogue turn")
+            run = LoadedRun(teacher_dir, splits=("dev", "test"))
+            for split in ("dev", "test"):
+                result.setdefault("dialogue_teacher", {})[split] = spike_share(run, split, "dialogue_teacher", segments)
+                result.setdefault("dialogue_teacher_no_text", {})[split] = spike_share(
+                    run, split, "dialogue_teacher", segments, drop_text=True)
+        for key in ("slr_baseline", "slr_distilled", "slr_distilled_transformer"):
+            if (out / key / "best.pt").is_file() and segments:
+                run = LoadedRun(out / key, splits=("test",))
+                result.setdefault(key, {})["test"] = spike_share(run, "test", "student", segments)
+    finally:
+        torch.set_grad_enabled(True)
+    path.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------
+
+def plot_curves(out: Path, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for stage in STAGES:
+        m = read_metrics(out / stage.key)
+        if not m:
+            continue
+        hist = m.get("history", [])
+        epochs = [r["epoch"] for r in hist]
+        axes[0].plot(epochs, [r["train"].get("loss") for r in hist], marker=".", label=stage.key)
+        wer = [(r["epoch"], r["dev"]["wer"]) for r in hist if "wer" in (r.get("dev") or {})]
+        if wer:
+            axes[1].plot(*zip(*wer), marker=".", label=stage.key)
+        bleu = [(r["epoch"], r["dev"]["bleu4"]) for r in hist if "bleu4" in (r.get("dev") or {})]
+        if bleu:
+            axes[2].plot(*zip(*bleu), marker=".", label=stage.key)
+    for ax, title in zip(axes, ("training loss (weighted sum)", "dev WER %", "dev BLEU-4")):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_posteriors(out: Path, path: Path, segments: dict, pairs=(("slr_baseline", "baseline"),
+                                                                   ("slr_distilled", "distilled"))) -> Optional[str]:
+    """One test video's CTC posteriors (reference glosses' classes, blank dashed) per student."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    present = [(k, label) for k, label in pairs if (out / k / "best.pt").is_file()]
+    if not present:
+        return None
+    runs = [LoadedRun(out / k, splits=("test",)) for k, _ in present]
+    ds = runs[0].data.datasets["test"]
+    samples = runs[0].samples("test")
+    ids = sorted(samples)
+    # a clip whose reference has several glosses, and confusable ones when the corpus says so
+    uid = max(ids[: min(len(ids), 30)], key=lambda i: (len(set(samples[i].glosses)), i))
+    index = [it.id for it in ds.items].index(uid)
+    from signkd.data.batching import Collate
+
+    batch = Collate(runs[0].vocabs.gloss.bos, runs[0].vocabs.gloss.eos)([ds[index]])
+    fig, axes = plt.subplots(1, len(runs), figsize=(7 * len(runs), 4), squeeze=False)
+    ref = list(samples[uid].glosses)
+    for ax, run, (key, label) in zip(axes[0], runs, present):
+        with torch.no_grad():
+            logits, lengths = run.frame_logits(batch, "student")
+        probs = torch.softmax(logits[0, : int(lengths[0])].float(), -1)        # (T', C)
+        centres = output_step_centres(run.cfg.model.visual.temporal, probs.shape[0])
+        ax.plot(centres, probs[:, 0].numpy(), "k--", lw=1, label="blank")
+        colours = plt.cm.tab10.colors
+        for j, gloss in enumerate(dict.fromkeys(ref)):
+            cls = run.vocabs.gloss.encode([gloss])
+            if cls:
+                ax.plot(centres, probs[:, cls[0]].numpy(), color=colours[j % 10], lw=1.5, label=gloss)
+        for j, (gloss, start, end) in enumerate(segments.get(uid, [])):
+            colour = colours[list(dict.fromkeys(ref)).index(gloss) % 10] if gloss in ref else "grey"
+            ax.axvspan(start, end, color=colour, alpha=0.12)
+            ax.text((start + end) / 2, 1.03, gloss, ha="center", va="bottom", fontsize=7, rotation=30)
+        ax.set_ylim(0, 1.0)
+        ax.set_xlabel("input frame")
+        ax.set_ylabel("posterior")
+        metrics = read_metrics(out / key)
+        ax.set_title(f"{label}: test WER {_fmt(final_metric(metrics, 'test', 'wer'))}%", pad=28)
+        ax.legend(fontsize=6, loc="center right")
+    fig.suptitle(f"test clip {uid}: {' '.join(ref)}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return uid
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------------------------
+
+def _minutes(seconds) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def report_rows(out: Path, timings: dict) -> tuple[list[str], dict]:
+    """Markdown table lines and the numbers behind them ({row key: {column: value}})."""
+    rows, numbers = [], {}
+    header = ("| stage | model | dev WER % | test WER % | dev BLEU-4 | test BLEU-4 | dev ROUGE-L | test ROUGE-L "
+              "| wall time |")
+    rows += [header, "|" + "---|" * 9]
+    for i, stage in enumerate(STAGES, 1):
+        m = read_metrics(out / stage.key)
+        vals = {f"{split}_{k}": final_metric(m, split, k) for split in ("dev", "test")
+                for k in ("wer", "bleu4", "rouge_l")}
+        numbers[stage.key] = vals
+        t = (timings.get(stage.key) or {}).get("seconds")
+        rows.append(f"| {i} | {stage.title} | {_fmt(vals['dev_wer'])} | {_fmt(vals['test_wer'])} | "
+                    f"{_fmt(vals['dev_bleu4'])} | {_fmt(vals['test_bleu4'])} | {_fmt(vals['dev_rouge_l'])} | "
+                    f"{_fmt(vals['test_rouge_l'])} | {_minutes(t)} |")
+    return rows, numbers
+
+
+def write_demo_report(out: Path, *, preset: str, seed: int, timings: dict,
+                      log: Callable[[str], None] = print) -> str:
+    out = Path(out)
+    rows, numbers = report_rows(out, timings)
+    controls = compute_controls(out, log)
+    segments = load_segments(out / "corpus")
+    plot_curves(out, out / "curves.png")
+    clip = plot_posteriors(out, out / "posteriors.png", segments)
+
+    lines = [f"# signkd demo: preset `{preset}`, seed {seed}", "",
+             "Every number below is copied from the stage's `metrics.json` (`final`: best dev epoch, "
+             "scored once on dev and test) or, for the controls, from `analysis.json`.", ""]
+    lines += rows
+    lines.append("")
+    base = numbers.get("slr_baseline", {}).get("test_wer")
+    for key, label in (("slr_distilled", "BiLSTM"), ("slr_distilled_transformer", "Transformer")):
+        dist = numbers.get(key, {}).get("test_wer")
+        if base and dist is not None:
+            lines.append(f"Distilled ({label}) / baseline test WER: {_fmt(dist)} / {_fmt(base)} = "
+                         f"**{dist / base:.3f}** (goal <= 0.85).")
+    lines.append("")
+    lines += ["## Controls (DESIGN.md section 6)", "",
+              "| model | split | WER % (greedy) | spikes inside the right gloss segment |", "|---|---|---|---|"]
+    labels = {"dialogue_teacher": "Dialogue teacher, with its dialogue turn",
+              "dialogue_teacher_no_text": "Dialogue teacher, dialogue turn removed",
+              "slr_baseline": "SLR student, baseline", "slr_distilled": "SLR student, distilled (BiLSTM)",
+              "slr_distilled_transformer": "SLR student, distilled (Transformer)"}
+    for key, label in labels.items():
+        for split, c in sorted((controls.get(key) or {}).items()):
+            share = "-" if c.get("spike_share") is None else f"{c['spike_share']:.1f} % of {c['spikes']}"
+            lines.append(f"| {label} | {split} | {_fmt(c.get('wer'))} | {share} |")
+    if not controls.get("has_segments"):
+        lines += ["", "(The corpus has no ground-truth gloss timing, so spike placement is not measured.)"]
+    corpus_t = (timings.get("corpus") or {}).get("seconds")
+    lines += ["", f"Corpus generation + frame packing: {_minutes(corpus_t)}; whole run: "
+              f"{_minutes(timings.get('total_seconds'))} (stages kept from an earlier run count their "
+              "original training time).", "",
+              "Figures: `curves.png` (training loss, dev WER and dev BLEU-4 per epoch of every stage), "
+              f"`posteriors.png` (test clip `{clip}`: CTC posteriors of the reference glosses over time, "
+              "shaded = the glosses' true frames; baseline vs distilled student)." if clip else ""]
+    text = "\n".join(lines).rstrip() + "\n"
+    (out / "report.md").write_text(text, encoding="utf-8")
+    log(f"demo: wrote {out / 'report.md'}, {out / 'curves.png'}" + (f", {out / 'posteriors.png'}" if clip else ""))
+    return text

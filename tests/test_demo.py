@@ -1,0 +1,125 @@
+"""`signkd demo` on the tiny preset: every stage runs from the shipped configs, teachers feed the
+distilled students through `train.init`, and report.md copies its numbers from each metrics.json."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from signkd.config import to_dict
+from signkd.demo import STAGE_KEYS, STAGES, run_demo, stage_config
+
+# every stage that another one loads, plus the two students that load them
+SMOKE_STAGES = ["dialogue_teacher", "text2gloss", "slr_baseline", "slr_distilled", "gloss2text", "slt_distilled"]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("demo")
+    timings = run_demo(preset="tiny", out=out, seed=0, stages=SMOKE_STAGES, log=lambda m: None)
+    return out, timings
+
+
+def _table(report: str) -> dict[str, list[str]]:
+    """{stage title: [dev WER, test WER, dev BLEU-4, test BLEU-4, dev ROUGE-L, test ROUGE-L, time]}"""
+    rows = {}
+    for line in report.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 9 and cells[0].isdigit():
+            rows[cells[1]] = cells[2:]
+    return rows
+
+
+def test_report_numbers_come_from_each_runs_metrics(demo_dir):
+    out, _ = demo_dir
+    report = (out / "report.md").read_text(encoding="utf-8")
+    table = _table(report)
+    assert len(table) == len(STAGES)
+    keys = [("dev", "wer"), ("test", "wer"), ("dev", "bleu4"), ("test", "bleu4"), ("dev", "rouge_l"), ("test", "rouge_l")]
+    checked = 0
+    for stage in STAGES:
+        cells = table[stage.title]
+        metrics_path = out / stage.key / "metrics.json"
+        if stage.key not in SMOKE_STAGES:
+            assert not metrics_path.exists() and cells[:6] == ["-"] * 6
+            continue
+        final = json.loads(metrics_path.read_text(encoding="utf-8"))["final"]
+        for (split, key), cell in zip(keys, cells):
+            value = final[split].get(key)
+            assert cell == ("-" if value is None else f"{value:.2f}"), (stage.key, split, key)
+            checked += value is not None
+    assert checked >= 2 * len(SMOKE_STAGES)   # every stage has a WER or BLEU on dev and test
+    ratio = re.search(r"= \*\*([0-9.]+)\*\*", report)
+    base = json.loads((out / "slr_baseline" / "metrics.json").read_text())["final"]["test"]["wer"]
+    dist = json.loads((out / "slr_distilled" / "metrics.json").read_text())["final"]["test"]["wer"]
+    assert ratio and abs(float(ratio.group(1)) - dist / base) < 1e-3
+
+
+def test_controls_and_figures(demo_dir):
+    out, _ = demo_dir
+    analysis = json.loads((out / "analysis.json").read_text(encoding="utf-8"))
+    for key in ("dialogue_teacher", "dialogue_teacher_no_text"):
+        assert set(analysis[key]) == {"dev", "test"}
+        assert analysis[key]["test"]["wer"] >= 0
+    assert analysis["has_segments"], "the synthetic corpus should record each gloss's true frames"
+    share = analysis["dialogue_teacher"]["test"]["spike_share"]
+    assert share is None or 0.0 <= share <= 100.0
+    for name in ("curves.png", "posteriors.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_teachers_reach_the_students_through_init(demo_dir):
+    out, _ = demo_dir
+    log = (out / "slr_distilled" / "train.log").read_text(encoding="utf-8")
+    assert "init: dialogue_teacher." in log and "init: text2gloss." in log
+    teacher = torch.load(out / "dialogue_teacher" / "best.pt", map_location="cpu", weights_only=True)["model"]
+    student = torch.load(out / "slr_distilled" / "best.pt", map_location="cpu", weights_only=True)["model"]
+    name = next(k for k in teacher if k.startswith("dialogue_teacher.") and k.endswith("weight"))
+    assert torch.equal(teacher[name], student[name])   # frozen teacher, carried over unchanged
+
+
+def test_second_run_keeps_up_to_date_stages(demo_dir):
+    out, first = demo_dir
+    again = run_demo(preset="tiny", out=out, seed=0, stages=SMOKE_STAGES, report=False, log=lambda m: None)
+    assert all(again[k]["cached"] for k in SMOKE_STAGES)
+    assert all(again[k]["seconds"] == first[k]["seconds"] for k in SMOKE_STAGES)
+    assert again["corpus"]["cached"]
+
+
+def test_stage_configs_point_into_the_demo_folder(tmp_path):
+    cfg = stage_config("slr_distilled", tmp_path / "x", seed=3)
+    assert cfg.work_dir == str(tmp_path / "x" / "slr_distilled") and cfg.train.seed == 3
+    assert cfg.data.root == str(tmp_path / "x" / "corpus")
+    assert [i.checkpoint for i in cfg.train.init] == [str(tmp_path / "x" / "dialogue_teacher" / "best.pt"),
+                                                      str(tmp_path / "x" / "text2gloss" / "best.pt")]
+
+
+def _student_side(cfg) -> dict:
+    """What the student sees and how it trains, teacher-only fields removed."""
+    d = to_dict(cfg)
+    for key in ("name", "work_dir"):
+        d.pop(key)
+    d["data"].pop("tokenizer")
+    for key in ("dialogue_teacher", "text2gloss", "gloss2text"):
+        d["model"].pop(key)
+    d["train"].pop("init")
+    d["train"]["stages"] = [{k: v for k, v in s.items() if k != "frozen"} for s in d["train"]["stages"]]
+    teacher_terms = ("DistFusion2SLR", "FeatureFusion2SLR", "DistTranslation2SLR", "FeatureTranslation2SLR")
+    d["loss"]["weights"] = {k: v for k, v in d["loss"]["weights"].items() if k not in teacher_terms}
+    return d
+
+
+@pytest.mark.parametrize("baseline,distilled", [("slr_baseline", "slr_distilled"), ("slt_baseline", "slt_distilled")])
+def test_distilled_student_differs_from_its_baseline_only_by_the_teachers(tmp_path, baseline, distilled):
+    """A fair comparison: same student, data, augmentation, schedule and seed; only the teachers' terms differ."""
+    a = _student_side(stage_config(baseline, tmp_path, seed=0))
+    b = _student_side(stage_config(distilled, tmp_path, seed=0))
+    a["train"].pop("select_metric", None), b["train"].pop("select_metric", None)
+    a_init = [i for i in stage_config(baseline, tmp_path, seed=0).train.init]
+    assert a == b
+    assert all(key in STAGE_KEYS for key in (baseline, distilled)) and len(a_init) <= 1
