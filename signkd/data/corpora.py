@@ -181,6 +181,14 @@ def _load_csl_pickle(path: str, mtime: float) -> list:
     return data["info"]
 
 
+def _synthetic_frames(root: Path) -> str:
+    """The frame folder a synthetic corpus names in its corpus.json (e.g. features/fullFrame-32x32px)."""
+    try:
+        return str(json.loads((root / "corpus.json").read_text(encoding="utf-8")).get("frames", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
 @dataclass
 class _DialogueLine:
     line: int
@@ -346,6 +354,8 @@ class _Reader:
                                           contexts.get(name, ""), speaker, pattern))
 
     def read_synthetic(self) -> None:
+        if not self.frames_override and self.root is not None:
+            self.frames_override = _synthetic_frames(self.root)
         self.read_phoenix2014t(self.contexts(required=False))
 
     def read_dialogue_phoenix(self) -> None:
