@@ -15,9 +15,31 @@ import torch
 
 from conftest import TINY_CONFIG
 from signkd.cli import main as cli_main
-from test_export import write_student_checkpoint
 
 av = pytest.importorskip("av")
+
+GLOSSES = ["HAUS", "REGEN", "SONNE", "WIND"]
+
+
+def write_student_checkpoint(path: Path, *overrides: str, words: list[str] | None = None) -> Path:
+    """A randomly initialised tiny student saved exactly as the trainer saves one (same payload
+    keys: config, vocab, preprocessing, model with the system's `student.` prefix)."""
+    from signkd.config import load_config, to_dict
+    from signkd.data.vocab import GlossVocab, WordVocab
+    from signkd.models.system import build_system
+    from signkd.training.checkpoint import save_checkpoint
+    from signkd.training.data import preprocessing_of
+
+    cfg = load_config(TINY_CONFIG, list(overrides))
+    gloss = GlossVocab(GLOSSES)
+    word = WordVocab(words) if words else None
+    torch.manual_seed(0)
+    system = build_system(cfg, gloss, word)
+    payload = {"epoch": 0, "model": system.state_dict(), "config": to_dict(cfg),
+               "vocab": {"gloss": gloss.to_dict(), "word": word.to_dict() if word else None, "tokenizer": None},
+               "preprocessing": {**preprocessing_of(cfg), "max_lengths": {"words": 5, "glosses": 4}},
+               "metrics": {}}
+    return save_checkpoint(path, payload)
 
 
 def write_video(path: Path, frames: np.ndarray, fps: int = 25, codec: str = "mpeg4") -> Path:
