@@ -110,7 +110,12 @@ def vocabs_from_train_split(cfg: Config, work_dir: Path, *, tokenizer_files: Opt
 def preprocessing_of(cfg: Config) -> dict:
     """What `recognize` must do to a new video to match training (stored in checkpoints)."""
     a = cfg.data.augment
-    return {"resize": a.resize, "keep_aspect": a.keep_aspect, "crop": a.crop, "mean": list(a.mean),
+    resize, keep_aspect = a.resize, a.keep_aspect
+    if cfg.data.cache and not resize:
+        # Training read frames already resized by `signkd prepare`: new videos need that size too.
+        cache = PackedCache(cfg.data.cache)
+        resize, keep_aspect = cache.size, cache.keep_aspect
+    return {"resize": resize, "keep_aspect": keep_aspect, "crop": a.crop, "mean": list(a.mean),
             "std": list(a.std), "frame_interval": cfg.data.frame_interval, "cache": bool(cfg.data.cache)}
 
 
