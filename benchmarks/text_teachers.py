@@ -35,28 +35,41 @@ def parse_args(argv=None):
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override applied to both teachers, e.g. data.test=PATH or train.epochs=4")
     p.add_argument("--beams", type=int, nargs="+", default=[1, 4], help="beam sizes tried on dev (1 = greedy)")
-    p.add_argument("--alphas", type=float, nargs="+", default=[0.6, 1.0], help="length penalties tried with beam > 1")
+    p.add_argument("--alphas", type=float, nargs="+", default=[0.6, 1.0, 2.0], help="length penalties tried with beam > 1")
     p.add_argument("--reuse", action="store_true",
-                   help="skip training where OUT/<teacher>/best.pt exists with the same config (re-score only)")
+                   help="skip training where OUT/<teacher>/best.pt exists with the same config, and decodings "
+                        "already scored for that best.pt")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
                    help="torch threads (0 = torch's default)")
     return p.parse_args(argv)
 
 
-def _same_config(ckpt_path: Path, cfg) -> bool:
-    from signkd.config import to_dict
+def _config_differences(ckpt_path: Path, cfg) -> list[str]:
+    """Config keys where the run in ckpt_path differs from cfg (fields added to the schema since
+    are filled with their defaults; the work dir, progress bars and data.test do not count)."""
+    from signkd.config import ConfigError, from_dict, to_dict
     from signkd.training.checkpoint import load_checkpoint
 
-    stored = dict(load_checkpoint(ckpt_path).get("config") or {})
+    try:
+        stored = to_dict(from_dict(load_checkpoint(ckpt_path).get("config") or {}))
+    except ConfigError as exc:
+        return [f"stored config no longer loads ({exc})"]
     current = to_dict(cfg)
     for d in (stored, current):
         d.pop("work_dir", None)
-        (d.get("data") or {}).pop("test", None)        # scoring another split is not a different model
-        (d.get("train") or {}).pop("progress", None)
-        data = d.get("data") or {}
-        if data.get("annotations"):   # relative or absolute: the same files
-            data["annotations"] = str(Path(data["annotations"]).resolve())
-    return stored == current
+        d["data"].pop("test", None)        # scoring another split is not a different model
+        d["train"].pop("progress", None)
+        if d["data"].get("annotations"):   # relative or absolute: the same files
+            d["data"]["annotations"] = str(Path(d["data"]["annotations"]).resolve())
+
+    def flat(d, prefix=""):
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) and k != "weights" else {prefix + k: v})
+        return out
+
+    a, b = flat(stored), flat(current)
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
 def train(teacher: str, cfg, work_dir: Path, reuse: bool) -> dict:
@@ -64,7 +77,11 @@ def train(teacher: str, cfg, work_dir: Path, reuse: bool) -> dict:
     from signkd.training.trainer import Trainer
 
     record_path = work_dir / "bench_train.json"
-    if reuse and (work_dir / "best.pt").is_file() and _same_config(work_dir / "best.pt", cfg):
+    if reuse and (work_dir / "best.pt").is_file():
+        diffs = _config_differences(work_dir / "best.pt", cfg)
+        if diffs:   # never train over a finished run by accident
+            raise SystemExit(f"bench-text: --reuse: {work_dir / 'best.pt'} was trained with another config "
+                             f"({'; '.join(diffs[:3])}); drop --reuse or use another --out")
         if record_path.is_file():
             record = json.loads(record_path.read_text(encoding="utf-8"))
         else:   # trained by `signkd train` directly: the epochs' own seconds (evaluation time not included)
@@ -91,7 +108,7 @@ def decode_settings(beams, alphas) -> list[tuple[int, float]]:
     return out
 
 
-def score(teacher: str, cfg, work_dir: Path, settings) -> dict:
+def score(teacher: str, cfg, work_dir: Path, settings, reuse: bool = False) -> dict:
     """Dev metrics of best.pt per decoding setting; the best on dev, then test with it."""
     from signkd.config import load_config  # noqa: F401  (keeps the import cost out of the timings below)
     from signkd.training.testing import run_test
@@ -101,12 +118,16 @@ def score(teacher: str, cfg, work_dir: Path, settings) -> dict:
     for beam, alpha in settings:
         c = _with(cfg, translation_beam=beam, length_penalty=alpha)
         start = time.perf_counter()
-        res = run_test(c, work_dir / "best.pt", work_dir=work_dir / f"decode-b{beam}-a{alpha:g}", splits=("dev",),
-                       log=lambda m: None)
+        folder = work_dir / f"decode-b{beam}-a{alpha:g}"
+        cached = folder / "test_metrics.json"
+        if reuse and cached.is_file() and cached.stat().st_mtime > (work_dir / "best.pt").stat().st_mtime:
+            res, how = json.loads(cached.read_text(encoding="utf-8")), "scored earlier for this best.pt"
+        else:
+            res = run_test(c, work_dir / "best.pt", work_dir=folder, splits=("dev",), log=lambda m: None)
+            how = f"{time.perf_counter() - start:.0f} s"
         dev = res["dev"]
         tried.append({"beam": beam, "alpha": alpha, "seconds": time.perf_counter() - start, "dev": dev})
-        print(f"[{teacher}] dev beam {beam} alpha {alpha:g}: {metric} {dev[metric]:.2f} "
-              f"({time.perf_counter() - start:.0f} s)", flush=True)
+        print(f"[{teacher}] dev beam {beam} alpha {alpha:g}: {metric} {dev[metric]:.2f} ({how})", flush=True)
     best = max(tried, key=lambda t: t["dev"][metric])
     out = {"select_metric": metric, "decoding": {"beam": best["beam"], "alpha": best["alpha"]},
            "dev": best["dev"], "tried": tried}
@@ -161,7 +182,7 @@ def main(argv=None) -> int:
         cfg.work_dir = str(work_dir)
         print(f"[{teacher}] training: {cfg.train.epochs} epochs -> {work_dir}", flush=True)
         run = train(teacher, cfg, work_dir, args.reuse)
-        scored = score(teacher, cfg, work_dir, settings)
+        scored = score(teacher, cfg, work_dir, settings, args.reuse)
         results["teachers"][teacher] = {"run": run, **scored, "config": f"configs/phoenix2014t/{teacher}.yaml"}
         (out_dir / "metrics.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
 
