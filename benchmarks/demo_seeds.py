@@ -19,11 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from signkd.demo import run_demo  # noqa: E402
+from signkd.demo import PAIRS, run_demo  # noqa: E402
 from signkd.demo_report import final_metric, read_metrics  # noqa: E402
 
 TEACHERS = ["dialogue_teacher", "text2gloss"]
-STUDENTS = ["slr_baseline", "slr_distilled", "slr_distilled_transformer"]
 SHARED = ["corpus"] + TEACHERS
 
 
@@ -52,6 +51,8 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="demo")
     ap.add_argument("--out", default="runs/demo", help="folder of the first seed; others go to <out>-seed<s>")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--pairs", nargs="+", default=[label for _, _, label in PAIRS],
+                    choices=[label for _, _, label in PAIRS], help="student pairs to run (default: all)")
     args = ap.parse_args(argv)
     if args.threads:
         import torch
@@ -59,6 +60,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     first = args.seeds[0]
+    pairs = [p for p in PAIRS if p[2] in args.pairs]
+    students = [k for p in pairs for k in p[:2]]
     start = time.perf_counter()
     # teachers (and corpus) once, with the first seed
     run_demo(preset=args.preset, out=out, seed=first, stages=TEACHERS, report=False)
@@ -67,43 +70,40 @@ def main(argv=None) -> int:
         folder = seed_dir(out, seed, first)
         if folder != out:
             link_shared(out, folder)
-        run_demo(preset=args.preset, out=folder, seed=seed, stages=STUDENTS, report=False)
+        run_demo(preset=args.preset, out=folder, seed=seed, stages=students, report=False)
         rows[seed] = {key: {split: final_metric(read_metrics(folder / key), split, "wer") for split in ("dev", "test")}
-                      for key in STUDENTS}
+                      for key in students}
 
-    names = {"slr_baseline": "baseline", "slr_distilled": "distilled BiLSTM",
-             "slr_distilled_transformer": "distilled Transformer"}
     lines = [f"demo steps 3-4 over seeds {' '.join(map(str, args.seeds))} (preset {args.preset}; teachers of seed {first})",
-             "", "| seed | " + " | ".join(f"{names[k]} dev / test WER %" for k in STUDENTS)
-             + " | ratio BiLSTM / baseline (test) | ratio Transformer / baseline (test) |",
-             "|---|" + "---|" * (len(STUDENTS) + 2)]
-    ratios = {k: [] for k in STUDENTS[1:]}
+             "", "| seed | " + " | ".join(f"{k} dev / test WER %" for k in students)
+             + " | " + " | ".join(f"ratio {label} distilled / baseline (test)" for _, _, label in pairs) + " |",
+             "|---|" + "---|" * (len(students) + len(pairs))]
+    ratios = {label: [] for _, _, label in pairs}
     for seed, r in rows.items():
-        base = r["slr_baseline"]["test"]
-        for k in STUDENTS[1:]:
-            ratios[k].append(r[k]["test"] / base)
-        lines.append(f"| {seed} | " + " | ".join(f"{r[k]['dev']:.2f} / {r[k]['test']:.2f}" for k in STUDENTS)
-                     + " | " + " | ".join(f"{ratios[k][-1]:.3f}" for k in STUDENTS[1:]) + " |")
+        for base_key, dist_key, label in pairs:
+            ratios[label].append(r[dist_key]["test"] / r[base_key]["test"])
+        lines.append(f"| {seed} | " + " | ".join(f"{r[k]['dev']:.2f} / {r[k]['test']:.2f}" for k in students)
+                     + " | " + " | ".join(f"{ratios[label][-1]:.3f}" for _, _, label in pairs) + " |")
     summary = {}
     cells = []
-    for k in STUDENTS:
+    for k in students:
         for split in ("dev", "test"):
             summary[f"{k}.{split}"] = mean_std([r[k][split] for r in rows.values()])
         cells.append(f"{summary[f'{k}.dev'][0]:.2f} ± {summary[f'{k}.dev'][1]:.2f} / "
                      f"{summary[f'{k}.test'][0]:.2f} ± {summary[f'{k}.test'][1]:.2f}")
-    for k in STUDENTS[1:]:
-        summary[f"ratio.{k}"] = mean_std(ratios[k])
+    for _, _, label in pairs:
+        summary[f"ratio.{label}"] = mean_std(ratios[label])
     lines.append("| mean ± std | " + " | ".join(cells) + " | "
-                 + " | ".join(f"{summary[f'ratio.{k}'][0]:.3f} ± {summary[f'ratio.{k}'][1]:.3f}" for k in STUDENTS[1:])
-                 + " |")
+                 + " | ".join(f"{summary[f'ratio.{label}'][0]:.3f} ± {summary[f'ratio.{label}'][1]:.3f}"
+                              for _, _, label in pairs) + " |")
     lines.append("")
-    base_mean, base_std = summary["slr_baseline.test"]
-    for k in STUDENTS[1:]:
-        mean, std = summary[f"{k}.test"]
+    for base_key, dist_key, label in pairs:
+        base_mean, base_std = summary[f"{base_key}.test"]
+        mean, std = summary[f"{dist_key}.test"]
         gain, spread = base_mean - mean, max(base_std, std)
         verdict = "larger than" if gain > spread else "NOT larger than"
-        lines.append(f"{names[k]}: test WER gain {gain:.2f} points, {verdict} the seed-to-seed spread "
-                     f"(largest std {spread:.2f}).")
+        lines.append(f"{label} student: distillation lowers test WER by {gain:.2f} points, {verdict} the "
+                     f"seed-to-seed spread (largest std {spread:.2f}).")
     lines.append(f"\nwall time {time.perf_counter() - start:.0f} s")
     text = "\n".join(lines)
     print(text)

@@ -3,8 +3,8 @@
 Stages (configs/synthetic/demo/<key>.yaml), in order; later stages load earlier checkpoints
 through their `train.init` entries:
 
-    dialogue_teacher -> text2gloss -> slr_baseline -> slr_distilled -> slr_distilled_transformer
-    -> gloss2text -> slt_baseline -> slt_distilled
+    dialogue_teacher -> text2gloss -> slr_baseline -> slr_distilled -> slr_baseline_bilstm
+    -> slr_distilled_bilstm -> gloss2text -> slt_baseline -> slt_distilled
 
 Why the shipped configs say `runs/demo/...`: each config also runs alone with `signkd train` in
 the default layout; the demo rewrites that prefix to its `--out` folder, so `--out` and the
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,14 +40,16 @@ class Stage:
 STAGES = (
     Stage("dialogue_teacher", "Dialogue teacher (video + dialogue turn)", "recogniser", "teacher"),
     Stage("text2gloss", "Text2Gloss teacher (spoken sentence)", "recogniser", "teacher"),
-    Stage("slr_baseline", "SLR student, no distillation (baseline)", "recogniser", "baseline"),
-    Stage("slr_distilled", "SLR student distilled from 2 teachers (BiLSTM)", "recogniser", "distilled"),
-    Stage("slr_distilled_transformer", "SLR student distilled from 2 teachers (Transformer)", "recogniser",
-          "distilled"),
+    Stage("slr_baseline", "SLR student, no distillation (baseline, Transformer)", "recogniser", "baseline"),
+    Stage("slr_distilled", "SLR student distilled from 2 teachers (Transformer)", "recogniser", "distilled"),
+    Stage("slr_baseline_bilstm", "SLR student, no distillation (baseline, BiLSTM)", "recogniser", "baseline"),
+    Stage("slr_distilled_bilstm", "SLR student distilled from 2 teachers (BiLSTM)", "recogniser", "distilled"),
     Stage("gloss2text", "Gloss2Text teacher (reference glosses)", "translator", "teacher"),
     Stage("slt_baseline", "SLT student, no distillation", "translator", "baseline"),
     Stage("slt_distilled", "SLT student distilled from Gloss2Text", "translator", "distilled"),
 )
+# (baseline, distilled) pairs whose test-WER ratio the report states
+PAIRS = (("slr_baseline", "slr_distilled", "Transformer"), ("slr_baseline_bilstm", "slr_distilled_bilstm", "BiLSTM"))
 STAGE_KEYS = tuple(s.key for s in STAGES)
 
 # Per corpus preset: how the shipped stage configs are scaled. `demo` runs them as shipped.
@@ -222,16 +225,17 @@ def run_demo(*, preset: str = "demo", out: str | Path = "runs/demo", seed: int =
         done = None if force else stage_is_done(run_dir, fingerprint)
         if done:
             log(f"demo: {key}: up to date in {run_dir} (trained in {done['seconds']:.0f} s); kept")
-            timings[key] = {"seconds": done["seconds"], "cached": True}
+            timings[key] = {"seconds": done["seconds"], "cached": True, "load_average": done.get("load_average")}
             continue
         missing = [i.checkpoint for i in cfg.train.init if not Path(i.checkpoint).is_file()]
         if missing:
             raise SignkdError(f"demo stage {key}: needs {missing[0]}; run the earlier stages first")
         log(f"demo: {key}: training ({cfg.train.epochs} epochs) -> {run_dir}")
         seconds = run_stage(cfg, log)
-        state = {"fingerprint": fingerprint, "seconds": round(seconds, 1), "preset": preset, "seed": seed}
+        state = {"fingerprint": fingerprint, "seconds": round(seconds, 1), "preset": preset, "seed": seed,
+                 "load_average": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
         (run_dir / "demo_stage.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
-        timings[key] = {"seconds": round(seconds, 1), "cached": False}
+        timings[key] = {"seconds": round(seconds, 1), "cached": False, "load_average": state["load_average"]}
         log(f"demo: {key}: done in {seconds:.0f} s")
     timings["total_seconds"] = round(time.perf_counter() - total_start, 1)
     (out / "demo_timings.json").write_text(json.dumps(timings, indent=1), encoding="utf-8")

@@ -14,12 +14,13 @@ reference glosses marked, baseline and distilled student side by side.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Callable, Optional
 
 import torch
 
-from signkd.demo import STAGES
+from signkd.demo import PAIRS, STAGES
 
 RECOGNISER_ROWS = [s for s in STAGES if s.kind == "recogniser"] + [s for s in STAGES if s.key.startswith("slt_")]
 TRANSLATOR_ROWS = [s for s in STAGES if s.kind == "translator"]
@@ -185,7 +186,7 @@ def compute_controls(out: Path, log: Callable[[str], None] = print) -> dict:
                 result.setdefault("dialogue_teacher", {})[split] = spike_share(run, split, "dialogue_teacher", segments)
                 result.setdefault("dialogue_teacher_no_text", {})[split] = spike_share(
                     run, split, "dialogue_teacher", segments, drop_text=True)
-        for key in ("slr_baseline", "slr_distilled", "slr_distilled_transformer"):
+        for key in [k for pair in PAIRS for k in pair[:2]]:
             if (out / key / "best.pt").is_file() and segments:
                 run = LoadedRun(out / key, splits=("test",))
                 result.setdefault(key, {})["test"] = spike_share(run, "test", "student", segments)
@@ -323,25 +324,31 @@ def write_demo_report(out: Path, *, preset: str, seed: int, timings: dict,
              "scored once on dev and test) or, for the controls, from `analysis.json`.", ""]
     lines += rows
     lines.append("")
-    base = numbers.get("slr_baseline", {}).get("test_wer")
-    for key, label in (("slr_distilled", "BiLSTM"), ("slr_distilled_transformer", "Transformer")):
-        dist = numbers.get(key, {}).get("test_wer")
+    for base_key, dist_key, label in PAIRS:
+        base, dist = numbers.get(base_key, {}).get("test_wer"), numbers.get(dist_key, {}).get("test_wer")
         if base and dist is not None:
-            lines.append(f"Distilled ({label}) / baseline test WER: {_fmt(dist)} / {_fmt(base)} = "
+            lines.append(f"Distilled / baseline test WER ({label} student): {_fmt(dist)} / {_fmt(base)} = "
                          f"**{dist / base:.3f}** (goal <= 0.85).")
     lines.append("")
     lines += ["## Controls (DESIGN.md section 6)", "",
               "| model | split | WER % (greedy) | spikes inside the right gloss segment |", "|---|---|---|---|"]
     labels = {"dialogue_teacher": "Dialogue teacher, with its dialogue turn",
               "dialogue_teacher_no_text": "Dialogue teacher, dialogue turn removed",
-              "slr_baseline": "SLR student, baseline", "slr_distilled": "SLR student, distilled (BiLSTM)",
-              "slr_distilled_transformer": "SLR student, distilled (Transformer)"}
+              "slr_baseline": "SLR student, baseline (Transformer)",
+              "slr_distilled": "SLR student, distilled (Transformer)",
+              "slr_baseline_bilstm": "SLR student, baseline (BiLSTM)",
+              "slr_distilled_bilstm": "SLR student, distilled (BiLSTM)"}
     for key, label in labels.items():
         for split, c in sorted((controls.get(key) or {}).items()):
             share = "-" if c.get("spike_share") is None else f"{c['spike_share']:.1f} % of {c['spikes']}"
             lines.append(f"| {label} | {split} | {_fmt(c.get('wer'))} | {share} |")
     if not controls.get("has_segments"):
         lines += ["", "(The corpus has no ground-truth gloss timing, so spike placement is not measured.)"]
+    loads = [t["load_average"] for t in timings.values() if isinstance(t, dict) and t.get("load_average") is not None]
+    if loads:
+        lines += ["", f"Wall times were measured with a 1-minute load average of {min(loads):.1f}-{max(loads):.1f} "
+                  f"on {os.cpu_count()} CPUs at the end of the stages (above the CPU count = shared with other jobs, "
+                  "so the times are pessimistic)."]
     corpus_t = (timings.get("corpus") or {}).get("seconds")
     lines += ["", f"Corpus generation + frame packing: {_minutes(corpus_t)}; whole run: "
               f"{_minutes(timings.get('total_seconds'))} (stages kept from an earlier run count their "

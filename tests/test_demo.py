@@ -53,7 +53,7 @@ def test_report_numbers_come_from_each_runs_metrics(demo_dir):
             assert cell == ("-" if value is None else f"{value:.2f}"), (stage.key, split, key)
             checked += value is not None
     assert checked >= 2 * len(SMOKE_STAGES)   # every stage has a WER or BLEU on dev and test
-    ratio = re.search(r"= \*\*([0-9.]+)\*\*", report)
+    ratio = re.search(r"\(Transformer student\): [0-9.]+ / [0-9.]+ = \*\*([0-9.]+)\*\*", report)
     base = json.loads((out / "slr_baseline" / "metrics.json").read_text())["final"]["test"]["wer"]
     dist = json.loads((out / "slr_distilled" / "metrics.json").read_text())["final"]["test"]["wer"]
     assert ratio and abs(float(ratio.group(1)) - dist / base) < 1e-3
@@ -114,7 +114,8 @@ def _student_side(cfg) -> dict:
     return d
 
 
-@pytest.mark.parametrize("baseline,distilled", [("slr_baseline", "slr_distilled"), ("slt_baseline", "slt_distilled")])
+@pytest.mark.parametrize("baseline,distilled", [("slr_baseline", "slr_distilled"), ("slr_baseline_bilstm", "slr_distilled_bilstm"),
+                                                ("slt_baseline", "slt_distilled")])
 def test_distilled_student_differs_from_its_baseline_only_by_the_teachers(tmp_path, baseline, distilled):
     """A fair comparison: same student, data, augmentation, schedule and seed; only the teachers' terms differ."""
     a = _student_side(stage_config(baseline, tmp_path, seed=0))
