@@ -231,8 +231,10 @@ def run_demo(*, preset: str = "demo", out: str | Path = "runs/demo", seed: int =
         if missing:
             raise SignkdError(f"demo stage {key}: needs {missing[0]}; run the earlier stages first")
         log(f"demo: {key}: training ({cfg.train.epochs} epochs) -> {run_dir}")
+        cpu_start = time.process_time()
         seconds = run_stage(cfg, log)
         state = {"fingerprint": fingerprint, "seconds": round(seconds, 1), "preset": preset, "seed": seed,
+                 "cpu_seconds": round(time.process_time() - cpu_start, 1),
                  "load_average": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
         (run_dir / "demo_stage.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
         timings[key] = {"seconds": round(seconds, 1), "cached": False, "load_average": state["load_average"]}

@@ -350,9 +350,11 @@ def write_demo_report(out: Path, *, preset: str, seed: int, timings: dict,
                   f"on {os.cpu_count()} CPUs at the end of the stages (above the CPU count = shared with other jobs, "
                   "so the times are pessimistic)."]
     corpus_t = (timings.get("corpus") or {}).get("seconds")
-    lines += ["", f"Corpus generation + frame packing: {_minutes(corpus_t)}; whole run: "
-              f"{_minutes(timings.get('total_seconds'))} (stages kept from an earlier run count their "
-              "original training time).", "",
+    stage_sum = sum((timings.get(st.key) or {}).get("seconds") or 0 for st in STAGES) + (corpus_t or 0)
+    kept = [k for k, t in timings.items() if isinstance(t, dict) and t.get("cached")]
+    lines += ["", f"Corpus generation + frame packing: {_minutes(corpus_t)}; corpus + all stages as trained: "
+              f"{_minutes(stage_sum)}; this invocation: {_minutes(timings.get('total_seconds'))}"
+              + (f" ({len(kept)} of {len(STAGES) + 1} steps were up to date and kept)." if kept else "."), "",
               "Figures: `curves.png` (training loss, dev WER and dev BLEU-4 per epoch of every stage), "
               f"`posteriors.png` (test clip `{clip}`: CTC posteriors of the reference glosses over time, "
               "shaded = the glosses' true frames; baseline vs distilled student)." if clip else ""]
