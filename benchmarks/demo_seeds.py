@@ -102,8 +102,11 @@ def main(argv=None) -> int:
         mean, std = summary[f"{dist_key}.test"]
         gain, spread = base_mean - mean, max(base_std, std)
         verdict = "larger than" if gain > spread else "NOT larger than"
+        paired = mean_std([r[base_key]["test"] - r[dist_key]["test"] for r in rows.values()])
+        summary[f"paired.{label}"] = paired
         lines.append(f"{label} student: distillation lowers test WER by {gain:.2f} points, {verdict} the "
-                     f"seed-to-seed spread (largest std {spread:.2f}).")
+                     f"seed-to-seed spread (largest std {spread:.2f}); paired per seed: "
+                     f"{paired[0]:.2f} ± {paired[1]:.2f} points.")
     lines.append(f"\nwall time {time.perf_counter() - start:.0f} s")
     text = "\n".join(lines)
     print(text)
