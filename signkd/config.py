@@ -340,6 +340,8 @@ def _build(cls, data: dict, prefix: str = ""):
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
+        if key is True and "on" in fields:
+            key = "on"   # YAML 1.1 reads a bare `on:` key as the boolean true
         full = f"{prefix}.{key}" if prefix else str(key)
         if key not in fields:
             raise ConfigError(f"{full}: unknown key{_closest(str(key), fields)}")

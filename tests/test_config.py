@@ -92,3 +92,9 @@ def test_every_command_prints_help(capsys):
         assert exc.value.code == 0, name
         assert "usage: signkd" in capsys.readouterr().out
     assert set(n for n, _ in _available()) <= set(COMMANDS)
+
+
+def test_bare_yaml_on_key_means_the_field_on(tmp_path):
+    """YAML 1.1 turns `on:` into True; `model.fusion.on` must still work unquoted."""
+    cfg = load_config(write(tmp_path, "a.yaml", "model:\n  fusion:\n    on: conv\n"))
+    assert cfg.model.fusion.on == "conv"
