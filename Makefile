@@ -38,7 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 bench-demo: $(STAMP)
-	$(PY) benchmarks/demo_seeds.py --seeds 0 1 2
+	$(PY) benchmarks/demo_seeds.py --seeds 0 1 2 --threads $(DEMO_THREADS)
 
 bench-text: $(STAMP)
 	$(PY) benchmarks/text_teachers.py
