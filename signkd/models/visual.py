@@ -144,6 +144,30 @@ def build_frame_cnn(cfg: VisualConfig) -> nn.Module:
 # Temporal convolution: (B, T, D) -> (B, T', H)
 # --------------------------------------------------------------------------------------------
 
+def update_running_stats(bn: nn.modules.batchnorm._BatchNorm, mean: torch.Tensor, var: torch.Tensor,
+                         count: torch.Tensor) -> None:
+    """BatchNorm's running-statistics update from batch `mean` / biased `var` over `count` positions
+    (shared by the masked and the synchronised BatchNorm, which compute their statistics themselves)."""
+    if not bn.track_running_stats:
+        return
+    with torch.no_grad():
+        bn.num_batches_tracked.add_(1)
+        momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+        unbiased = var * count / (count - 1).clamp_min(1.0)
+        bn.running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
+        bn.running_var.mul_(1 - momentum).add_(momentum * unbiased.detach())
+
+
+def normalize_with(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor, mean: torch.Tensor,
+                   var: torch.Tensor) -> torch.Tensor:
+    """(x - mean) / sqrt(var + eps), then BatchNorm's affine transform; x is (B, C, ...) float."""
+    shape = (1, x.shape[1]) + (1,) * (x.dim() - 2)
+    out = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + bn.eps)
+    if bn.affine:
+        out = out * bn.weight.view(shape).float() + bn.bias.view(shape).float()
+    return out
+
+
 class MaskedBatchNorm1d(nn.BatchNorm1d):
     """BatchNorm1d over (B, C, T) whose training statistics come from real positions only, so the
     amount of padding in a batch does not move the normalisation. Eval mode is plain BatchNorm."""
@@ -156,17 +180,8 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         count = m.sum().clamp_min(1.0)
         mean = (x * m).sum(dim=(0, 2)) / count                 # (C,)
         var = (((x - mean[None, :, None]) ** 2) * m).sum(dim=(0, 2)) / count
-        if self.track_running_stats:
-            with torch.no_grad():
-                self.num_batches_tracked.add_(1)
-                momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-                unbiased = var * count / (count - 1).clamp_min(1.0)
-                self.running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
-                self.running_var.mul_(1 - momentum).add_(momentum * unbiased.detach())
-        out = (x - mean[None, :, None]) / torch.sqrt(var[None, :, None] + self.eps)
-        if self.affine:
-            out = out * self.weight[None, :, None].float() + self.bias[None, :, None].float()
-        return out.to(dtype)
+        update_running_stats(self, mean, var, count)
+        return normalize_with(self, x, mean, var).to(dtype)
 
 
 def parse_temporal_spec(spec: str) -> tuple[str, int]:

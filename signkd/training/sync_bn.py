@@ -16,6 +16,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from signkd.models.visual import normalize_with, update_running_stats
+
 
 class _AllReduceSum(torch.autograd.Function):
     """Sum over ranks; the gradient of a sum over ranks is the sum of the ranks' gradients."""
@@ -55,18 +57,8 @@ class SyncStatsMixin:
         total = stats[2 * c].clamp_min(1.0)
         mean = stats[:c] / total
         var = (stats[c: 2 * c] / total - mean * mean).clamp_min(0.0)
-        if self.track_running_stats:
-            with torch.no_grad():
-                self.num_batches_tracked.add_(1)
-                momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-                unbiased = var * total / (total - 1).clamp_min(1.0)
-                self.running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
-                self.running_var.mul_(1 - momentum).add_(momentum * unbiased.detach())
-        shape = (1, c) + (1,) * (x.dim() - 2)
-        out = (xf - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
-        if self.affine:
-            out = out * self.weight.view(shape) + self.bias.view(shape)
-        return out.to(x.dtype)
+        update_running_stats(self, mean, var, total)
+        return normalize_with(self, xf, mean, var).to(x.dtype)
 
 
 _CLASSES: dict[type, type] = {}
