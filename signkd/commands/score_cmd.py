@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from signkd.data.corpora import read_corpus
 from signkd.errors import DataError
 from signkd.metrics import (CLEAN_REFERENCES, CLEANUP_RULES, text_lines, cleanup_glosses,
                             format_alignment_report, read_hypotheses, read_id_lines, read_stm,
@@ -33,11 +34,6 @@ def add_arguments(p):
                    help="recognition: also write the per-utterance alignment report (like sclite pra)")
 
 
-def _split_id(raw: str) -> str:
-    # dialogue-phoenix ids carry their split: dev/11August_2010_Wednesday_tagesschau-2
-    return raw.rsplit("/", 1)[-1]
-
-
 def read_references(path: str | Path, task: str) -> dict[str, object]:
     """{id: glosses (list)} for recognition, {id: sentence (str)} for translation."""
     path = Path(path)
@@ -50,35 +46,13 @@ def read_references(path: str | Path, task: str) -> dict[str, object]:
     if not lines:
         raise DataError(f"{path}: no references found; expected {REF_FORMATS}")
     first = lines[0][2]
-    out: dict[str, object] = {}
-    if first.count("|") >= 6:
-        for p, lineno, line in lines:
-            parts = line.split("|")
-            if lineno == lines[0][1] and parts[0] == "name":
-                continue   # the official files' header row
-            if len(parts) < 7:
-                raise DataError(f"{p}:{lineno}: expected 7 '|'-separated fields "
-                                f"(name|video|start|end|speaker|orth|translation)")
-            _store(out, p, lineno, parts[0], parts[5].split() if task == "recognition" else parts[6])
-    elif first.count("%") == 2:
-        for p, lineno, line in lines:
-            fields = line.split("%")
-            head = fields[0].split(maxsplit=1)
-            if len(fields) != 3 or not head:
-                raise DataError(f"{p}:{lineno}: expected 'split/id translation%context%GLOSSES'")
-            uid = _split_id(head[0])
-            value = fields[2].split() if task == "recognition" else (head[1] if len(head) > 1 else "")
-            _store(out, p, lineno, uid, value)
-    else:
-        out = {uid: (words if task == "recognition" else " ".join(words))
-               for uid, words in read_id_lines(path).items()}
-    return out
-
-
-def _store(out: dict, path, lineno, uid, value) -> None:
-    if uid in out:
-        raise DataError(f"{path}:{lineno}: utterance '{uid}' appears twice")
-    out[uid] = value
+    fmt = "phoenix2014t" if first.count("|") >= 6 else "dialogue-phoenix" if first.count("%") == 2 else ""
+    if not fmt:
+        return {uid: (words if task == "recognition" else " ".join(words))
+                for uid, words in read_id_lines(path).items()}
+    # The corpus readers already parse both formats (header, field counts, duplicate ids).
+    samples = read_corpus(fmt, "", str(path), check_frames=False)
+    return {s.id: (s.glosses if task == "recognition" else s.translation) for s in samples}
 
 
 def run(args) -> int:
