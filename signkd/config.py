@@ -468,13 +468,19 @@ def validate(cfg: Config) -> None:
     if ends != sorted(ends):
         raise ConfigError("train.stages: until_epoch values must increase")
     for spec in cfg.model.visual.temporal:
-        if not (len(spec) >= 2 and spec[0] in "KP" and spec[1:].isdigit()):
-            raise ConfigError(f"model.visual.temporal: {spec!r} is not a layer spec like 'K5' or 'P2'")
+        parse_temporal_spec(spec)
     if cfg.train.optim.accumulate < 1:
         raise ConfigError(f"train.optim.accumulate: must be >= 1, got {cfg.train.optim.accumulate}")
 
 
 MODULE_NAMES = ("student", "dialogue_teacher", "text2gloss", "gloss2text")
+
+
+def parse_temporal_spec(spec: str) -> tuple[str, int]:
+    """'K5' -> ('K', 5) (Conv1d kernel 5), 'P2' -> ('P', 2) (MaxPool 2)."""
+    if len(spec) < 2 or spec[0] not in "KP" or not spec[1:].isdigit() or int(spec[1:]) < 1:
+        raise ConfigError(f"model.visual.temporal: {spec!r} is not a layer spec like 'K5' or 'P2'")
+    return spec[0], int(spec[1:])
 
 
 def to_dict(cfg) -> dict:

@@ -104,7 +104,7 @@ def empty_context(tokenizer, batch_size: int) -> tuple[torch.Tensor, torch.Tenso
 
 def output_step_centres(specs: list[str], steps: int) -> list[float]:
     """Input frame at the centre of each temporal-conv output step's receptive field."""
-    from signkd.models.visual import parse_temporal_spec
+    from signkd.config import parse_temporal_spec
 
     centres = [float(t) for t in range(steps)]
     # walk back from the output: K k: step t covers inputs t..t+k-1 (centre t+(k-1)/2);

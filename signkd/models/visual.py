@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from signkd.config import ConfigError, VisualConfig
+from signkd.config import ConfigError, VisualConfig, parse_temporal_spec
 from signkd.data.batch import lengths_to_mask
 from signkd.errors import CheckpointError, DataError
 
@@ -182,12 +182,6 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         var = (((x - mean[None, :, None]) ** 2) * m).sum(dim=(0, 2)) / count
         update_running_stats(self, mean, var, count)
         return normalize_with(self, x, mean, var).to(dtype)
-
-
-def parse_temporal_spec(spec: str) -> tuple[str, int]:
-    if len(spec) < 2 or spec[0] not in "KP" or not spec[1:].isdigit() or int(spec[1:]) < 1:
-        raise ConfigError(f"model.visual.temporal: {spec!r} is not a layer spec like 'K5' or 'P2'")
-    return spec[0], int(spec[1:])
 
 
 class TemporalConv(nn.Module):
