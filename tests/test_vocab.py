@@ -1,6 +1,8 @@
 """Gloss / word vocabularies and the offline BERT WordPiece tokenizer."""
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -97,3 +99,24 @@ def test_tokenizer_needs_a_name_or_texts(tmp_path):
         build_text_tokenizer("", [], vocab_size=100, save_dir=tmp_path)
     with pytest.raises(SignkdError, match="cannot load"):
         build_text_tokenizer(str(tmp_path / "missing-tokenizer"), None, vocab_size=100, save_dir=tmp_path)
+
+
+def test_trained_word_pieces_are_the_same_in_every_process(tmp_path):
+    """The tokenizers library's trainer broke frequency ties in hash-map order, which changes with
+    every process: the same texts gave other word pieces (and teacher results) from run to run."""
+    import subprocess
+    import sys
+
+    texts = ["Morgen regnet es im Osten und schneit im Westen", "Am Dienstag gibt es Kaffee und Tee",
+             "Die Mutter und der Vater arbeiten heute im Garten", "Im Süden wird es heiß, im Norden warm"] * 3
+    script = ("import json, sys; from signkd.data.vocab import learn_wordpiece_vocab; "
+              "print(json.dumps(learn_wordpiece_vocab(json.loads(sys.argv[1]), 200)))")
+    runs = [subprocess.run([sys.executable, "-c", script, json.dumps(texts)], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in (1, 2, 3)]
+    assert runs[0] == runs[1] == runs[2]
+    vocab = json.loads(runs[0])
+    assert len(vocab) == len(set(vocab)) == 200 and vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert "##ü" in vocab and "Ü" in vocab                       # the base alphabet, both forms
+    tok = build_text_tokenizer("", texts, vocab_size=200, save_dir=tmp_path / "tok")
+    assert tok.convert_ids_to_tokens(list(range(200))) == vocab   # the ids are the vocabulary's order
+    assert tok.decode(tok("Morgen schneit es")["input_ids"], skip_special_tokens=True) == "Morgen schneit es"

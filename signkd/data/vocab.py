@@ -225,22 +225,80 @@ def build_text_tokenizer(name_or_path: str, texts: list[str] | None, vocab_size:
     return tokenizer
 
 
+def learn_wordpiece_vocab(texts: list[str], vocab_size: int) -> list[str]:
+    """A WordPiece vocabulary learned from `texts`: BERT's normalisation and pre-tokenisation
+    (case and accents kept), then frequency-ranked merges of adjacent pieces, as the `tokenizers`
+    WordPiece trainer does.
+
+    Why by hand: that trainer breaks ties between equally frequent pairs in the order of a Rust
+    hash map, whose seed changes with every process, so the same texts gave other vocabularies
+    (and other token ids, and other teacher results) from one run to the next. Here ties go to the
+    lexicographically smaller pair: the same texts always give the same vocabulary.
+    """
+    import heapq
+
+    from tokenizers.normalizers import BertNormalizer
+    from tokenizers.pre_tokenizers import BertPreTokenizer
+
+    normalizer = BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False)
+    pre_tokenizer = BertPreTokenizer()
+    counts = Counter(w for t in texts for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(t)))
+    words = sorted(counts)
+    freq = [counts[w] for w in words]
+    pieces = [[w[0]] + ["##" + c for c in w[1:]] for w in words]
+    alphabet = {p for ps in pieces for p in ps} | set(_BASE_ALPHABET) | {"##" + c for c in _BASE_ALPHABET}
+    vocab = list(BERT_SPECIAL_TOKENS) + sorted(alphabet - set(BERT_SPECIAL_TOKENS))
+    known = set(vocab)
+
+    pair_count: Counter = Counter()
+    where: dict = {}
+    for i, ps in enumerate(pieces):
+        for pair in zip(ps, ps[1:]):
+            pair_count[pair] += freq[i]
+            where.setdefault(pair, set()).add(i)
+    heap = [(-c, a, b) for (a, b), c in pair_count.items()]
+    heapq.heapify(heap)
+    while heap and len(vocab) < vocab_size:
+        neg, a, b = heapq.heappop(heap)
+        if pair_count.get((a, b), 0) != -neg or neg == 0:
+            continue                                   # stale entry: the count changed since it was pushed
+        merged = a + b[2:]                             # b is always a "##" continuation
+        if merged not in known:
+            known.add(merged)
+            vocab.append(merged)
+        touched = set()
+        for i in sorted(where.pop((a, b), ())):
+            old = pieces[i]
+            for pair in zip(old, old[1:]):
+                pair_count[pair] -= freq[i]
+                where.get(pair, set()).discard(i)
+                touched.add(pair)
+            new, j = [], 0
+            while j < len(old):
+                if j + 1 < len(old) and old[j] == a and old[j + 1] == b:
+                    new.append(merged)
+                    j += 2
+                else:
+                    new.append(old[j])
+                    j += 1
+            pieces[i] = new
+            for pair in zip(new, new[1:]):
+                pair_count[pair] += freq[i]
+                where.setdefault(pair, set()).add(i)
+                touched.add(pair)
+        for pair in sorted(touched):
+            if pair_count.get(pair, 0) > 0:
+                heapq.heappush(heap, (-pair_count[pair], *pair))
+            else:
+                pair_count.pop(pair, None)
+    return vocab
+
+
 def _train_wordpiece(texts: list[str], vocab_size: int, save_dir: Path):
-    from tokenizers import BertWordPieceTokenizer
     from transformers import BertTokenizerFast
 
-    wordpiece = BertWordPieceTokenizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
-                                       lowercase=False)
-    wordpiece.train_from_iterator([t for t in texts if t.strip()], vocab_size=vocab_size, min_frequency=1,
-                                  special_tokens=BERT_SPECIAL_TOKENS, initial_alphabet=_BASE_ALPHABET,
-                                  show_progress=False)
+    vocab = learn_wordpiece_vocab([t for t in texts if t.strip()], vocab_size)
     save_dir.mkdir(parents=True, exist_ok=True)
-    (vocab_file,) = wordpiece.save_model(str(save_dir))   # vocab.txt, read back as a BertTokenizerFast
-    # Every base letter also as a word-piece continuation ("##o"), else a word like "Übermorgen"
-    # becomes one [UNK] when the training texts never had an "o" inside a word.
-    vocab = Path(vocab_file).read_text(encoding="utf-8").split("\n")
-    known = set(vocab)
-    extra = [t for c in _BASE_ALPHABET for t in (c, "##" + c) if t not in known]
-    Path(vocab_file).write_text("\n".join([v for v in vocab if v] + extra) + "\n", encoding="utf-8")
+    (save_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     return BertTokenizerFast.from_pretrained(str(save_dir), do_lower_case=False, strip_accents=False,
                                              tokenize_chinese_chars=True, model_max_length=512)
