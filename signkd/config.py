@@ -236,6 +236,7 @@ class TrainConfig:
     tensorboard: bool = True         # write TensorBoard logs when tensorboard is installed
     progress: bool = True            # tqdm progress bars
     num_threads: int = 0             # torch intra-op threads per process; 0 = PyTorch's default
+    average_last: int = 0            # >1: average the weights of the last N epochs; kept as best.pt if better on dev
 
 
 @dataclass

@@ -229,3 +229,24 @@ def test_gradient_accumulation_steps_once_per_group(tiny_corpus, tmp_path):
     assert trainer.steps_per_epoch == 2
     stats = trainer.train_epoch(0)
     assert stats["batches"] == 6 and trainer.state.global_step == 2
+
+
+def test_checkpoint_averaging_scores_the_mean_of_the_last_epochs(tiny_corpus, tmp_path):
+    from signkd.training import checkpoint as ckpt_io
+
+    trainer = _trainer(tiny_corpus, tmp_path, "train.epochs=3", "train.max_steps_per_epoch=2", "train.average_last=2")
+    result = trainer.fit()
+    snaps = sorted((tmp_path / "snapshots").glob("epoch-*.pt"))
+    assert [p.name for p in snaps] == ["epoch-002.pt", "epoch-003.pt"]          # only the last N are kept
+    states = [ckpt_io.load_checkpoint(p)["model"] for p in snaps]
+    key = next(k for k, v in states[0].items() if torch.is_floating_point(v) and not torch.equal(v, states[1][k]))
+    mean = (states[0][key].double() + states[1][key].double()).div(2).to(states[0][key].dtype)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["average"]["epochs"] == [2, 3] and "wer" in metrics["average"]["dev"]
+    best = ckpt_io.load_checkpoint(tmp_path / "best.pt")
+    if metrics["best_is_average_of"]:        # the average won on dev: best.pt holds exactly the mean
+        assert result["averaged"] == [2, 3] and torch.equal(best["model"][key], mean)
+        assert best["metrics"]["dev"]["wer"] == metrics["average"]["dev"]["wer"] == result["best_score"]
+    else:                                    # it lost: best.pt is an ordinary epoch, not the mean
+        assert not torch.equal(best["model"][key], mean)
+        assert metrics["average"]["dev"]["wer"] >= result["best_score"]

@@ -57,6 +57,8 @@ class TrainState:
     global_step: int = 0                 # optimizer steps
     best_score: Optional[float] = None
     best_epoch: int = -1
+    averaged: list = field(default_factory=list)   # epochs whose average is best.pt (train.average_last)
+    average: dict = field(default_factory=dict)    # {"epochs", "dev"} of the averaged weights, better or not
     nan_skipped: int = 0
     history: list = field(default_factory=list)
 
@@ -197,12 +199,20 @@ class Trainer:
                     return files
         return None
 
-    def _check_init_vocab(self, ckpt: dict, where: str) -> None:
-        """A module trained with other gloss / word ids would load without error and mean nothing."""
+    def _check_init_vocab(self, ckpt: dict, where: str, reads_text: bool = False) -> None:
+        """A module trained with other gloss / word / word-piece ids would load without error and
+        mean nothing."""
         vocab = ckpt.get("vocab") if isinstance(ckpt, dict) else None
         if not vocab:
             return
         ours = self.data.vocabs
+        pieces = (vocab.get("tokenizer") or {}).get("vocab.txt")
+        if reads_text and pieces is not None and (ours.tokenizer_files or {}).get("vocab.txt") is not None:
+            mine = ours.tokenizer_files["vocab.txt"]
+            if not torch.equal(torch.as_tensor(pieces), torch.as_tensor(mine)):
+                count = lambda t: bytes(torch.as_tensor(t).tolist()).decode("utf-8").count("\n")  # noqa: E731
+                raise CheckpointError(f"{where}: its text tokenizer differs from this run's ({count(pieces)} vs "
+                                      f"{count(mine)} word pieces); give both runs the same data.tokenizer")
         theirs = vocab.get("gloss", {}).get("glosses")
         if theirs is not None and theirs != ours.gloss.glosses:
             only = sorted(set(theirs) ^ set(ours.gloss.glosses))
@@ -217,7 +227,7 @@ class Trainer:
     def _apply_inits(self) -> None:
         for i, init in enumerate(self.cfg.train.init):
             ckpt, where = self._init_checkpoint(i)
-            self._check_init_vocab(ckpt, where)
+            self._check_init_vocab(ckpt, where, reads_text=init.prefix.startswith(("dialogue_teacher", "text2gloss")))
             state = ckpt_io.model_state_of(ckpt, init.checkpoint)
             rep = ckpt_io.load_prefix(self.system, state, prefix=init.prefix, source_prefix=init.source_prefix,
                                       strict=init.strict, where=where)
@@ -405,9 +415,16 @@ class Trainer:
                 ckpt_io.save_checkpoint(self.work_dir / "last.pt", payload)
                 if improved:
                     ckpt_io.save_checkpoint(self.work_dir / "best.pt", payload)
+                    self.state.averaged = []
+                if cfg.train.average_last > 1 and epoch + 1 > cfg.train.epochs - cfg.train.average_last:
+                    ckpt_io.save_checkpoint(self._snapshot_path(epoch + 1), {"model": payload["model"]})
                 self.write_outputs()
             D.barrier(self.dist)
+        if cfg.train.average_last > 1 and start < cfg.train.epochs and "dev" in self.data.datasets:
+            self.average_snapshots()
         result = {"best_epoch": self.state.best_epoch, "best_score": self.state.best_score, "select": self.select}
+        if self.state.averaged:
+            result["averaged"] = self.state.averaged
         if cfg.train.test_at_end and cfg.data.test:
             result["final"] = self.final_test()
         if self.is_main:
@@ -415,6 +432,43 @@ class Trainer:
         if self._tb:
             self._tb.close()
         return result
+
+    def _snapshot_path(self, epoch: int) -> Path:
+        return self.work_dir / "snapshots" / f"epoch-{epoch:03d}.pt"
+
+    def average_snapshots(self) -> None:
+        """Checkpoint averaging (as fairseq's average_checkpoints): the mean of the last
+        `train.average_last` epochs' weights usually scores better than any single one for
+        seq2seq models. Scored on dev like an epoch; it replaces best.pt only if it is better."""
+        cfg = self.cfg
+        epochs = [e for e in range(cfg.train.epochs - cfg.train.average_last + 1, cfg.train.epochs + 1)
+                  if self._snapshot_path(e).is_file()]
+        if len(epochs) < 2:
+            self.log(f"checkpoint averaging skipped: {len(epochs)} snapshot(s) of the last {cfg.train.average_last} epochs")
+            return
+        states = [ckpt_io.load_checkpoint(self._snapshot_path(e))["model"] for e in epochs]
+        averaged = {}
+        for key, last in states[-1].items():
+            if torch.is_floating_point(last):
+                averaged[key] = sum(s[key].double() for s in states).div(len(states)).to(last.dtype)
+            else:
+                averaged[key] = last   # integer buffers (BatchNorm step counters): the last epoch's
+        ckpt_io.load_model_state(self.system, averaged, where=f"average of epochs {epochs[0]}-{epochs[-1]}")
+        dev = self.evaluator.evaluate(self.system, "dev", tag="dev")
+        score = dev.get(self.select)
+        improved = score is not None and is_better(self.select, score, self.state.best_score)
+        self.state.average = {"epochs": epochs, "dev": dev}
+        self.log(f"average of epochs {epochs[0]}-{epochs[-1]} | dev {self.evaluator.summary(dev)}"
+                 + (" (best)" if improved else f" (best stays epoch {self.state.best_epoch})"))
+        if improved:
+            self.state.best_score, self.state.best_epoch, self.state.averaged = float(score), epochs[-1], epochs
+            self.evaluator.promote_hypotheses("dev")
+            if self.is_main:
+                payload = self._payload({"dev": dev, "averaged": epochs, "epoch": epochs[-1]})
+                ckpt_io.save_checkpoint(self.work_dir / "best.pt", payload)
+        if self.is_main:
+            self.write_outputs()
+        D.barrier(self.dist)
 
     def final_test(self) -> dict:
         """Score dev and test once with best.pt (test is never used for selection)."""
@@ -449,7 +503,8 @@ class Trainer:
         from signkd.training.report import write_curves, write_report_md
 
         metrics = {"name": self.cfg.name, "select_metric": self.select, "best_epoch": self.state.best_epoch,
-                   "best_score": self.state.best_score, "nan_skipped": self.state.nan_skipped,
+                   "best_score": self.state.best_score, "best_is_average_of": self.state.averaged,
+                   "average": self.state.average, "nan_skipped": self.state.nan_skipped,
                    "history": self.state.history, "data_report": self.data.report[:200]}
         if final is not None:
             metrics["final"] = final
