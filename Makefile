@@ -10,6 +10,8 @@ SEED   ?= 0
 # The demo's models are tiny: one intra-op thread per process is faster than two fighting over
 # small kernels (measured here: a 2-thread dialogue-teacher epoch took several times longer).
 DEMO_THREADS ?= 1
+# Independent stages (teachers, baselines) train side by side, one process per core.
+DEMO_JOBS ?= 2
 
 .PHONY: install demo demo-quick test bench bench-demo bench-text clean
 
@@ -26,10 +28,10 @@ $(STAMP): $(VENV)/bin/python pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m signkd demo --preset demo --out runs/demo --seed $(SEED) --threads $(DEMO_THREADS)
+	$(PY) -m signkd demo --preset demo --out runs/demo --seed $(SEED) --threads $(DEMO_THREADS) --jobs $(DEMO_JOBS)
 
 demo-quick: $(STAMP)
-	$(PY) -m signkd demo --preset quick --out runs/demo-quick --seed $(SEED) --threads $(DEMO_THREADS)
+	$(PY) -m signkd demo --preset quick --out runs/demo-quick --seed $(SEED) --threads $(DEMO_THREADS) --jobs $(DEMO_JOBS)
 
 test: $(STAMP)
 	$(PY) -m pytest tests
@@ -38,7 +40,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 bench-demo: $(STAMP)
-	$(PY) benchmarks/demo_seeds.py --seeds 0 1 2 --threads $(DEMO_THREADS)
+	$(PY) benchmarks/demo_seeds.py --seeds 0 1 2 --threads $(DEMO_THREADS) --jobs $(DEMO_JOBS)
 
 bench-text: $(STAMP)
 	$(PY) benchmarks/text_teachers.py

@@ -51,6 +51,7 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="demo")
     ap.add_argument("--out", default="runs/demo", help="folder of the first seed; others go to <out>-seed<s>")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=1, help="stages trained at the same time (one process each)")
     ap.add_argument("--pairs", nargs="+", default=[label for _, _, label in PAIRS],
                     choices=[label for _, _, label in PAIRS], help="student pairs to run (default: all)")
     args = ap.parse_args(argv)
@@ -64,13 +65,15 @@ def main(argv=None) -> int:
     students = [k for p in pairs for k in p[:2]]
     start = time.perf_counter()
     # teachers (and corpus) once, with the first seed
-    run_demo(preset=args.preset, out=out, seed=first, stages=TEACHERS, report=False)
+    run_demo(preset=args.preset, out=out, seed=first, stages=TEACHERS, report=False,
+             jobs=args.jobs, threads=args.threads)
     rows = {}
     for seed in args.seeds:
         folder = seed_dir(out, seed, first)
         if folder != out:
             link_shared(out, folder)
-        run_demo(preset=args.preset, out=folder, seed=seed, stages=students, report=False)
+        run_demo(preset=args.preset, out=folder, seed=seed, stages=students, report=False,
+                 jobs=args.jobs, threads=args.threads)
         rows[seed] = {key: {split: final_metric(read_metrics(folder / key), split, "wer") for split in ("dev", "test")}
                       for key in students}
 

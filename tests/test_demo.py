@@ -124,3 +124,26 @@ def test_distilled_student_differs_from_its_baseline_only_by_the_teachers(tmp_pa
     a_init = [i for i in stage_config(baseline, tmp_path, seed=0).train.init]
     assert a == b
     assert all(key in STAGE_KEYS for key in (baseline, distilled)) and len(a_init) <= 1
+
+
+def test_parallel_stages_give_the_same_runs_as_one_after_another(demo_dir, tmp_path):
+    """--jobs 2: stages in worker processes, started as soon as the runs they load are done."""
+    out, _ = demo_dir
+    cfg = lambda key: stage_config(key, tmp_path, seed=0, preset="tiny")  # noqa: E731
+    from signkd.demo import stage_dependencies
+
+    assert stage_dependencies(cfg("slr_distilled"), tmp_path) == {"dialogue_teacher", "text2gloss"}
+    assert stage_dependencies(cfg("slt_distilled"), tmp_path) == {"slr_distilled", "gloss2text"}
+    assert not stage_dependencies(cfg("text2gloss"), tmp_path) and not stage_dependencies(cfg("slr_baseline"), tmp_path)
+    stages = ["dialogue_teacher", "text2gloss", "slr_baseline", "slr_distilled"]
+    timings = run_demo(preset="tiny", out=tmp_path, seed=0, stages=stages, report=False, jobs=2, threads=1,
+                       log=lambda m: None)
+    assert not any(timings[k]["cached"] for k in stages)
+    for key in stages:
+        ours = json.loads((tmp_path / key / "metrics.json").read_text())["final"]["dev"]
+        theirs = json.loads((out / key / "metrics.json").read_text())["final"]["dev"]
+        assert ours.get("wer") == theirs.get("wer"), key
+        assert (tmp_path / key / "console.log").is_file()
+    a = torch.load(tmp_path / "slr_distilled" / "best.pt", weights_only=True)["model"]
+    b = torch.load(out / "slr_distilled" / "best.pt", weights_only=True)["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

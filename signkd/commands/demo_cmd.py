@@ -21,6 +21,8 @@ def add_arguments(p):
     p.add_argument("--force", action="store_true", help="retrain stages even when an up-to-date run exists")
     p.add_argument("--threads", type=int, default=0,
                    help="torch CPU threads (default: torch's choice; 1 is faster on a machine shared with other jobs)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="stages trained at the same time, each in its own process (2 on a 2-core machine with --threads 1)")
     p.add_argument("--no-report", dest="report", action="store_false", help="skip report.md and the figures")
 
 
@@ -32,5 +34,6 @@ def run(args) -> int:
 
         torch.set_num_threads(args.threads)
     run_demo(preset=args.preset, out=args.out, seed=args.seed, corpus_seed=args.corpus_seed, stages=args.stages,
-             overrides=args.overrides, force=args.force, report=args.report)
+             overrides=args.overrides, force=args.force, report=args.report,
+             jobs=args.jobs, threads=args.threads)
     return 0
