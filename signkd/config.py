@@ -144,6 +144,9 @@ class ModelConfig:
     num_classes: int = 0             # filled from the vocabulary at build time (0 = infer)
     visual: VisualConfig = field(default_factory=VisualConfig)
     sequence: SequenceConfig = field(default_factory=SequenceConfig)
+    # The dialogue teacher's own sign-encoder sequence model; unset = the same as `sequence`. Lets a
+    # BiLSTM student and a Transformer student distil from one teacher checkpoint.
+    teacher_sequence: Optional[SequenceConfig] = None
     decoder: DecoderConfig = field(default_factory=DecoderConfig)   # SLT student decoder
     # which models exist in this experiment
     student: bool = True

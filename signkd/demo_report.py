@@ -7,7 +7,10 @@ only copies numbers from JSON files):
   accuracy is read off the text rather than seen in the video;
 - the share of the teacher's (and the students') CTC spikes that fall inside the reference
   segment of the gloss they emit, from the corpus's ground-truth timing: distilling spikes on
-  the wrong frames hurts the student, so this says whether the teacher is safe to distil.
+  the wrong frames hurts the student, so this says whether the teacher is safe to distil;
+- how often a gloss of a confusable pair was recognised as its twin (the pairs only the text
+  can tell apart reliably): says whether distillation transferred the privileged knowledge or
+  made the student better at everything else.
 Figures: training curves of every stage, and one test video's CTC posteriors over time with the
 reference glosses marked, baseline and distilled student side by side.
 """
@@ -127,7 +130,28 @@ def load_segments(corpus_root: Path) -> dict:
     return out
 
 
-def spike_share(run: LoadedRun, split: str, model: str, segments: dict, drop_text: bool = False) -> dict:
+def load_twins(corpus_root: Path) -> dict:
+    """{gloss: its twin} for the corpus's confusable pairs (corpus.json); {} when it has none."""
+    path = Path(corpus_root) / "corpus.json"
+    pairs = json.loads(path.read_text(encoding="utf-8")).get("confusable_pairs", []) if path.is_file() else []
+    return {a: b for p in pairs for a, b in (p["glosses"], p["glosses"][::-1])}
+
+
+def twin_swaps(refs: dict, hyps: dict, twins: dict) -> tuple[int, int]:
+    """(reference glosses of a confusable pair aligned, as sclite aligns, to their twin;
+    reference glosses of a confusable pair)."""
+    from signkd.metrics import sclite_align
+
+    swapped = total = 0
+    for uid, ref in refs.items():
+        total += sum(g in twins for g in ref)
+        swapped += sum(op == "S" and twins.get(r) == h for op, r, h in sclite_align(ref, hyps.get(uid, []),
+                                                                                      case_sensitive=True))
+    return swapped, total
+
+
+def spike_share(run: LoadedRun, split: str, model: str, segments: dict, drop_text: bool = False,
+                twins: Optional[dict] = None) -> dict:
     """WER of greedy CTC decoding, and the share of spikes (non-blank argmax steps that start a new
     emission) whose step centre lies inside a reference segment of the emitted gloss."""
     from signkd.decoding import ctc_greedy
@@ -161,8 +185,10 @@ def spike_share(run: LoadedRun, split: str, model: str, segments: dict, drop_tex
                         inside += 1
                 previous = k
     wer = sclite_wer(refs, hyps).wer
+    swapped, confusable = twin_swaps(refs, hyps, twins or {})
     return {"wer": wer, "spikes": total, "spikes_inside": inside,
-            "spike_share": (100.0 * inside / total) if total else None}
+            "spike_share": (100.0 * inside / total) if total else None,
+            "twin_swaps": swapped, "confusable_refs": confusable}
 
 
 def compute_controls(out: Path, log: Callable[[str], None] = print) -> dict:
@@ -175,6 +201,7 @@ def compute_controls(out: Path, log: Callable[[str], None] = print) -> dict:
         if cached.get("stamps") == stamps:
             return cached
     segments = load_segments(out / "corpus")
+    twins = load_twins(out / "corpus")
     result: dict = {"stamps": stamps, "has_segments": bool(segments)}
     torch.set_grad_enabled(False)
     try:
@@ -183,13 +210,14 @@ def compute_controls(out: Path, log: Callable[[str], None] = print) -> dict:
             log("demo: controls: dialogue teacher with and without its dialogue turn")
             run = LoadedRun(teacher_dir, splits=("dev", "test"))
             for split in ("dev", "test"):
-                result.setdefault("dialogue_teacher", {})[split] = spike_share(run, split, "dialogue_teacher", segments)
+                result.setdefault("dialogue_teacher", {})[split] = spike_share(run, split, "dialogue_teacher", segments,
+                                                                                       twins=twins)
                 result.setdefault("dialogue_teacher_no_text", {})[split] = spike_share(
-                    run, split, "dialogue_teacher", segments, drop_text=True)
+                    run, split, "dialogue_teacher", segments, drop_text=True, twins=twins)
         for key in [k for pair in PAIRS for k in pair[:2]]:
             if (out / key / "best.pt").is_file() and segments:
                 run = LoadedRun(out / key, splits=("test",))
-                result.setdefault(key, {})["test"] = spike_share(run, "test", "student", segments)
+                result.setdefault(key, {})["test"] = spike_share(run, "test", "student", segments, twins=twins)
     finally:
         torch.set_grad_enabled(True)
     path.write_text(json.dumps(result, indent=1), encoding="utf-8")
@@ -331,7 +359,8 @@ def write_demo_report(out: Path, *, preset: str, seed: int, timings: dict,
                          f"**{dist / base:.3f}** (goal <= 0.85).")
     lines.append("")
     lines += ["## Controls (DESIGN.md section 6)", "",
-              "| model | split | WER % (greedy) | spikes inside the right gloss segment |", "|---|---|---|---|"]
+              "| model | split | WER % (greedy) | spikes inside the right gloss segment | confusable glosses "
+              "read as their twin |", "|---|---|---|---|---|"]
     labels = {"dialogue_teacher": "Dialogue teacher, with its dialogue turn",
               "dialogue_teacher_no_text": "Dialogue teacher, dialogue turn removed",
               "slr_baseline": "SLR student, baseline (Transformer)",
@@ -341,7 +370,8 @@ def write_demo_report(out: Path, *, preset: str, seed: int, timings: dict,
     for key, label in labels.items():
         for split, c in sorted((controls.get(key) or {}).items()):
             share = "-" if c.get("spike_share") is None else f"{c['spike_share']:.1f} % of {c['spikes']}"
-            lines.append(f"| {label} | {split} | {_fmt(c.get('wer'))} | {share} |")
+            twin = (f"{c['twin_swaps']} of {c['confusable_refs']}" if c.get("confusable_refs") else "-")
+            lines.append(f"| {label} | {split} | {_fmt(c.get('wer'))} | {share} | {twin} |")
     if not controls.get("has_segments"):
         lines += ["", "(The corpus has no ground-truth gloss timing, so spike placement is not measured.)"]
     loads = [t["load_average"] for t in timings.values() if isinstance(t, dict) and t.get("load_average") is not None]

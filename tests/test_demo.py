@@ -68,6 +68,9 @@ def test_controls_and_figures(demo_dir):
     assert analysis["has_segments"], "the synthetic corpus should record each gloss's true frames"
     share = analysis["dialogue_teacher"]["test"]["spike_share"]
     assert share is None or 0.0 <= share <= 100.0
+    teacher = analysis["dialogue_teacher"]["test"]
+    assert teacher["confusable_refs"] > 0 and 0 <= teacher["twin_swaps"] <= teacher["confusable_refs"]
+    assert "read as their twin" in (out / "report.md").read_text(encoding="utf-8")
     for name in ("curves.png", "posteriors.png"):
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
@@ -147,3 +150,13 @@ def test_parallel_stages_give_the_same_runs_as_one_after_another(demo_dir, tmp_p
     a = torch.load(tmp_path / "slr_distilled" / "best.pt", weights_only=True)["model"]
     b = torch.load(out / "slr_distilled" / "best.pt", weights_only=True)["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_twin_swaps_count_only_a_pair_gloss_read_as_its_twin():
+    from signkd.demo_report import twin_swaps
+
+    twins = {"REGEN": "SCHNEE", "SCHNEE": "REGEN", "OST": "WEST", "WEST": "OST"}
+    refs = {"a": ["MORGEN", "REGEN", "OST"], "b": ["SCHNEE", "WARM"]}
+    hyps = {"a": ["MORGEN", "SCHNEE", "NORD"], "b": ["WARM"]}        # a swap, another error, a deletion
+    assert twin_swaps(refs, hyps, twins) == (1, 3)
+    assert twin_swaps(refs, refs, twins) == (0, 3) and twin_swaps(refs, hyps, {}) == (0, 0)

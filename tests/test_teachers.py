@@ -270,3 +270,18 @@ def test_generate_uses_seq2seq_decoding():
         ref = tokens[i, 1:].tolist()
         ref = ref[: ref.index(2)] if 2 in ref else ref
         assert hyp == ref
+
+
+def test_teacher_sequence_lets_students_of_either_kind_share_one_teacher():
+    """model.teacher_sequence: the dialogue teacher keeps its own sequence model, so a BiLSTM and a
+    Transformer student both load the same teacher checkpoint strictly."""
+    tf = SequenceConfig(kind="transformer", layers=1, heads=2, ff=32, dropout=0.0)
+    teacher = dialogue(teacher_sequence=tf)
+    assert type(teacher.sign_encoder.sequence) is type(SLRStudent(tiny_cfg(sequence=tf), C).sequence)
+    for student_sequence in (SequenceConfig(kind="bilstm", layers=1, dropout=0.0), tf):
+        cfg = tiny_cfg(sequence=student_sequence, teacher_sequence=tf)
+        again = DialogueTeacher(cfg, C, TEXT_VOCAB)
+        again.load_state_dict(teacher.state_dict(), strict=True)
+    plain = dialogue()                                # unset: the student's own sequence model
+    assert type(plain.sign_encoder.sequence) is type(SLRStudent(tiny_cfg(), C).sequence)
+    assert type(plain.sign_encoder.sequence) is not type(teacher.sign_encoder.sequence)

@@ -5,6 +5,8 @@ layout as the student, so teacher and student frame outputs line up one to one (
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -55,7 +57,10 @@ class SLRStudent(nn.Module):
 
 
 def build_sign_encoder(cfg: ModelConfig, num_classes: int) -> SLRStudent:
-    """A sign encoder with the student's exact layout (for the dialogue teacher)."""
+    """The dialogue teacher's sign encoder: the student's layout, with `model.teacher_sequence`
+    as its sequence model when that is set."""
+    if cfg.teacher_sequence is not None:
+        cfg = dataclasses.replace(cfg, sequence=cfg.teacher_sequence)
     return SLRStudent(cfg, num_classes)
 
 
