@@ -135,6 +135,10 @@ class Seq2SeqEncoderConfig:
     heads: int = 12
     ff: int = 3072
     dropout: float = 0.1
+    # Gloss2Text: a gloss spelled like a target word (lower-cased) also adds that word's decoder
+    # embedding to its own, so what the two vocabularies share (places, numbers, weather words:
+    # glosses are German words) is learned once and is easy to copy.
+    share_word_embeddings: bool = False
 
 
 @dataclass

@@ -285,3 +285,29 @@ def test_teacher_sequence_lets_students_of_either_kind_share_one_teacher():
     plain = dialogue()                                # unset: the student's own sequence model
     assert type(plain.sign_encoder.sequence) is type(SLRStudent(tiny_cfg(), C).sequence)
     assert type(plain.sign_encoder.sequence) is not type(teacher.sign_encoder.sequence)
+
+
+def test_gloss2text_shares_word_embeddings_with_glosses_spelled_like_words():
+    from signkd.data.vocab import GlossVocab, WordVocab
+    from signkd.models.system import gloss_word_map
+
+    glosses = GlossVocab(["KUEHL", "MORGEN", "REGEN", "WIE-AUSSEHEN"])
+    words = WordVocab(["morgen", "regen", "wird", "es", "kühl"])
+    mapping = gloss_word_map(glosses, words)
+    assert mapping == [0] + [words.encode(w)[0] for w in ("kühl", "morgen", "regen")] + [0]   # blank, 3 shared, 1 not
+    cfg = tiny_cfg(text_teacher_encoder__share_word_embeddings=True)
+    with pytest.raises(ConfigError, match="share_word_embeddings"):
+        Gloss2TextTeacher(cfg, 5, len(words))
+    torch.manual_seed(0)
+    teacher = Gloss2TextTeacher(cfg, 5, len(words), mapping)
+    assert "gloss_words" not in teacher.state_dict()                  # derived from the vocabularies
+    ids, lengths = torch.tensor([[1, 4]]), torch.tensor([2])
+    out = teacher(ids, lengths, torch.tensor([[1, 4]]), torch.tensor([2]))
+    out["word_logits"].sum().backward()
+    grad = teacher.decoder.embed.weight.grad
+    shared_row = mapping[1]
+    # MORGEN's word row learns from the encoder side too; the same model without sharing differs
+    plain = Gloss2TextTeacher(tiny_cfg(), 5, len(words))
+    plain.load_state_dict(teacher.state_dict())
+    assert not torch.allclose(plain.encode(ids, lengths)[0], teacher.encode(ids, lengths)[0])
+    assert grad[shared_row].abs().sum() > 0 and grad[0].abs().sum() == 0

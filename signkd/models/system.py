@@ -429,6 +429,21 @@ class _Run:
         return self._ce(teacher["word_logits"], self.batch.dec_out, self.batch.dec_lengths)
 
 
+def gloss_word_map(gloss_vocab, word_vocab) -> Optional[list[int]]:
+    """For each gloss id, the id of the target word spelled the same (lower-cased; PHOENIX writes
+    umlauts in glosses as AE/OE/UE, so "KUEHL" is "kühl"), else 0."""
+    if word_vocab is None:
+        return None
+    index = {w: i for i, w in enumerate(word_vocab.itos)}
+
+    def word_of(gloss: str) -> int:
+        low = gloss.lower()
+        umlauts = low.replace("ae", "ä").replace("oe", "ö").replace("ue", "ü")
+        return index.get(low) or index.get(umlauts) or 0
+
+    return [0] + [word_of(g) for g in gloss_vocab.glosses]
+
+
 def build_system(cfg: Config, gloss_vocab, word_vocab=None, tokenizer=None) -> SignKDSystem:
     """Build the models enabled in cfg.model. gloss_vocab gives C (blank included) and the
     Text2Gloss vocabulary; word_vocab the SLT words; tokenizer the BERT vocabulary size."""
@@ -452,7 +467,8 @@ def build_system(cfg: Config, gloss_vocab, word_vocab=None, tokenizer=None) -> S
     dialogue = DialogueTeacher(m, num_classes, text_vocab, num_words if m.task == "slt" else 0) \
         if m.dialogue_teacher else None
     text2gloss = Text2GlossTeacher(m, text_vocab, gloss_vocab.seq2seq_size) if m.text2gloss else None
-    gloss2text = Gloss2TextTeacher(m, num_classes, num_words) if m.gloss2text else None
+    gloss2text = Gloss2TextTeacher(m, num_classes, num_words, gloss_word_map(gloss_vocab, word_vocab)) \
+        if m.gloss2text else None
     specials = {k: getattr(word_vocab, k) for k in ("bos", "eos", "pad")} if word_vocab is not None else {}
     return SignKDSystem(cfg, student, dialogue, text2gloss, gloss2text, num_classes,
                         word_bos=specials.get("bos", 1), word_eos=specials.get("eos", 2),

@@ -234,8 +234,9 @@ class GlossEncoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.encoder = TransformerEncoder(hidden, layers, heads, ff, dropout)
 
-    def forward(self, glosses: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        x = self.embed(glosses) * math.sqrt(self.hidden)
+    def forward(self, glosses: torch.Tensor, lengths: torch.Tensor, extra: Optional[torch.Tensor] = None) -> torch.Tensor:
+        x = self.embed(glosses) if extra is None else self.embed(glosses) + extra     # (B, L, H)
+        x = x * math.sqrt(self.hidden)
         x = x + sinusoidal_positions(glosses.size(1), self.hidden, x.device, x.dtype)[None]
         return self.encoder(self.dropout(self.norm(x)), lengths)
 
@@ -247,16 +248,25 @@ class Gloss2TextTeacher(nn.Module, Seq2SeqGenerate):
         word_logits (B, U, V), word_features (B, U, H) decoder hidden after its final norm)
     """
 
-    def __init__(self, cfg: ModelConfig, num_classes: int, num_words: int):
+    def __init__(self, cfg: ModelConfig, num_classes: int, num_words: int,
+                 gloss_words: Optional[list[int]] = None):
         super().__init__()
         if num_classes < 2 or num_words < 1:
             raise ConfigError(f"gloss2text: needs glosses and words, got {num_classes} classes and {num_words} words")
         tte = cfg.text_teacher_encoder
         self.encoder = GlossEncoder(num_classes, cfg.hidden, tte.layers, tte.heads, tte.ff, tte.dropout)
         self.decoder = TransformerDecoder.from_config(cfg.teacher_decoder, num_words, cfg.hidden)
+        self.register_buffer("gloss_words", None, persistent=False)
+        if tte.share_word_embeddings:
+            # gloss id -> word id of the same spelling, 0 (the zero padding row) where there is none
+            if gloss_words is None or len(gloss_words) != num_classes:
+                raise ConfigError("model.text_teacher_encoder.share_word_embeddings: needs the gloss -> word map "
+                                  f"({num_classes} entries) from the vocabularies")
+            self.register_buffer("gloss_words", torch.tensor(gloss_words, dtype=torch.long), persistent=False)
 
     def encode(self, glosses: torch.Tensor, gloss_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.encoder(glosses, gloss_lengths), gloss_lengths                # (B, L, H), (B,)
+        extra = None if self.gloss_words is None else self.decoder.embed(self.gloss_words[glosses])
+        return self.encoder(glosses, gloss_lengths, extra), gloss_lengths         # (B, L, H), (B,)
 
     def forward(self, glosses: torch.Tensor, gloss_lengths: torch.Tensor, dec_in: torch.Tensor,
                 dec_lengths: torch.Tensor) -> dict[str, torch.Tensor]:
