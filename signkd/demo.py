@@ -259,7 +259,7 @@ def run_demo(*, preset: str = "demo", out: str | Path = "runs/demo", seed: int =
         raise SignkdError(f"--jobs: expected a positive number of parallel stages, got {jobs}")
     total_start = time.perf_counter()
     corpus = prepare_corpus(out, preset, corpus_seed, log)
-    timings = {"corpus": {"seconds": corpus["seconds"], "cached": bool(corpus.get("cached"))}}
+    timings = {"corpus": {"seconds": corpus["seconds"], "cached": bool(corpus.get("cached"))}, "parallel_stages": jobs}
     frames = frames_folder(out / "corpus")
     plans = {}
     for key in (k for k in STAGE_KEYS if k in chosen):

@@ -382,8 +382,11 @@ def write_demo_report(out: Path, *, preset: str, seed: int, timings: dict,
     corpus_t = (timings.get("corpus") or {}).get("seconds")
     stage_sum = sum((timings.get(st.key) or {}).get("seconds") or 0 for st in STAGES) + (corpus_t or 0)
     kept = [k for k, t in timings.items() if isinstance(t, dict) and t.get("cached")]
-    lines += ["", f"Corpus generation + frame packing: {_minutes(corpus_t)}; corpus + all stages as trained: "
-              f"{_minutes(stage_sum)}; this invocation: {_minutes(timings.get('total_seconds'))}"
+    jobs = int(timings.get("parallel_stages") or 1)
+    overlap = (f" ({jobs} stages trained at a time, one process each: the stage times overlap, and each is "
+               "longer than it would be alone)" if jobs > 1 else "")
+    lines += ["", f"Corpus generation + frame packing: {_minutes(corpus_t)}; corpus + the sum of the stage times: "
+              f"{_minutes(stage_sum)}; this invocation, wall clock: {_minutes(timings.get('total_seconds'))}{overlap}"
               + (f" ({len(kept)} of {len(STAGES) + 1} steps were up to date and kept)." if kept else "."), "",
               "Figures: `curves.png` (training loss, dev WER and dev BLEU-4 per epoch of every stage), "
               f"`posteriors.png` (test clip `{clip}`: CTC posteriors of the reference glosses over time, "
