@@ -104,11 +104,15 @@ def main(argv=None) -> int:
         base_mean, base_std = summary[f"{base_key}.test"]
         mean, std = summary[f"{dist_key}.test"]
         gain, spread = base_mean - mean, max(base_std, std)
-        verdict = "larger than" if gain > spread else "NOT larger than"
         paired = mean_std([r[base_key]["test"] - r[dist_key]["test"] for r in rows.values()])
         summary[f"paired.{label}"] = paired
-        lines.append(f"{label} student: distillation lowers test WER by {gain:.2f} points, {verdict} the "
-                     f"seed-to-seed spread (largest std {spread:.2f}); paired per seed: "
+        if gain > 0:
+            verdict = (f"lowers the mean test WER by {gain:.2f} points, "
+                       f"{'larger than' if gain > spread else 'NOT larger than'} the seed-to-seed spread "
+                       f"(largest std {spread:.2f})")
+        else:
+            verdict = f"raises the mean test WER by {-gain:.2f} points (seed-to-seed spread: largest std {spread:.2f})"
+        lines.append(f"{label} student: distillation {verdict}; baseline minus distilled, per seed: "
                      f"{paired[0]:.2f} ± {paired[1]:.2f} points.")
     lines.append(f"\nwall time {time.perf_counter() - start:.0f} s")
     text = "\n".join(lines)
