@@ -311,3 +311,23 @@ def test_gloss2text_shares_word_embeddings_with_glosses_spelled_like_words():
     plain.load_state_dict(teacher.state_dict())
     assert not torch.allclose(plain.encode(ids, lengths)[0], teacher.encode(ids, lengths)[0])
     assert grad[shared_row].abs().sum() > 0 and grad[0].abs().sum() == 0
+
+
+def test_ensemble_averages_the_members_probabilities_and_decodes():
+    from signkd.models.ensemble import Seq2SeqEnsemble
+
+    torch.manual_seed(0)
+    a, b = Gloss2TextTeacher(tiny_cfg(), C, WORDS).eval(), Gloss2TextTeacher(tiny_cfg(), C, WORDS).eval()
+    glosses, gl = torch.randint(1, C, (2, 4)), torch.tensor([4, 3])
+    tokens = torch.randint(1, WORDS, (2, 3))
+    both = Seq2SeqEnsemble([a, b])
+    mems = both.encode(glosses, gl)
+    assert len(mems) == len(a.encode(glosses, gl)) * 2
+    expected = (a.decode_step(tokens, *a.encode(glosses, gl)).exp() + b.decode_step(tokens, *b.encode(glosses, gl)).exp()) / 2
+    assert torch.allclose(both.decode_step(tokens, *mems).exp(), expected, atol=1e-6)
+    same = Seq2SeqEnsemble([a, a])                          # an ensemble of one model twice is that model
+    for beam in (1, 3):
+        assert same.generate(glosses, gl, bos=1, eos=2, max_len=6, beam_size=beam) == \
+            a.generate(glosses, gl, bos=1, eos=2, max_len=6, beam_size=beam)
+    with pytest.raises(ConfigError, match="at least two"):
+        Seq2SeqEnsemble([a])

@@ -250,3 +250,29 @@ def test_checkpoint_averaging_scores_the_mean_of_the_last_epochs(tiny_corpus, tm
     else:                                    # it lost: best.pt is an ordinary epoch, not the mean
         assert not torch.equal(best["model"][key], mean)
         assert metrics["average"]["dev"]["wer"] >= result["best_score"]
+
+
+def test_signkd_test_ensembles_text_teacher_checkpoints(tiny_corpus, tmp_path):
+    from signkd.errors import CheckpointError
+    from signkd.training.testing import run_test
+
+    g2t = ["model.task=slt", "model.student=false", "model.gloss2text=true",
+           "loss.weights={TranslationToGlossCrossEntropy: 1}", "train.stages=[{train: [gloss2text]}]",
+           "train.epochs=1", "train.max_steps_per_epoch=3"]
+    for seed in (0, 1):
+        _trainer(tiny_corpus, tmp_path / f"s{seed}", f"train.seed={seed}", *g2t).fit()
+    cfg = _trainer(tiny_corpus, tmp_path / "x", *g2t).cfg
+    one = run_test(cfg, tmp_path / "s0" / "best.pt", work_dir=tmp_path / "t1", splits=("dev",), log=lambda m: None)
+    twice = run_test(cfg, tmp_path / "s0" / "best.pt", work_dir=tmp_path / "t2", splits=("dev",), log=lambda m: None,
+                     ensemble=[tmp_path / "s0" / "best.pt"])
+    hyps = lambda d: sorted((d / "hypotheses").glob("*translations.txt"))[0].read_text()  # noqa: E731
+    assert hyps(tmp_path / "t1") == hyps(tmp_path / "t2") and one["dev"]["bleu4"] == twice["dev"]["bleu4"]
+    mixed = run_test(cfg, tmp_path / "s0" / "best.pt", work_dir=tmp_path / "t3", splits=("dev",), log=lambda m: None,
+                     ensemble=[tmp_path / "s1" / "best.pt"])
+    assert mixed["ensemble"] == [str(tmp_path / "s0" / "best.pt"), str(tmp_path / "s1" / "best.pt")]
+    assert "bleu4" in mixed["dev"]
+    slr = _trainer(tiny_corpus, tmp_path / "slr", "train.epochs=1", "train.max_steps_per_epoch=1")
+    slr.fit()
+    with pytest.raises(CheckpointError, match="only the text teachers"):
+        run_test(slr.cfg, tmp_path / "slr" / "best.pt", work_dir=tmp_path / "t4", splits=("dev",), log=lambda m: None,
+                 ensemble=[tmp_path / "slr" / "best.pt"])

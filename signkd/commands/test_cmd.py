@@ -10,6 +10,9 @@ def add_arguments(p):
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value (repeatable)")
     p.add_argument("--work-dir", default="", help="where test_metrics.json and hypotheses go (default: work_dir)")
+    p.add_argument("--ensemble", nargs="+", default=[], metavar="CKPT",
+                   help="more checkpoints of the same text teacher: decode the Gloss2Text / Text2Gloss "
+                        "translations with the ensemble of all of them")
     p.add_argument("--splits", nargs="+", default=["dev", "test"], choices=["train", "dev", "test"])
 
 
@@ -23,7 +26,7 @@ def run(args) -> int:
         cfg.work_dir = args.work_dir
     dist = D.setup(cfg.train.device)
     try:
-        run_test(cfg, args.load_weights, splits=tuple(args.splits), dist=dist)
+        run_test(cfg, args.load_weights, splits=tuple(args.splits), dist=dist, ensemble=args.ensemble)
     finally:
         D.teardown()
     return 0
