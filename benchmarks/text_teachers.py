@@ -39,6 +39,9 @@ def parse_args(argv=None):
     p.add_argument("--reuse", action="store_true",
                    help="skip training where OUT/<teacher>/best.pt exists with the same config, and decodings "
                         "already scored for that best.pt")
+    p.add_argument("--ensemble", nargs="+", default=[], metavar="CKPT",
+                   help="with one --only teacher: also score the ensemble of its best.pt and these checkpoints "
+                        "(other runs of the same teacher), beam and length penalty tuned on dev the same way")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
                    help="torch threads (0 = torch's default)")
     return p.parse_args(argv)
@@ -108,7 +111,7 @@ def decode_settings(beams, alphas) -> list[tuple[int, float]]:
     return out
 
 
-def score(teacher: str, cfg, work_dir: Path, settings, reuse: bool = False) -> dict:
+def score(teacher: str, cfg, work_dir: Path, settings, reuse: bool = False, ensemble=(), label: str = "") -> dict:
     """Dev metrics of best.pt per decoding setting; the best on dev, then test with it."""
     from signkd.config import load_config  # noqa: F401  (keeps the import cost out of the timings below)
     from signkd.training.testing import run_test
@@ -118,22 +121,24 @@ def score(teacher: str, cfg, work_dir: Path, settings, reuse: bool = False) -> d
     for beam, alpha in settings:
         c = _with(cfg, translation_beam=beam, length_penalty=alpha)
         start = time.perf_counter()
-        folder = work_dir / f"decode-b{beam}-a{alpha:g}"
+        folder = work_dir / f"decode{'-ensemble' if ensemble else ''}-b{beam}-a{alpha:g}"
         cached = folder / "test_metrics.json"
         if reuse and cached.is_file() and cached.stat().st_mtime > (work_dir / "best.pt").stat().st_mtime:
             res, how = json.loads(cached.read_text(encoding="utf-8")), "scored earlier for this best.pt"
         else:
-            res = run_test(c, work_dir / "best.pt", work_dir=folder, splits=("dev",), log=lambda m: None)
+            res = run_test(c, work_dir / "best.pt", work_dir=folder, splits=("dev",), log=lambda m: None,
+                           ensemble=ensemble)
             how = f"{time.perf_counter() - start:.0f} s"
         dev = res["dev"]
         tried.append({"beam": beam, "alpha": alpha, "seconds": time.perf_counter() - start, "dev": dev})
-        print(f"[{teacher}] dev beam {beam} alpha {alpha:g}: {metric} {dev[metric]:.2f} ({how})", flush=True)
+        print(f"[{label or teacher}] dev beam {beam} alpha {alpha:g}: {metric} {dev[metric]:.2f} ({how})", flush=True)
     best = max(tried, key=lambda t: t["dev"][metric])
     out = {"select_metric": metric, "decoding": {"beam": best["beam"], "alpha": best["alpha"]},
            "dev": best["dev"], "tried": tried}
     if cfg.data.test:
         c = _with(cfg, translation_beam=best["beam"], length_penalty=best["alpha"])
-        res = run_test(c, work_dir / "best.pt", work_dir=work_dir / "test", splits=("test",), log=lambda m: None)
+        res = run_test(c, work_dir / "best.pt", work_dir=work_dir / ("test-ensemble" if ensemble else "test"),
+                       splits=("test",), log=lambda m: None, ensemble=ensemble)
         out["test"] = res["test"]
         out["test_file"] = cfg.data.test
     return out
@@ -149,7 +154,7 @@ def _with(cfg, **eval_fields):
 
 
 def _row(teacher: str, split: str, m: dict, run: dict, dec: dict) -> str:
-    p = "gloss_" if teacher == "text2gloss" else ""
+    p = "gloss_" if teacher.startswith("text2gloss") else ""
     wer = f"{m['wer']:6.2f}" if "wer" in m else "     -"
     wall = run.get("wall_s")
     minutes = f"{wall / 60:6.1f}" if wall else f"{run['train_s'] / 60:5.1f}*"
@@ -175,6 +180,8 @@ def main(argv=None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {"data": str(data), "overrides": args.overrides, "torch_threads": torch.get_num_threads(), "teachers": {}}
     settings = decode_settings(args.beams, args.alphas)
+    if args.ensemble and len(args.only or TEACHERS) != 1:
+        raise SystemExit("bench-text: --ensemble needs exactly one --only teacher")
     for teacher in args.only or TEACHERS:
         overrides = [f"data.annotations={data}", "train.progress=false"] + args.overrides
         cfg = load_config(REPO / "configs" / "phoenix2014t" / f"{teacher}.yaml", overrides)
@@ -184,6 +191,10 @@ def main(argv=None) -> int:
         run = train(teacher, cfg, work_dir, args.reuse)
         scored = score(teacher, cfg, work_dir, settings, args.reuse)
         results["teachers"][teacher] = {"run": run, **scored, "config": f"configs/phoenix2014t/{teacher}.yaml"}
+        if args.ensemble:
+            label = f"{teacher}+{len(args.ensemble)}"
+            scored = score(teacher, cfg, work_dir, settings, args.reuse, ensemble=args.ensemble, label=label)
+            results["teachers"][label] = {"run": run, **scored, "ensemble": [str(work_dir / "best.pt")] + args.ensemble}
         (out_dir / "metrics.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
 
     print("\nPHOENIX-2014-T text teachers (BLEU: sacrebleu tokenize=none; Text2Gloss scored on raw glosses, "
