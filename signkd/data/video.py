@@ -256,7 +256,7 @@ def pack_videos(items: Sequence[tuple[str, str, str]], out_dir: str | Path, *, s
         os.replace(tmp, path)
         videos[key] = {"file": name, "shape": list(clip.shape), "sha256": _sha256(path)}
         total_frames += clip.shape[0]
-        bar.set_postfix(frames=total_frames)
+        bar.set_postfix(frames=total_frames, refresh=False)   # redrawn at tqdm's own pace
     manifest = {"version": CACHE_VERSION, "size": size, "keep_aspect": keep_aspect,
                 "videos": videos, "total_frames": total_frames}
     tmp = manifest_path.with_name(MANIFEST + ".tmp")

@@ -334,7 +334,7 @@ class Trainer:
                 if k != "total" and isinstance(v, torch.Tensor) and v.numel() == 1:
                     sums[k] = sums.get(k, 0.0) + float(v.detach())
             elapsed = max(time.perf_counter() - start, 1e-9)
-            bar.set_postfix(loss=f"{sums['loss'] / count:.3f}", fps=f"{frames * self.dist.world_size / elapsed:.0f}")
+            bar.set_postfix(loss=f"{sums['loss'] / count:.3f}", fps=f"{frames * self.dist.world_size / elapsed:.0f}", refresh=False)
             bar.update(1)
         bar.close()
         if micro % accumulate:
