@@ -42,6 +42,8 @@ def parse_args(argv=None):
     p.add_argument("--ensemble", nargs="+", default=[], metavar="CKPT",
                    help="with one --only teacher: also score the ensemble of its best.pt and these checkpoints "
                         "(other runs of the same teacher), beam and length penalty tuned on dev the same way")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="teachers trained at the same time, one process each (2 on a 2-core machine with --threads 1)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
                    help="torch threads (0 = torch's default)")
     return p.parse_args(argv)
@@ -163,6 +165,29 @@ def _row(teacher: str, split: str, m: dict, run: dict, dec: dict) -> str:
             + f" b{dec['beam']} a{dec['alpha']:g}")
 
 
+def run_teacher(teacher: str, args, data: Path, out_dir: Path, settings) -> dict:
+    """Train (or reuse) and score one teacher (and its ensemble with --ensemble): {label: result}."""
+    import torch
+
+    from signkd.config import load_config
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    overrides = [f"data.annotations={data}", "train.progress=false"] + args.overrides
+    cfg = load_config(REPO / "configs" / "phoenix2014t" / f"{teacher}.yaml", overrides)
+    work_dir = out_dir / teacher
+    cfg.work_dir = str(work_dir)
+    print(f"[{teacher}] training: {cfg.train.epochs} epochs -> {work_dir}", flush=True)
+    run = train(teacher, cfg, work_dir, args.reuse)
+    out = {teacher: {"run": run, **score(teacher, cfg, work_dir, settings, args.reuse),
+                     "config": f"configs/phoenix2014t/{teacher}.yaml"}}
+    if args.ensemble:
+        label = f"{teacher}+{len(args.ensemble)}"
+        scored = score(teacher, cfg, work_dir, settings, args.reuse, ensemble=args.ensemble, label=label)
+        out[label] = {"run": run, **scored, "ensemble": [str(work_dir / "best.pt")] + args.ensemble}
+    return out
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     data = Path(args.data)
@@ -174,28 +199,26 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from signkd.config import load_config
-
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {"data": str(data), "overrides": args.overrides, "torch_threads": torch.get_num_threads(), "teachers": {}}
     settings = decode_settings(args.beams, args.alphas)
     if args.ensemble and len(args.only or TEACHERS) != 1:
         raise SystemExit("bench-text: --ensemble needs exactly one --only teacher")
-    for teacher in args.only or TEACHERS:
-        overrides = [f"data.annotations={data}", "train.progress=false"] + args.overrides
-        cfg = load_config(REPO / "configs" / "phoenix2014t" / f"{teacher}.yaml", overrides)
-        work_dir = out_dir / teacher
-        cfg.work_dir = str(work_dir)
-        print(f"[{teacher}] training: {cfg.train.epochs} epochs -> {work_dir}", flush=True)
-        run = train(teacher, cfg, work_dir, args.reuse)
-        scored = score(teacher, cfg, work_dir, settings, args.reuse)
-        results["teachers"][teacher] = {"run": run, **scored, "config": f"configs/phoenix2014t/{teacher}.yaml"}
-        if args.ensemble:
-            label = f"{teacher}+{len(args.ensemble)}"
-            scored = score(teacher, cfg, work_dir, settings, args.reuse, ensemble=args.ensemble, label=label)
-            results["teachers"][label] = {"run": run, **scored, "ensemble": [str(work_dir / "best.pt")] + args.ensemble}
-        (out_dir / "metrics.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    teachers = list(args.only or TEACHERS)
+    if args.jobs > 1 and len(teachers) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
+            futures = {t: pool.submit(run_teacher, t, args, data, out_dir, settings) for t in teachers}
+            for teacher, future in futures.items():
+                results["teachers"].update(future.result())
+    else:
+        for teacher in teachers:   # metrics.json after each teacher: a long run leaves what it finished
+            results["teachers"].update(run_teacher(teacher, args, data, out_dir, settings))
+            (out_dir / "metrics.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    (out_dir / "metrics.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
 
     print("\nPHOENIX-2014-T text teachers (BLEU: sacrebleu tokenize=none; Text2Gloss scored on raw glosses, "
           "WER after the phoenix2014t clean-up)")
