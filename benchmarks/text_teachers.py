@@ -125,9 +125,13 @@ def score(teacher: str, cfg, work_dir: Path, settings, reuse: bool = False, ense
         start = time.perf_counter()
         folder = work_dir / f"decode{'-ensemble' if ensemble else ''}-b{beam}-a{alpha:g}"
         cached = folder / "test_metrics.json"
+        res = None
         if reuse and cached.is_file() and cached.stat().st_mtime > (work_dir / "best.pt").stat().st_mtime:
             res, how = json.loads(cached.read_text(encoding="utf-8")), "scored earlier for this best.pt"
-        else:
+            members = [str(work_dir / "best.pt")] + [str(p) for p in ensemble] if ensemble else None
+            if res.get("ensemble") != members:   # scored with other ensemble members: score again
+                res = None
+        if res is None:
             res = run_test(c, work_dir / "best.pt", work_dir=folder, splits=("dev",), log=lambda m: None,
                            ensemble=ensemble)
             how = f"{time.perf_counter() - start:.0f} s"

@@ -467,8 +467,8 @@ def build_system(cfg: Config, gloss_vocab, word_vocab=None, tokenizer=None) -> S
     dialogue = DialogueTeacher(m, num_classes, text_vocab, num_words if m.task == "slt" else 0) \
         if m.dialogue_teacher else None
     text2gloss = Text2GlossTeacher(m, text_vocab, gloss_vocab.seq2seq_size) if m.text2gloss else None
-    gloss2text = Gloss2TextTeacher(m, num_classes, num_words, gloss_word_map(gloss_vocab, word_vocab)) \
-        if m.gloss2text else None
+    gloss_words = gloss_word_map(gloss_vocab, word_vocab) if m.text_teacher_encoder.share_word_embeddings else None
+    gloss2text = Gloss2TextTeacher(m, num_classes, num_words, gloss_words) if m.gloss2text else None
     specials = {k: getattr(word_vocab, k) for k in ("bos", "eos", "pad")} if word_vocab is not None else {}
     return SignKDSystem(cfg, student, dialogue, text2gloss, gloss2text, num_classes,
                         word_bos=specials.get("bos", 1), word_eos=specials.get("eos", 2),

@@ -33,6 +33,10 @@ from signkd.training.optimizer import Schedule, build_optimizer
 from signkd.training.stages import active_weights, apply_stage, check_stages, stage_at, stage_index
 
 
+# modules that read BERT word pieces: their init checkpoints bring (and must match) the tokenizer
+TEXT_READING_MODULES = ("dialogue_teacher", "text2gloss")
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed & 0xFFFFFFFF)
@@ -191,7 +195,7 @@ class Trainer:
         if self.cfg.data.tokenizer:
             return None
         for i, init in enumerate(self.cfg.train.init):
-            if init.prefix.startswith(("dialogue_teacher", "text2gloss")):
+            if init.prefix.startswith(TEXT_READING_MODULES):
                 ckpt, where = self._init_checkpoint(i)
                 files = ((ckpt.get("vocab") or {}) if isinstance(ckpt, dict) else {}).get("tokenizer")
                 if files:
@@ -227,7 +231,7 @@ class Trainer:
     def _apply_inits(self) -> None:
         for i, init in enumerate(self.cfg.train.init):
             ckpt, where = self._init_checkpoint(i)
-            self._check_init_vocab(ckpt, where, reads_text=init.prefix.startswith(("dialogue_teacher", "text2gloss")))
+            self._check_init_vocab(ckpt, where, reads_text=init.prefix.startswith(TEXT_READING_MODULES))
             state = ckpt_io.model_state_of(ckpt, init.checkpoint)
             rep = ckpt_io.load_prefix(self.system, state, prefix=init.prefix, source_prefix=init.source_prefix,
                                       strict=init.strict, where=where)
