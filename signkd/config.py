@@ -190,6 +190,9 @@ class LossConfig:
     temperature: float = 8.0
     drop_blank: bool = True          # KL without the blank / pad column, as the original
     label_smoothing: float = 0.0
+    # R-Drop for the text teachers (TranslationToGlossCrossEntropy): each batch runs twice with other
+    # dropout masks; loss = mean of the two cross-entropies + rdrop x their symmetric KL. 0 = off.
+    rdrop: float = 0.0
     alignment: Literal["forced", "peaks"] = "forced"
 
 
@@ -479,6 +482,12 @@ def validate(cfg: Config) -> None:
         parse_temporal_spec(spec)
     if cfg.train.optim.accumulate < 1:
         raise ConfigError(f"train.optim.accumulate: must be >= 1, got {cfg.train.optim.accumulate}")
+    if cfg.loss.temperature <= 0:
+        raise ConfigError(f"loss.temperature: must be > 0, got {cfg.loss.temperature}")
+    if not 0 <= cfg.loss.label_smoothing < 1:
+        raise ConfigError(f"loss.label_smoothing: expected a value in [0, 1), got {cfg.loss.label_smoothing}")
+    if cfg.loss.rdrop < 0:
+        raise ConfigError(f"loss.rdrop: must be >= 0 (0 = off), got {cfg.loss.rdrop}")
 
 
 MODULE_NAMES = ("student", "dialogue_teacher", "text2gloss", "gloss2text")

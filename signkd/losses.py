@@ -105,6 +105,18 @@ def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch
     return _masked_mean(nll, mask)
 
 
+def symmetric_kl(logits_a: torch.Tensor, logits_b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """R-Drop's consistency term (Liang et al. 2021): (KL(p_a || p_b) + KL(p_b || p_a)) / 2 per real
+    position, averaged over the True positions of mask (B, U); logits (B, U, V) of two forward passes
+    of the same batch with different dropout masks. Both sides carry gradients, as in the paper."""
+    if logits_a.shape != logits_b.shape:
+        raise ValueError(f"symmetric_kl: {tuple(logits_a.shape)} vs {tuple(logits_b.shape)}")
+    log_a, log_b = F.log_softmax(logits_a.float(), -1), F.log_softmax(logits_b.float(), -1)
+    kl = (F.kl_div(log_b, log_a, log_target=True, reduction="none").sum(-1)
+          + F.kl_div(log_a, log_b, log_target=True, reduction="none").sum(-1)) / 2            # (B, U)
+    return _masked_mean(kl, mask)
+
+
 def matching_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Text-video matching: logits (N, 2) (class 1 = "this context belongs to this video") against
     labels (N,) in {0, 1}; mean over pairs."""

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from signkd.data.batch import lengths_to_mask
 from signkd.losses import (ctc_feasible, ctc_loss, ctc_min_frames, feature_loss, kd_kl_loss, matching_loss,
-                           token_cross_entropy)
+                           symmetric_kl, token_cross_entropy)
 
 
 def test_ctc_min_frames_counts_repeats():
@@ -134,3 +134,17 @@ def test_matching_loss():
     assert float(matching_loss(logits, torch.tensor([1, 0]))) < 1e-3
     assert float(matching_loss(logits, torch.tensor([0, 1]))) == pytest.approx(10.0, abs=1e-3)
     assert float(matching_loss(torch.zeros(3, 2), torch.tensor([0, 1, 1]))) == pytest.approx(math.log(2))
+
+
+def test_symmetric_kl_is_the_mean_of_both_directions_over_real_positions():
+    torch.manual_seed(0)
+    a, b = torch.randn(2, 4, 6), torch.randn(2, 4, 6)
+    mask = lengths_to_mask(torch.tensor([4, 2]), 4)
+    pa, pb = F.softmax(a, -1), F.softmax(b, -1)
+    per = ((pa * (pa.log() - pb.log())).sum(-1) + (pb * (pb.log() - pa.log())).sum(-1)) / 2   # (B, U)
+    assert float(symmetric_kl(a, b, mask)) == pytest.approx(float(per[mask].mean()), rel=1e-5)
+    assert float(symmetric_kl(a, b, mask)) == pytest.approx(float(symmetric_kl(b, a, mask)), rel=1e-6)
+    assert float(symmetric_kl(a, a.clone(), mask)) == pytest.approx(0.0, abs=1e-6)
+    b2 = b.clone()
+    b2[1, 2:] = 100.0                                    # padding positions change nothing
+    assert float(symmetric_kl(a, b2, mask)) == pytest.approx(float(symmetric_kl(a, b, mask)), rel=1e-6)

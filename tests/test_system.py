@@ -218,3 +218,40 @@ def test_recognize_and_translate():
     assert len(slt.translate(batch, model="gloss2text", max_len=5)) == 3
     assert len(slt.translate(batch, model="dialogue_teacher", max_len=5)) == 3
     assert slt.student.training                           # inference leaves the mode as it was
+
+
+@pytest.mark.parametrize("task", ["slr", "slt"])
+def test_rdrop_without_dropout_is_the_plain_cross_entropy_and_with_dropout_adds_a_consistency_term(task):
+    """R-Drop's two passes differ only by their dropout masks: with every dropout at 0 the loss is
+    exactly the cross-entropy; with dropout on, the passes disagree and the loss is larger."""
+    weights = {"TranslationToGlossCrossEntropy": 1.0}
+
+    def loss(rdrop: float, dropout: float) -> float:
+        system = build(task)
+        system.cfg.loss.rdrop = rdrop
+        for module in system.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = dropout
+            elif isinstance(getattr(module, "dropout", None), float):      # attention-weight dropout
+                module.dropout = dropout
+        system.train()
+        torch.manual_seed(1)
+        out = system.losses(make_batch(), weights)
+        out["total"].backward()                      # the consistency term carries gradients
+        return float(out["TranslationToGlossCrossEntropy"].detach())
+
+    assert loss(5.0, 0.0) == pytest.approx(loss(0.0, 0.0), abs=1e-6)
+    assert loss(5.0, 0.5) > loss(0.0, 0.5) + 1e-3
+
+
+def test_rdrop_is_off_for_a_frozen_teacher():
+    """A frozen text teacher (distillation) runs once: no second pass, no extra term."""
+    system = build("slr")
+    system.cfg.loss.rdrop = 5.0
+    calls = []
+    system.text2gloss.register_forward_hook(lambda *a: calls.append(1))
+    weights = {"DistTranslation2SLR": 1.0, "SeqCTCSign": 1.0, "TranslationToGlossCrossEntropy": 1.0}
+    system.losses(make_batch(), weights, frozen=["text2gloss"])
+    assert len(calls) == 1
+    system.losses(make_batch(), weights)            # trained: the second pass runs
+    assert len(calls) == 3
