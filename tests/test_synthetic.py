@@ -211,6 +211,26 @@ def test_presets_and_bad_parameters():
         resolve_params("huge")
 
 
+def test_cue_mark_size_changes_only_the_marked_signs():
+    """A bigger cue mark darkens more of the marked twin's hand; clips without one render the same."""
+    small = make_world(resolve_params("tiny", {"cue_types": "mark", "noise": "0", "brightness_jitter": "0"}))
+    big = make_world(resolve_params("tiny", {"cue_types": "mark", "noise": "0", "brightness_jitter": "0",
+                                             "cue_mark_size": "0.45"}))
+    marked = {b for _, b in small.pairs}
+    seen = set()
+    for clip in draw_clips(small)["train"]:
+        a, b = render_clip(small, clip)[0], render_clip(big, clip)[0]
+        has_mark = bool(marked & set(clip.sentence.glosses))
+        seen.add(has_mark)
+        if has_mark:
+            assert a.astype(np.int64).sum() > b.astype(np.int64).sum()
+        else:
+            assert np.array_equal(a, b)
+    assert seen == {True, False}
+    with pytest.raises(ConfigError, match="synth.cue_mark_size"):
+        resolve_params("tiny", {"cue_mark_size": "0.6"})
+
+
 def test_cli_writes_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "c"
     assert cli_main(["synth", str(out), "--preset", "tiny", "--seed", "2", "--set", "n_train=4",

@@ -52,6 +52,7 @@ class SynthParams:
     # --- the cue that separates the members of a confusable pair
     cue_types: str = "mark,bend"     # cue of each pair in turn: "mark" (CNN-learnable) / "bend" (barely)
     cue_mark: float = 0.8            # darkness of the small mark on the hand ("mark" pairs)
+    cue_mark_size: float = 0.33      # its radius, in hand radii (0.33: about a pixel at 32 px)
     cue_bend: float = 0.16           # extra path bend, fraction of the amplitude ("bend" pairs)
     # --- pixels
     noise: float = 0.05              # Gaussian pixel noise (std, intensities in 0..1)
@@ -84,6 +85,7 @@ class SynthParams:
         need(self.confusable_weight > 0, "confusable_weight", "> 0")
         need(bool(self.cue_types) and set(self.cue_types.split(",")) <= {"mark", "bend"}, "cue_types",
              "a comma-separated list of mark, bend")
+        need(0 < self.cue_mark_size <= 0.45, "cue_mark_size", "a radius in (0, 0.45] hand radii (the mark stays on the hand)")
         need(self.noise >= 0, "noise", ">= 0")
         need(0 <= self.png_compress_level <= 9, "png_compress_level", "0..9")
         need(self.workers >= 1, "workers", ">= 1")

@@ -131,11 +131,11 @@ def _hand_window(centre: np.ndarray, radius: float, width: int, height: int):
     return ox, oy, k
 
 
-def _hand_masks(centre, radius, shape, orient, mark, mark_angle, ox, oy, k):
+def _hand_masks(centre, radius, shape, orient, mark, mark_angle, ox, oy, k, mark_radius=MARK_RADIUS):
     """Coverage and darkness (T, K, K) of one hand inside its window, for every frame.
 
     centre (T, 2) px; shape (T,) int; orient (T,) degrees; mark (T,) darkness of the cue mark and
-    mark_angle (T,) degrees its place on the hand.
+    mark_angle (T,) degrees its place on the hand; mark_radius in hand radii.
     """
     ramp = np.arange(k, dtype=np.float32) + np.float32(0.5)
     dx = (ox[:, None, None] + ramp[None, None, :] - centre[:, 0, None, None]).astype(np.float32)  # (T, 1, K)
@@ -158,7 +158,7 @@ def _hand_masks(centre, radius, shape, orient, mark, mark_angle, ox, oy, k):
     if np.any(mark):
         phi = np.deg2rad(mark_angle).astype(np.float32)[:, None, None]
         spot = np.sqrt((a - MARK_OFFSET * np.cos(phi)) ** 2 + (b - MARK_OFFSET * np.sin(phi)) ** 2)
-        dark *= 1.0 - mark.astype(np.float32)[:, None, None] * _clip01((MARK_RADIUS - spot) * r + 0.5)
+        dark *= 1.0 - mark.astype(np.float32)[:, None, None] * _clip01((np.float32(mark_radius) - spot) * r + 0.5)
     rim = _clip01(1.0 - np.abs(dist - (r - 0.6)) / 0.7)
     dark *= 1.0 - OUTLINE_DARKNESS * rim
     return cover, 1.0 - dark
@@ -177,8 +177,9 @@ def _segment_distance(xs, ys, start, end):
 
 
 def render_track(track: Track, signer: Signer, width: int, height: int, rng: np.random.Generator | None,
-                 noise: float = 0.0, brightness_jitter: float = 0.0) -> np.ndarray:
-    """Frames (T, H, W, 3) uint8 of one clip. Pixel noise and lighting come from `rng`."""
+                 noise: float = 0.0, brightness_jitter: float = 0.0, mark_radius: float = MARK_RADIUS) -> np.ndarray:
+    """Frames (T, H, W, 3) uint8 of one clip. Pixel noise and lighting come from `rng`;
+    `mark_radius` is the cue mark's radius in hand radii."""
     xs, ys = (g.astype(np.float32) for g in _grid(width, height))
     s = signer.scale * height
     n = track.frames
@@ -197,7 +198,7 @@ def render_track(track: Track, signer: Signer, width: int, height: int, rng: np.
         radius = HAND_RADIUS * s
         ox, oy, k = _hand_window(hands_px[:, hand], radius, width, height)
         cover, dark = _hand_masks(hands_px[:, hand], radius, track.shape[:, hand], track.orient[:, hand],
-                                  track.mark[:, hand], track.mark_angle[:, hand], ox, oy, k)
+                                  track.mark[:, hand], track.mark_angle[:, hand], ox, oy, k, mark_radius)
         rows = (oy[:, None] + np.arange(k))[:, :, None]         # (T, K, 1)
         cols = (ox[:, None] + np.arange(k))[:, None, :]         # (T, 1, K)
         window = img[frame_index, rows, cols]                   # (T, K, K, 3)
