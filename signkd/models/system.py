@@ -402,24 +402,26 @@ class _Run:
             raise ConfigError(f"loss.weights.{term}: needs model.text2gloss or model.gloss2text: true")
         if self.s.text2gloss is not None:
             _require(b, term, "gloss_out")
-            terms.append(self._text_teacher_ce(self.text2gloss, "logits", b.gloss_out, b.gloss_lengths + 1, term))
+            terms.append(self._text_teacher_ce("text2gloss", "logits", b.gloss_out, b.gloss_lengths + 1, term))
         if self.s.gloss2text is not None:
             _require(b, term, "dec_out")
-            terms.append(self._text_teacher_ce(self.gloss2text, "word_logits", b.dec_out, b.dec_lengths, term))
+            terms.append(self._text_teacher_ce("gloss2text", "word_logits", b.dec_out, b.dec_lengths, term))
         return sum(terms[1:], terms[0])
 
-    def _text_teacher_ce(self, outputs, key: str, targets, lengths, term: str) -> torch.Tensor:
-        """Cross-entropy of a text teacher; with loss.rdrop > 0 and the teacher in training mode, R-Drop:
-        a second pass (other dropout masks, not cached) and the two passes' symmetric KL."""
+    def _text_teacher_ce(self, teacher: str, key: str, targets, lengths, term: str) -> torch.Tensor:
+        """Cross-entropy of text teacher `teacher` ("text2gloss" / "gloss2text": its output method and
+        cache key); with loss.rdrop > 0 and the teacher training, R-Drop: a second pass (other dropout
+        masks, not cached) and the two passes' symmetric KL."""
+        outputs = getattr(self, teacher)
         logits = outputs(term)[key]
         loss = self._ce(logits, targets, lengths)
         if self.cfg.rdrop <= 0 or not torch.is_grad_enabled() or not logits.requires_grad:
             return loss
-        saved = self._cache.pop(outputs.__name__)
+        saved = self._cache.pop(teacher)
         try:
             second = outputs(term)[key]
         finally:
-            self._cache[outputs.__name__] = saved
+            self._cache[teacher] = saved
         mask = lengths_to_mask(lengths, targets.shape[1])
         return (loss + self._ce(second, targets, lengths)) / 2 + self.cfg.rdrop * symmetric_kl(logits, second, mask)
 
