@@ -119,6 +119,7 @@ def score(teacher: str, cfg, work_dir: Path, settings, reuse: bool = False, ense
     from signkd.training.testing import run_test
 
     metric = SELECT[teacher]
+    members = [str(work_dir / "best.pt")] + [str(p) for p in ensemble] if ensemble else None   # as run_test records
     tried = []
     for beam, alpha in settings:
         c = _with(cfg, translation_beam=beam, length_penalty=alpha)
@@ -128,7 +129,6 @@ def score(teacher: str, cfg, work_dir: Path, settings, reuse: bool = False, ense
         res = None
         if reuse and cached.is_file() and cached.stat().st_mtime > (work_dir / "best.pt").stat().st_mtime:
             res, how = json.loads(cached.read_text(encoding="utf-8")), "scored earlier for this best.pt"
-            members = [str(work_dir / "best.pt")] + [str(p) for p in ensemble] if ensemble else None
             if res.get("ensemble") != members:   # scored with other ensemble members: score again
                 res = None
         if res is None:
@@ -141,6 +141,8 @@ def score(teacher: str, cfg, work_dir: Path, settings, reuse: bool = False, ense
     best = max(tried, key=lambda t: t["dev"][metric])
     out = {"select_metric": metric, "decoding": {"beam": best["beam"], "alpha": best["alpha"]},
            "dev": best["dev"], "tried": tried}
+    if members:
+        out["ensemble"] = members
     if cfg.data.test:
         c = _with(cfg, translation_beam=best["beam"], length_penalty=best["alpha"])
         res = run_test(c, work_dir / "best.pt", work_dir=work_dir / ("test-ensemble" if ensemble else "test"),
@@ -188,7 +190,7 @@ def run_teacher(teacher: str, args, data: Path, out_dir: Path, settings) -> dict
     if args.ensemble:
         label = f"{teacher}+{len(args.ensemble)}"
         scored = score(teacher, cfg, work_dir, settings, args.reuse, ensemble=args.ensemble, label=label)
-        out[label] = {"run": run, **scored, "ensemble": [str(work_dir / "best.pt")] + args.ensemble}
+        out[label] = {"run": run, **scored}
     return out
 
 

@@ -415,7 +415,7 @@ class _Run:
         outputs = getattr(self, teacher)
         logits = outputs(term)[key]
         loss = self._ce(logits, targets, lengths)
-        if self.cfg.rdrop <= 0 or not torch.is_grad_enabled() or not logits.requires_grad:
+        if self.cfg.rdrop <= 0 or not logits.requires_grad:      # off, frozen or evaluating
             return loss
         saved = self._cache.pop(teacher)
         try:

@@ -10,6 +10,7 @@ import difflib
 from dataclasses import dataclass, fields
 
 from signkd.config import ConfigError
+from signkd.data.synthetic.render import MARK_RADIUS
 
 
 @dataclass
@@ -56,7 +57,7 @@ class SynthParams:
     # cue_mark_size 0.45: 30 of 114).
     cue_types: str = "mark,bend"
     cue_mark: float = 0.8            # darkness of the small mark on the hand ("mark" pairs)
-    cue_mark_size: float = 0.33      # its radius, in hand radii (0.33: about a pixel at 32 px)
+    cue_mark_size: float = MARK_RADIUS  # its radius, in hand radii (0.33: about a pixel at 32 px)
     cue_bend: float = 0.16           # extra path bend, fraction of the amplitude ("bend" pairs)
     # --- pixels
     noise: float = 0.05              # Gaussian pixel noise (std, intensities in 0..1)
