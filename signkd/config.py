@@ -124,6 +124,9 @@ class DecoderConfig:
     ff: int = 2048
     dropout: float = 0.1
     emb_dropout: float = 0.1
+    # word dropout on the decoder's input tokens: a whole token embedding is zeroed with this
+    # probability while training (the next word must then come from the source, not the prefix)
+    token_dropout: float = 0.0
     memory: Literal["both", "video", "all"] = "both"   # dialogue SLT teacher: what the decoder attends to
     tie_embeddings: bool = False
 
@@ -139,6 +142,10 @@ class Seq2SeqEncoderConfig:
     # embedding to its own, so what the two vocabularies share (places, numbers, weather words:
     # glosses are German words) is learned once and is easy to copy.
     share_word_embeddings: bool = False
+    # word dropout on the source tokens (glosses, or the sentence's word pieces for Text2Gloss): a
+    # whole token embedding is zeroed with this probability while training, the usual
+    # low-resource NMT regulariser (Sennrich & Zhang 2019)
+    token_dropout: float = 0.0
 
 
 @dataclass
@@ -486,6 +493,11 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"loss.temperature: must be > 0, got {cfg.loss.temperature}")
     if not 0 <= cfg.loss.label_smoothing < 1:
         raise ConfigError(f"loss.label_smoothing: expected a value in [0, 1), got {cfg.loss.label_smoothing}")
+    for key, value in (("model.text_teacher_encoder.token_dropout", cfg.model.text_teacher_encoder.token_dropout),
+                       ("model.teacher_decoder.token_dropout", cfg.model.teacher_decoder.token_dropout),
+                       ("model.decoder.token_dropout", cfg.model.decoder.token_dropout)):
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"{key}: expected a probability in [0, 1), got {value}")
     if cfg.loss.rdrop < 0:
         raise ConfigError(f"loss.rdrop: must be >= 0 (0 = off), got {cfg.loss.rdrop}")
 

@@ -32,6 +32,10 @@ def test_base_composition(tmp_path):
     ("train:\n  epochs: many\n", "train.epochs: expected an integer, got 'many'"),
     ("model:\n  sequence:\n    kind: gru\n", "model.sequence.kind: expected one of 'bilstm', 'transformer', got 'gru'"),
     ("loss:\n  weights:\n    SeqCTCSing: 1\n", "loss.weights.SeqCTCSing: unknown loss; did you mean 'SeqCTCSign'?"),
+    ("model:\n  text_teacher_encoder:\n    token_dropout: 1.0\n",
+     "model.text_teacher_encoder.token_dropout: expected a probability in [0, 1), got 1.0"),
+    ("model:\n  teacher_decoder:\n    token_dropout: -0.1\n",
+     "model.teacher_decoder.token_dropout: expected a probability in [0, 1), got -0.1"),
 ])
 def test_bad_keys_give_one_line_naming_key(tmp_path, text, expected):
     with pytest.raises(ConfigError) as exc:

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from signkd.config import ConfigError, DecoderConfig
-from signkd.models.decoder import MultiHeadAttention, TransformerDecoder, sinusoidal_positions
+from signkd.models.decoder import MultiHeadAttention, TransformerDecoder, drop_tokens, sinusoidal_positions
 
 V, H = 11, 16
 
@@ -104,3 +104,30 @@ def test_sinusoidal_positions_distinct_rows():
     table = sinusoidal_positions(50, H)
     assert table.shape == (50, H)
     assert torch.cdist(table, table).add(torch.eye(50) * 10).min() > 1e-3
+
+
+def test_token_dropout_zeroes_whole_tokens_only_while_training():
+    torch.manual_seed(0)
+    x = torch.randn(64, 50, H) + 3.0                          # no coordinate is exactly zero
+    assert torch.equal(drop_tokens(x, 0.3, training=False), x)
+    assert torch.equal(drop_tokens(x, 0.0, training=True), x)
+    y = drop_tokens(x, 0.3, training=True)
+    dropped = (y == 0).all(-1)                                # (B, L) whole vectors zeroed ...
+    kept = (y == x).all(-1)                                   # ... the others untouched (no rescaling)
+    assert (dropped | kept).all()
+    assert 0.25 < dropped.float().mean().item() < 0.35
+
+
+def test_decoder_token_dropout_acts_in_training_and_not_in_eval():
+    torch.manual_seed(0)
+    dec = TransformerDecoder(V, hidden=H, layers=1, heads=2, ff=32, dropout=0.0, emb_dropout=0.0,
+                             token_dropout=0.5)
+    plain = TransformerDecoder(V, hidden=H, layers=1, heads=2, ff=32, dropout=0.0, emb_dropout=0.0)
+    plain.load_state_dict(dec.state_dict())
+    tokens, lengths = torch.randint(1, V, (3, 6)), torch.tensor([6, 4, 2])
+    mem, mem_len = memory()
+    dec.eval(), plain.eval()
+    assert torch.equal(dec(tokens, lengths, mem, mem_len)[0], plain(tokens, lengths, mem, mem_len)[0])
+    dec.train(), plain.train()
+    assert not torch.allclose(dec(tokens, lengths, mem, mem_len)[0], plain(tokens, lengths, mem, mem_len)[0])
+    assert TransformerDecoder.from_config(DecoderConfig(token_dropout=0.2), V, H).token_dropout == 0.2

@@ -186,9 +186,9 @@ def test_no_parameter_shared_with_the_student():
 
 # ---------------------------------------------------------------------------------- text2gloss
 
-def text2gloss():
+def text2gloss(**over):
     torch.manual_seed(0)
-    return Text2GlossTeacher(tiny_cfg(), TEXT_VOCAB, C + 2).eval()
+    return Text2GlossTeacher(tiny_cfg(**over), TEXT_VOCAB, C + 2).eval()
 
 
 def test_text2gloss_shapes_layers_and_vocab():
@@ -251,6 +251,31 @@ def test_gloss2text_tied_embeddings_option():
     teacher = gloss2text(teacher_decoder__tie_embeddings=True)
     assert teacher.decoder.output.weight is teacher.decoder.embed.weight
     assert gloss2text().decoder.output.weight is not gloss2text().decoder.embed.weight
+
+
+@pytest.mark.parametrize("build", ["gloss2text", "text2gloss"])
+def test_source_token_dropout_only_while_training(build):
+    """Word dropout on the text teachers' source tokens: a regulariser, so eval outputs equal the
+    model without it, and with every other dropout off, training outputs differ."""
+    no_dropout = dict(teacher_decoder=DecoderConfig(layers=2, heads=2, ff=32, dropout=0.0, emb_dropout=0.0))
+    with_drop = globals()[build](**no_dropout, text_teacher_encoder=Seq2SeqEncoderConfig(
+        layers=1, heads=2, ff=32, dropout=0.0, token_dropout=0.5))
+    without = globals()[build](**no_dropout, text_teacher_encoder=Seq2SeqEncoderConfig(
+        layers=1, heads=2, ff=32, dropout=0.0))
+    without.load_state_dict(with_drop.state_dict())
+    if build == "gloss2text":
+        inputs = (torch.randint(1, C, (3, 5)), torch.tensor([5, 2, 3]), torch.randint(1, WORDS, (3, 6)),
+                  torch.tensor([6, 3, 1]))
+        key = "word_logits"
+    else:
+        inputs = (torch.randint(1, TEXT_VOCAB, (3, 7)), torch.tensor([7, 4, 2]), torch.randint(1, C + 1, (3, 4)),
+                  torch.tensor([4, 2, 1]))
+        key = "logits"
+    assert torch.equal(with_drop(*inputs)[key], without(*inputs)[key])
+    with_drop.train(), without.train()
+    assert torch.equal(without(*inputs)[key], without(*inputs)[key])   # nothing else is random
+    torch.manual_seed(1)
+    assert not torch.allclose(with_drop(*inputs)[key], without(*inputs)[key])
 
 
 def test_generate_uses_seq2seq_decoding():

@@ -39,6 +39,15 @@ def sinusoidal_positions(length: int, dim: int, device=None, dtype=torch.float32
     return table.to(dtype)
 
 
+def drop_tokens(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Word dropout: zero whole token vectors of x (B, L, H) with probability p, no rescaling (a
+    dropped token reads as an unknown word, as at a real out-of-vocabulary position)."""
+    if not training or p <= 0.0:
+        return x
+    keep = torch.rand(x.shape[:2], device=x.device) >= p                       # (B, L)
+    return x * keep[..., None].to(x.dtype)
+
+
 class MultiHeadAttention(nn.Module):
     """Scaled dot-product attention with key-padding (and optional structural) masks.
 
@@ -127,7 +136,7 @@ class TransformerDecoder(nn.Module):
 
     def __init__(self, vocab_size: int, hidden: int = 768, layers: int = 3, heads: int = 8, ff: int = 2048,
                  dropout: float = 0.1, emb_dropout: float = 0.1, num_memories: int = 1,
-                 tie_embeddings: bool = False, padding_idx: int = 0):
+                 tie_embeddings: bool = False, padding_idx: int = 0, token_dropout: float = 0.0):
         super().__init__()
         if num_memories not in (1, 2):
             raise ConfigError(f"decoder: num_memories must be 1 or 2, got {num_memories}")
@@ -141,6 +150,7 @@ class TransformerDecoder(nn.Module):
         with torch.no_grad():
             self.embed.weight[padding_idx].zero_()
         self.emb_dropout = nn.Dropout(emb_dropout)
+        self.token_dropout = token_dropout
         self.layers = nn.ModuleList(DecoderLayer(hidden, heads, ff, dropout, num_memories) for _ in range(layers))
         self.final_norm = nn.LayerNorm(hidden, eps=1e-6)
         self.output = nn.Linear(hidden, vocab_size, bias=False)
@@ -152,7 +162,7 @@ class TransformerDecoder(nn.Module):
                     padding_idx: int = 0) -> "TransformerDecoder":
         return cls(vocab_size, hidden=hidden, layers=cfg.layers, heads=cfg.heads, ff=cfg.ff, dropout=cfg.dropout,
                    emb_dropout=cfg.emb_dropout, num_memories=num_memories,
-                   tie_embeddings=cfg.tie_embeddings, padding_idx=padding_idx)
+                   tie_embeddings=cfg.tie_embeddings, padding_idx=padding_idx, token_dropout=cfg.token_dropout)
 
     def _memories(self, memory, memory_lengths, memory2, memory2_lengths) -> list:
         pairs = [(memory, memory_lengths)] + ([(memory2, memory2_lengths)] if memory2 is not None else [])
@@ -165,7 +175,7 @@ class TransformerDecoder(nn.Module):
                 memory2_lengths: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         memories = self._memories(memory, memory_lengths, memory2, memory2_lengths)
         u = tokens.size(1)
-        x = self.embed(tokens) * math.sqrt(self.hidden)                               # (B, U, H)
+        x = drop_tokens(self.embed(tokens), self.token_dropout, self.training) * math.sqrt(self.hidden)  # (B, U, H)
         x = self.emb_dropout(x + sinusoidal_positions(u, self.hidden, x.device, x.dtype)[None])
         x_mask = lengths_to_mask(lengths, u)                                           # (B, U)
         for layer in self.layers:

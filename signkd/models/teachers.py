@@ -23,7 +23,7 @@ from torch import nn
 
 from signkd.config import ConfigError, ModelConfig
 from signkd.data.batch import lengths_to_mask
-from signkd.models.decoder import TransformerDecoder, sinusoidal_positions
+from signkd.models.decoder import TransformerDecoder, drop_tokens, sinusoidal_positions
 from signkd.models.fusion import MatchingHead, TransformerEncoder, build_fusion, concat_streams
 from signkd.models.recognizer import build_sign_encoder
 from signkd.models.text import TextEncoder
@@ -201,7 +201,7 @@ class Text2GlossTeacher(nn.Module, Seq2SeqGenerate):
         tte = cfg.text_teacher_encoder
         text_cfg = dataclasses.replace(cfg.text, layers=tte.layers, heads=tte.heads, ff=tte.ff, dropout=tte.dropout) \
             if not cfg.text.pretrained else cfg.text
-        self.encoder = TextEncoder(text_cfg, text_vocab_size, layers=tte.layers)
+        self.encoder = TextEncoder(text_cfg, text_vocab_size, layers=tte.layers, token_dropout=tte.token_dropout)
         self.encoder_proj = _project(self.encoder.hidden, cfg.hidden)
         self.decoder = TransformerDecoder.from_config(cfg.teacher_decoder, gloss_seq2seq_size, cfg.hidden)
         self.bos, self.eos = gloss_seq2seq_size - 2, gloss_seq2seq_size - 1
@@ -223,9 +223,11 @@ class GlossEncoder(nn.Module):
     """Gloss ids (B, L) -> (B, L, H): own embedding (x sqrt(H)) + sinusoidal positions, LayerNorm,
     dropout, post-LN Transformer layers (BERT-base geometry by default, as the original)."""
 
-    def __init__(self, num_classes: int, hidden: int, layers: int, heads: int, ff: int, dropout: float):
+    def __init__(self, num_classes: int, hidden: int, layers: int, heads: int, ff: int, dropout: float,
+                 token_dropout: float = 0.0):
         super().__init__()
         self.hidden = hidden
+        self.token_dropout = token_dropout
         self.embed = nn.Embedding(num_classes, hidden, padding_idx=0)
         nn.init.normal_(self.embed.weight, std=hidden ** -0.5)
         with torch.no_grad():
@@ -236,7 +238,7 @@ class GlossEncoder(nn.Module):
 
     def forward(self, glosses: torch.Tensor, lengths: torch.Tensor, extra: Optional[torch.Tensor] = None) -> torch.Tensor:
         x = self.embed(glosses) if extra is None else self.embed(glosses) + extra     # (B, L, H)
-        x = x * math.sqrt(self.hidden)
+        x = drop_tokens(x, self.token_dropout, self.training) * math.sqrt(self.hidden)
         x = x + sinusoidal_positions(glosses.size(1), self.hidden, x.device, x.dtype)[None]
         return self.encoder(self.dropout(self.norm(x)), lengths)
 
@@ -254,7 +256,8 @@ class Gloss2TextTeacher(nn.Module, Seq2SeqGenerate):
         if num_classes < 2 or num_words < 1:
             raise ConfigError(f"gloss2text: needs glosses and words, got {num_classes} classes and {num_words} words")
         tte = cfg.text_teacher_encoder
-        self.encoder = GlossEncoder(num_classes, cfg.hidden, tte.layers, tte.heads, tte.ff, tte.dropout)
+        self.encoder = GlossEncoder(num_classes, cfg.hidden, tte.layers, tte.heads, tte.ff, tte.dropout,
+                                    tte.token_dropout)
         self.decoder = TransformerDecoder.from_config(cfg.teacher_decoder, num_words, cfg.hidden)
         self.register_buffer("gloss_words", None, persistent=False)
         if tte.share_word_embeddings:

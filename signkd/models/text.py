@@ -15,6 +15,7 @@ from torch import nn
 
 from signkd.config import ConfigError, TextEncoderConfig
 from signkd.data.batch import lengths_to_mask
+from signkd.models.decoder import drop_tokens
 
 
 def _bert_config(cfg: TextEncoderConfig, vocab_size: int, layers: int):
@@ -31,12 +32,14 @@ def _bert_config(cfg: TextEncoderConfig, vocab_size: int, layers: int):
 class TextEncoder(nn.Module):
     """ids (B, L), lengths (B,) -> (B, L, H); padded positions are zeroed.
 
-    ``layers`` overrides ``cfg.layers`` (the Text2Gloss teacher keeps its own count). Layers past
+    ``layers`` overrides ``cfg.layers`` (the Text2Gloss teacher keeps its own count);
+    ``token_dropout`` is word dropout on the word-piece embeddings while training. Layers past
     ``layers`` are dropped from the model (``encoder.layer`` truncated), so they cost nothing and
     are absent from checkpoints.
     """
 
-    def __init__(self, cfg: TextEncoderConfig, vocab_size: int, layers: Optional[int] = None):
+    def __init__(self, cfg: TextEncoderConfig, vocab_size: int, layers: Optional[int] = None,
+                 token_dropout: float = 0.0):
         super().__init__()
         from transformers import BertModel
 
@@ -63,6 +66,7 @@ class TextEncoder(nn.Module):
         self.hidden = bert.config.hidden_size
         self.max_positions = bert.config.max_position_embeddings
         self.vocab_size = bert.config.vocab_size
+        self.token_dropout = token_dropout
 
     @property
     def num_layers(self) -> int:
@@ -73,5 +77,10 @@ class TextEncoder(nn.Module):
             raise ConfigError(f"model.text.max_positions: text of {ids.size(1)} tokens exceeds the "
                               f"BERT position table ({self.max_positions}); truncate it when tokenizing")
         mask = lengths_to_mask(lengths, ids.size(1))                                    # (B, L)
-        out = self.bert(input_ids=ids, attention_mask=mask.long()).last_hidden_state    # (B, L, H)
+        if self.training and self.token_dropout > 0:
+            # word dropout on the word-piece embeddings (BERT then adds positions and types)
+            words = drop_tokens(self.bert.embeddings.word_embeddings(ids), self.token_dropout, True)
+            out = self.bert(inputs_embeds=words, attention_mask=mask.long()).last_hidden_state
+        else:
+            out = self.bert(input_ids=ids, attention_mask=mask.long()).last_hidden_state  # (B, L, H)
         return out.masked_fill(~mask[..., None], 0.0)
