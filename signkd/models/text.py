@@ -77,10 +77,8 @@ class TextEncoder(nn.Module):
             raise ConfigError(f"model.text.max_positions: text of {ids.size(1)} tokens exceeds the "
                               f"BERT position table ({self.max_positions}); truncate it when tokenizing")
         mask = lengths_to_mask(lengths, ids.size(1))                                    # (B, L)
-        if self.training and self.token_dropout > 0:
-            # word dropout on the word-piece embeddings (BERT then adds positions and types)
-            words = drop_tokens(self.bert.embeddings.word_embeddings(ids), self.token_dropout, True)
-            out = self.bert(inputs_embeds=words, attention_mask=mask.long()).last_hidden_state
-        else:
-            out = self.bert(input_ids=ids, attention_mask=mask.long()).last_hidden_state  # (B, L, H)
+        # word-piece embeddings looked up here so word dropout can act on them (BERT then adds
+        # positions and token types, as it does from input_ids)
+        words = drop_tokens(self.bert.embeddings.word_embeddings(ids), self.token_dropout, self.training)
+        out = self.bert(inputs_embeds=words, attention_mask=mask.long()).last_hidden_state  # (B, L, H)
         return out.masked_fill(~mask[..., None], 0.0)
