@@ -493,13 +493,23 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"loss.temperature: must be > 0, got {cfg.loss.temperature}")
     if not 0 <= cfg.loss.label_smoothing < 1:
         raise ConfigError(f"loss.label_smoothing: expected a value in [0, 1), got {cfg.loss.label_smoothing}")
-    for key, value in (("model.text_teacher_encoder.token_dropout", cfg.model.text_teacher_encoder.token_dropout),
-                       ("model.teacher_decoder.token_dropout", cfg.model.teacher_decoder.token_dropout),
-                       ("model.decoder.token_dropout", cfg.model.decoder.token_dropout)):
+    for key, value in _dropout_fields(cfg.model, "model"):
         if not 0.0 <= value < 1.0:
             raise ConfigError(f"{key}: expected a probability in [0, 1), got {value}")
     if cfg.loss.rdrop < 0:
         raise ConfigError(f"loss.rdrop: must be >= 0 (0 = off), got {cfg.loss.rdrop}")
+
+
+def _dropout_fields(node, prefix: str):
+    """(dotted key, value) of every `*dropout` field under a config dataclass, so a new dropout
+    field is range-checked without being listed here (torch would otherwise reject it at model
+    build time, without naming the key)."""
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _dropout_fields(value, f"{prefix}.{f.name}")
+        elif f.name.endswith("dropout"):
+            yield f"{prefix}.{f.name}", value
 
 
 MODULE_NAMES = ("student", "dialogue_teacher", "text2gloss", "gloss2text")

@@ -36,6 +36,10 @@ def test_base_composition(tmp_path):
      "model.text_teacher_encoder.token_dropout: expected a probability in [0, 1), got 1.0"),
     ("model:\n  teacher_decoder:\n    token_dropout: -0.1\n",
      "model.teacher_decoder.token_dropout: expected a probability in [0, 1), got -0.1"),
+    ("model:\n  sequence:\n    dropout: 1.5\n", "model.sequence.dropout: expected a probability in [0, 1), got 1.5"),
+    ("model:\n  teacher_sequence:\n    dropout: 1.0\n",
+     "model.teacher_sequence.dropout: expected a probability in [0, 1), got 1.0"),
+    ("model:\n  decoder:\n    emb_dropout: -0.5\n", "model.decoder.emb_dropout: expected a probability in [0, 1), got -0.5"),
 ])
 def test_bad_keys_give_one_line_naming_key(tmp_path, text, expected):
     with pytest.raises(ConfigError) as exc:
