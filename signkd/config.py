@@ -502,8 +502,8 @@ def validate(cfg: Config) -> None:
 
 def _dropout_fields(node, prefix: str):
     """(dotted key, value) of every `*dropout` field under a config dataclass, so a new dropout
-    field is range-checked without being listed here (torch would otherwise reject it at model
-    build time, without naming the key)."""
+    field is range-checked without being listed here (torch would reject a value outside [0, 1]
+    only at model build time, without naming the key, and would train with 1.0 on all-zero input)."""
     for f in dataclasses.fields(node):
         value = getattr(node, f.name)
         if dataclasses.is_dataclass(value):
