@@ -240,7 +240,9 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"             # auto | cpu | cuda | cuda:N
-    amp: bool = True                 # only on CUDA
+    amp: bool = True                 # float16 autocast + grad scaler, only on CUDA
+    cpu_bf16: bool = False           # bfloat16 autocast of the training forward on CPU: ~1.5x per step on CPUs
+                                     # with AVX512-BF16/AMX (weights, optimizer and losses stay float32)
     sync_bn: bool = False
     eval_every: int = 1
     select_metric: str = ""          # "wer" (lower better) / "bleu4"; empty = by task

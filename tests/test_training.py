@@ -276,3 +276,21 @@ def test_signkd_test_ensembles_text_teacher_checkpoints(tiny_corpus, tmp_path):
     with pytest.raises(CheckpointError, match="only the text teachers"):
         run_test(slr.cfg, tmp_path / "slr" / "best.pt", work_dir=tmp_path / "t4", splits=("dev",), log=lambda m: None,
                  ensemble=[tmp_path / "slr" / "best.pt"])
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_cpu_bf16_autocasts_the_training_forward_only(tiny_corpus, tmp_path, bf16):
+    """train.cpu_bf16: training matmuls in bfloat16, weights/optimizer in float32, dev scored in float32."""
+    trainer = _trainer(tiny_corpus, tmp_path, "train.epochs=1", "train.max_steps_per_epoch=2", "model.task=slt",
+                       "model.student=false", "model.gloss2text=true", f"train.cpu_bf16={str(bf16).lower()}",
+                       "loss.weights={TranslationToGlossCrossEntropy: 1}", "train.stages=[{train: [gloss2text]}]")
+    seen = {True: set(), False: set()}         # module.training -> output dtypes of every Linear
+    for m in trainer.system.gloss2text.modules():
+        if isinstance(m, nn.Linear):
+            m.register_forward_hook(lambda mod, args, out: seen[mod.training].add(out.dtype))
+    result = trainer.fit()
+    assert seen[True] == {torch.bfloat16 if bf16 else torch.float32}
+    assert seen[False] == {torch.float32}
+    assert all(p.dtype == torch.float32 for p in trainer.system.parameters())
+    assert torch.isfinite(torch.tensor(trainer.state.history[0]["train"]["loss"]))
+    assert result["best_epoch"] == 1

@@ -132,6 +132,8 @@ class Trainer:
                                  steps_per_epoch=self.steps_per_epoch)
         self.amp = cfg.train.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        # bfloat16 has float32's range, so CPU autocast needs no grad scaler
+        self.cpu_bf16 = cfg.train.cpu_bf16 and self.device.type == "cpu"
         self.evaluator = Evaluator(cfg, self.data, self.dist, self.work_dir)
         self.select = select_metric(cfg)
         self._ddp = None
@@ -314,7 +316,7 @@ class Trainer:
             last_micro = (micro + 1) % accumulate == 0 or i + 1 == total_batches
             sync = nullcontext() if (self._ddp is None or last_micro) else self._ddp.no_sync()
             with sync:
-                with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
+                with self._autocast():
                     terms = forward(batch, weights)
                 loss = terms["total"].float()  # sum of weight x term over the active terms
                 bad = D.any_true(not bool(torch.isfinite(loss.detach())), self.dist)
@@ -353,6 +355,15 @@ class Trainer:
                      stage=stage_no, trained=sorted(trained), frozen=sorted(frozen))
         self.state.nan_skipped += stats["nan_skipped"]
         return stats
+
+    def _autocast(self):
+        """Mixed precision of the training forward: float16 on CUDA (train.amp), bfloat16 on CPU
+        (train.cpu_bf16), else a no-op. Evaluation always runs in float32."""
+        if self.amp:
+            return torch.autocast("cuda", dtype=torch.float16)
+        if self.cpu_bf16:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return nullcontext()
 
     def _skip_backward(self, loss: torch.Tensor, params: list) -> None:
         """Drop a batch whose loss is NaN/Inf. Alone: no backward at all. Under DDP every rank
