@@ -42,6 +42,9 @@ def parse_args(argv=None):
     p.add_argument("--ensemble", nargs="+", default=[], metavar="CKPT",
                    help="with one --only teacher: also score the ensemble of its best.pt and these checkpoints "
                         "(other runs of the same teacher), beam and length penalty tuned on dev the same way")
+    p.add_argument("--seeds", type=int, nargs="+", default=[], metavar="N",
+                   help="train each teacher once per seed (train.seed=N; the first in OUT/<teacher>, the others in "
+                        "OUT/<teacher>-seedN), score each run and the ensemble of all of them")
     p.add_argument("--jobs", type=int, default=1,
                    help="teachers trained at the same time, one process each (2 on a 2-core machine with --threads 1)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
@@ -166,32 +169,65 @@ def _row(teacher: str, split: str, m: dict, run: dict, dec: dict) -> str:
     wer = f"{m['wer']:6.2f}" if "wer" in m else "     -"
     wall = run.get("wall_s")
     minutes = f"{wall / 60:6.1f}" if wall else f"{run['train_s'] / 60:5.1f}*"
-    return (f"{teacher:<11} {split:<5} " + " ".join(f"{m[p + k]:6.2f}" for k in ("bleu1", "bleu2", "bleu3", "bleu4"))
+    return (f"{teacher:<16} {split:<5} " + " ".join(f"{m[p + k]:6.2f}" for k in ("bleu1", "bleu2", "bleu3", "bleu4"))
             + f" {m[p + 'chrf']:6.2f} {m[p + 'rouge_l']:7.2f} {wer} {minutes} {run['epochs']:>3}/{run['best_epoch']:<3}"
             + f" b{dec['beam']} a{dec['alpha']:g}")
 
 
-def run_teacher(teacher: str, args, data: Path, out_dir: Path, settings) -> dict:
-    """Train (or reuse) and score one teacher (and its ensemble with --ensemble): {label: result}."""
-    import torch
+def _run_name(teacher: str, seed, seeds: list) -> str:
+    """OUT sub-folder and table label of one run: the teacher's name, or with --seeds, the first
+    seed under that name and every other seed as <teacher>-seedN."""
+    return teacher if seed is None or seed == seeds[0] else f"{teacher}-seed{seed}"
 
+
+def _teacher_config(teacher: str, args, data: Path, out_dir: Path, seed=None):
     from signkd.config import load_config
+
+    overrides = [f"data.annotations={data}", "train.progress=false"] + args.overrides
+    if seed is not None:
+        overrides.append(f"train.seed={seed}")
+    cfg = load_config(REPO / "configs" / "phoenix2014t" / f"{teacher}.yaml", overrides)
+    cfg.work_dir = str(out_dir / _run_name(teacher, seed, args.seeds))
+    return cfg
+
+
+def run_teacher(teacher: str, args, data: Path, out_dir: Path, settings, seed=None) -> dict:
+    """Train (or reuse) and score one run of a teacher (and its ensemble with --ensemble): {label: result}."""
+    import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    overrides = [f"data.annotations={data}", "train.progress=false"] + args.overrides
-    cfg = load_config(REPO / "configs" / "phoenix2014t" / f"{teacher}.yaml", overrides)
-    work_dir = out_dir / teacher
-    cfg.work_dir = str(work_dir)
-    print(f"[{teacher}] training: {cfg.train.epochs} epochs -> {work_dir}", flush=True)
-    run = train(teacher, cfg, work_dir, args.reuse)
-    out = {teacher: {"run": run, **score(teacher, cfg, work_dir, settings, args.reuse),
-                     "config": f"configs/phoenix2014t/{teacher}.yaml"}}
+    cfg = _teacher_config(teacher, args, data, out_dir, seed)
+    work_dir, name = Path(cfg.work_dir), _run_name(teacher, seed, args.seeds)
+    print(f"[{name}] training: {cfg.train.epochs} epochs -> {work_dir}", flush=True)
+    run = train(name, cfg, work_dir, args.reuse)
+    out = {name: {"run": run, **score(teacher, cfg, work_dir, settings, args.reuse, label=name),
+                  "config": f"configs/phoenix2014t/{teacher}.yaml"}}
+    if seed is not None:
+        out[name]["seed"] = seed
     if args.ensemble:
         label = f"{teacher}+{len(args.ensemble)}"
         scored = score(teacher, cfg, work_dir, settings, args.reuse, ensemble=args.ensemble, label=label)
         out[label] = {"run": run, **scored}
     return out
+
+
+def score_seed_ensemble(teacher: str, args, data: Path, out_dir: Path, settings, runs: dict) -> dict:
+    """The ensemble of a teacher's --seeds runs (averaged log-probabilities per step), beam and length
+    penalty tuned on dev like a single run. Its time is the sum of the members' (they are trained
+    side by side only when --jobs allows)."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = _teacher_config(teacher, args, data, out_dir, args.seeds[0])
+    others = [out_dir / _run_name(teacher, s, args.seeds) / "best.pt" for s in args.seeds[1:]]
+    label = f"{teacher} x{len(args.seeds)}"
+    scored = score(teacher, cfg, Path(cfg.work_dir), settings, args.reuse, ensemble=others, label=label)
+    members = [runs[_run_name(teacher, s, args.seeds)]["run"] for s in args.seeds]
+    run = {"wall_s": sum(m["wall_s"] or 0 for m in members) or None, "train_s": sum(m["train_s"] for m in members),
+           "epochs": members[0]["epochs"], "best_epoch": members[0]["best_epoch"], "seeds": args.seeds}
+    return {label: {"run": run, **scored, "config": f"configs/phoenix2014t/{teacher}.yaml"}}
 
 
 def main(argv=None) -> int:
@@ -211,24 +247,42 @@ def main(argv=None) -> int:
     settings = decode_settings(args.beams, args.alphas)
     if args.ensemble and len(args.only or TEACHERS) != 1:
         raise SystemExit("bench-text: --ensemble needs exactly one --only teacher")
+    if len(set(args.seeds)) != len(args.seeds):
+        raise SystemExit(f"bench-text: --seeds: each seed once, got {args.seeds}")
     teachers = list(args.only or TEACHERS)
-    if args.jobs > 1 and len(teachers) > 1:
+    # one task per (teacher, seed); a teacher's seeds before the next teacher, so with --jobs 2 the
+    # longest teacher's runs start first
+    tasks = [(t, s) for t in teachers for s in (args.seeds or [None])]
+
+    def save():   # after each finished task: a long run leaves what it finished
+        (out_dir / "metrics.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+
+    if args.jobs > 1 and len(tasks) > 1:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
-            futures = {t: pool.submit(run_teacher, t, args, data, out_dir, settings) for t in teachers}
-            for teacher, future in futures.items():
+            futures = [pool.submit(run_teacher, t, args, data, out_dir, settings, s) for t, s in tasks]
+            for future in futures:
                 results["teachers"].update(future.result())
+                save()
+            if len(args.seeds) > 1:
+                futures = [pool.submit(score_seed_ensemble, t, args, data, out_dir, settings, results["teachers"])
+                           for t in teachers]
+                for future in futures:
+                    results["teachers"].update(future.result())
     else:
-        for teacher in teachers:   # metrics.json after each teacher: a long run leaves what it finished
-            results["teachers"].update(run_teacher(teacher, args, data, out_dir, settings))
-            (out_dir / "metrics.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
-    (out_dir / "metrics.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+        for t, s in tasks:
+            results["teachers"].update(run_teacher(t, args, data, out_dir, settings, s))
+            save()
+        if len(args.seeds) > 1:
+            for t in teachers:
+                results["teachers"].update(score_seed_ensemble(t, args, data, out_dir, settings, results["teachers"]))
+    save()
 
     print("\nPHOENIX-2014-T text teachers (BLEU: sacrebleu tokenize=none; Text2Gloss scored on raw glosses, "
           "WER after the phoenix2014t clean-up)")
-    print(f"{'teacher':<11} {'split':<5} {'BLEU-1':>6} {'BLEU-2':>6} {'BLEU-3':>6} {'BLEU-4':>6} {'chrF':>6} "
+    print(f"{'teacher':<16} {'split':<5} {'BLEU-1':>6} {'BLEU-2':>6} {'BLEU-3':>6} {'BLEU-4':>6} {'chrF':>6} "
           f"{'ROUGE-L':>7} {'WER':>6} {'min':>6} ep/best decoding")
     for teacher, r in results["teachers"].items():
         for split in ("dev", "test"):
@@ -236,6 +290,9 @@ def main(argv=None) -> int:
                 print(_row(teacher, split, r[split], r["run"], r["decoding"]))
     if any(not r["run"].get("wall_s") for r in results["teachers"].values()):
         print("* reused a run trained outside this script: minutes = training epochs only (no evaluation)")
+    if len(args.seeds) > 1:
+        print(f"x{len(args.seeds)}: the ensemble of the runs above (seeds {', '.join(map(str, args.seeds))}); "
+              "its minutes are theirs added up, ep/best are the first run's")
     print(f"wrote {out_dir / 'metrics.json'}")
     return 0
 

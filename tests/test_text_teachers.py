@@ -77,3 +77,32 @@ def test_teacher_learns_and_decodes_real_slice(tmp_path, config, module):
     assert overlap >= SLICE, (hyps[:3], overlap)                     # the words/glosses it learnt, not noise
     beams = system.translate(batch, beam=3, max_len=40, model=module)
     assert len(beams) == SLICE and sum(map(bool, beams)) == SLICE
+
+
+def test_bench_text_seeds_score_each_run_and_their_ensemble(tmp_path):
+    """`benchmarks/text_teachers.py --seeds`: one run per seed (own folder and seed), each scored, and
+    the ensemble of all of them scored with every run's best.pt as a member."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import text_teachers
+
+    data = _slice(tmp_path)
+    dev = (DATA / "PHOENIX-2014-T.dev.corpus.csv").read_text(encoding="utf-8").splitlines()[:9]
+    (data / "PHOENIX-2014-T.dev.corpus.csv").write_text("\n".join(dev) + "\n", encoding="utf-8")
+    out = tmp_path / "bench"
+    rc = text_teachers.main(["--data", str(data), "--out", str(out), "--only", "gloss2text", "--seeds", "3", "5",
+                             "--beams", "1", "--set", "train.epochs=1", "--set", "data.batch_size=8", "--set", "model.hidden=32",
+                             "--set", "model.text_teacher_encoder.ff=64", "--set", "model.teacher_decoder.ff=64",
+                             "--set", "eval.max_output_factor=0.5"])
+    assert rc == 0
+    teachers = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["teachers"]
+    assert list(teachers) == ["gloss2text", "gloss2text-seed5", "gloss2text x2"]
+    assert [teachers[k]["seed"] for k in ("gloss2text", "gloss2text-seed5")] == [3, 5]
+    for name, seed in (("gloss2text", 3), ("gloss2text-seed5", 5)):
+        assert load_config(out / name / "config.yaml").train.seed == seed, name
+    assert teachers["gloss2text x2"]["ensemble"] == [str(out / "gloss2text" / "best.pt"),
+                                                     str(out / "gloss2text-seed5" / "best.pt")]
+    assert teachers["gloss2text x2"]["run"]["seeds"] == [3, 5]
+    assert "bleu4" in teachers["gloss2text x2"]["dev"]
