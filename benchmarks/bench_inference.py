@@ -30,15 +30,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from signkd.hardware import cpu_has_bf16  # noqa: E402
+
 REAL_TIME_FPS = 25.0
-
-
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def build(backbone: str, size: int, classes: int):

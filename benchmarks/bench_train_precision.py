@@ -23,19 +23,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from signkd.hardware import cpu_has_bf16  # noqa: E402
+
 GLOSSES, WORDS = 1_100, 2_900
 GEOMETRIES = {   # name -> (hidden, heads, ff)
     "gloss2text.yaml (256 wide)": (256, 4, 1024),
     "Yin & Read (512 wide)": (512, 8, 2048),
 }
-
-
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def build(hidden: int, heads: int, ff: int):

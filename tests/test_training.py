@@ -294,3 +294,14 @@ def test_cpu_bf16_autocasts_the_training_forward_only(tiny_corpus, tmp_path, bf1
     assert all(p.dtype == torch.float32 for p in trainer.system.parameters())
     assert torch.isfinite(torch.tensor(trainer.state.history[0]["train"]["loss"]))
     assert result["best_epoch"] == 1
+
+
+def test_cpu_bf16_without_bf16_units_says_it_is_slower(tiny_corpus, tmp_path, monkeypatch, capsys):
+    from signkd.training import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "cpu_has_bf16", lambda: False)
+    _trainer(tiny_corpus, tmp_path, "train.cpu_bf16=true")
+    assert "train.cpu_bf16: this CPU has no bfloat16 units" in capsys.readouterr().out
+    monkeypatch.setattr(trainer_module, "cpu_has_bf16", lambda: True)
+    _trainer(tiny_corpus, tmp_path / "other", "train.cpu_bf16=true")
+    assert "bfloat16 units" not in capsys.readouterr().out

@@ -24,6 +24,7 @@ import torch
 
 from signkd.config import Config, dump_yaml, to_dict
 from signkd.errors import CheckpointError
+from signkd.hardware import cpu_has_bf16
 from signkd.training import checkpoint as ckpt_io
 from signkd.training import distributed as D
 from signkd.training.data import (DataBundle, Vocabs, build_data, preprocessing_of, train_loader,
@@ -134,6 +135,9 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         # bfloat16 has float32's range, so CPU autocast needs no grad scaler
         self.cpu_bf16 = cfg.train.cpu_bf16 and self.device.type == "cpu"
+        if self.cpu_bf16 and not cpu_has_bf16():
+            self.log("train.cpu_bf16: this CPU has no bfloat16 units (AVX512-BF16 / AMX), so PyTorch emulates "
+                     "them and training is slower than float32; set train.cpu_bf16=false")
         self.evaluator = Evaluator(cfg, self.data, self.dist, self.work_dir)
         self.select = select_metric(cfg)
         self._ddp = None
