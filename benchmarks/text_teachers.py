@@ -198,7 +198,8 @@ def run_teacher(teacher: str, args, data: Path, out_dir: Path, settings, seed=No
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = _teacher_config(teacher, args, data, out_dir, seed)
-    work_dir, name = Path(cfg.work_dir), _run_name(teacher, seed, args.seeds)
+    work_dir = Path(cfg.work_dir)
+    name = work_dir.name
     print(f"[{name}] training: {cfg.train.epochs} epochs -> {work_dir}", flush=True)
     run = train(name, cfg, work_dir, args.reuse)
     out = {name: {"run": run, **score(teacher, cfg, work_dir, settings, args.reuse, label=name),
@@ -257,28 +258,26 @@ def main(argv=None) -> int:
     def save():   # after each finished task: a long run leaves what it finished
         (out_dir / "metrics.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
 
-    if args.jobs > 1 and len(tasks) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
+    def run_all(fn, calls):
+        """fn(*call) for each call, results in order: side by side in --jobs processes, else here."""
+        if args.jobs > 1 and len(calls) > 1:
+            from concurrent.futures import ProcessPoolExecutor
+            from multiprocessing import get_context
 
-        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(run_teacher, t, args, data, out_dir, settings, s) for t, s in tasks]
-            for future in futures:
-                results["teachers"].update(future.result())
-                save()
-            if len(args.seeds) > 1:
-                futures = [pool.submit(score_seed_ensemble, t, args, data, out_dir, settings, results["teachers"])
-                           for t in teachers]
-                for future in futures:
-                    results["teachers"].update(future.result())
-    else:
-        for t, s in tasks:
-            results["teachers"].update(run_teacher(t, args, data, out_dir, settings, s))
+            with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
+                futures = [pool.submit(fn, *call) for call in calls]
+                yield from (future.result() for future in futures)
+        else:
+            yield from (fn(*call) for call in calls)
+
+    for result in run_all(run_teacher, [(t, args, data, out_dir, settings, s) for t, s in tasks]):
+        results["teachers"].update(result)
+        save()
+    if len(args.seeds) > 1:
+        calls = [(t, args, data, out_dir, settings, results["teachers"]) for t in teachers]
+        for result in run_all(score_seed_ensemble, calls):
+            results["teachers"].update(result)
             save()
-        if len(args.seeds) > 1:
-            for t in teachers:
-                results["teachers"].update(score_seed_ensemble(t, args, data, out_dir, settings, results["teachers"]))
-    save()
 
     print("\nPHOENIX-2014-T text teachers (BLEU: sacrebleu tokenize=none; Text2Gloss scored on raw glosses, "
           "WER after the phoenix2014t clean-up)")
