@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import torch
+import yaml
 
 from signkd.demo import PAIRS, STAGES
 
@@ -314,6 +315,32 @@ def plot_posteriors(out: Path, path: Path, segments: dict, pairs=(("slr_baseline
 # The report
 # --------------------------------------------------------------------------------------------
 
+# Loss terms through which a student learns from a teacher (DESIGN.md section 4); "Dist" is the
+# student's own VAC self-distillation and not one of them.
+TEACHER_TERMS = ("DistFusion2SLR", "FeatureFusion2SLR", "DistTranslation2SLR", "FeatureTranslation2SLR")
+
+
+def teacher_terms(run_dir: Path) -> Optional[dict]:
+    """{term: weight} of the teacher terms a run trained with (read from its saved config.yaml), zero
+    weights left out; None when the run has no config. A schedule {epoch: weight} is kept as it is."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        return None
+    weights = ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("loss") or {}).get("weights") or {}
+    used = {}
+    for term in TEACHER_TERMS:
+        w = weights.get(term, 0)
+        if (any(v for v in w.values()) if isinstance(w, dict) else w):
+            used[term] = w
+    return used
+
+
+def _weight(w) -> str:
+    if isinstance(w, dict):
+        return "{" + ", ".join(f"epoch {e}: {v:g}" for e, v in sorted(w.items())) + "}"
+    return f"{w:g}"
+
+
 def _minutes(seconds) -> str:
     if seconds is None:
         return "-"
@@ -357,6 +384,12 @@ def write_demo_report(out: Path, *, preset: str, seed: int, timings: dict,
         if base and dist is not None:
             lines.append(f"Distilled / baseline test WER ({label} student): {_fmt(dist)} / {_fmt(base)} = "
                          f"**{dist / base:.3f}** (goal <= 0.85).")
+    lines.append("")
+    for stage in (st for st in STAGES if st.role == "distilled"):
+        terms = teacher_terms(out / stage.key)
+        if terms is not None:
+            said = ", ".join(f"{t} {_weight(w)}" for t, w in terms.items()) or "none"
+            lines.append(f"Teacher terms of \"{stage.title}\" (loss weights from its `config.yaml`): {said}.")
     lines.append("")
     lines += ["## Controls (DESIGN.md section 6)", "",
               "| model | split | WER % (greedy) | spikes inside the right gloss segment | confusable glosses "

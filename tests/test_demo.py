@@ -76,6 +76,28 @@ def test_controls_and_figures(demo_dir):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
 
+def test_report_says_through_which_terms_each_student_learns_from_its_teachers(demo_dir, tmp_path):
+    """The BiLSTM and Transformer students take different teacher terms: the report names them from each run."""
+    from signkd.demo_report import TEACHER_TERMS, teacher_terms
+
+    out, _ = demo_dir
+    report = (out / "report.md").read_text(encoding="utf-8")
+    for key in ("slr_distilled", "slt_distilled"):
+        weights = stage_config(key, tmp_path, seed=0, preset="tiny").loss.weights
+        shipped = {t: w for t, w in weights.items() if t in TEACHER_TERMS and w}
+        assert shipped and teacher_terms(out / key) == shipped
+        title = next(st.title for st in STAGES if st.key == key)
+        line = next(ln for ln in report.splitlines() if ln.startswith(f'Teacher terms of "{title}"'))
+        assert all(f"{t} {w:g}" in line for t, w in shipped.items())
+    assert teacher_terms(out / "slr_baseline") == {}
+    assert teacher_terms(tmp_path / "no-such-run") is None
+    run = tmp_path / "scheduled"
+    run.mkdir()
+    (run / "config.yaml").write_text("loss:\n  weights: {Dist: 1.0, DistFusion2SLR: {0: 10.0, 8: 0.0}, "
+                                     "FeatureFusion2SLR: 0.0, FeatureTranslation2SLR: {0: 0.0}}\n", encoding="utf-8")
+    assert teacher_terms(run) == {"DistFusion2SLR": {0: 10.0, 8: 0.0}}
+
+
 def test_teachers_reach_the_students_through_init(demo_dir):
     out, _ = demo_dir
     log = (out / "slr_distilled" / "train.log").read_text(encoding="utf-8")
