@@ -181,6 +181,9 @@ LOSS_NAMES = (
     "DialogueCTC", "DialogueSignCTC", "MatchingLoss",
     "DialogueTranslationCrossEntropy",   # trains the SLT dialogue teacher's word decoder
 )
+# The terms through which a student learns from a teacher; "Dist" is the student's own VAC
+# self-distillation and not one of them.
+TEACHER_TERMS = ("DistFusion2SLR", "FeatureFusion2SLR", "DistTranslation2SLR", "FeatureTranslation2SLR")
 LOSS_ALIASES = {
     "DistFusion2SLRFeature": "FeatureFusion2SLR",
     "DistTranslation2SLRFeature": "FeatureTranslation2SLR",

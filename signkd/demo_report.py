@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import torch
-import yaml
 
+from signkd.config import TEACHER_TERMS, load_config
 from signkd.demo import PAIRS, STAGES
 
 RECOGNISER_ROWS = [s for s in STAGES if s.kind == "recogniser"] + [s for s in STAGES if s.key.startswith("slt_")]
@@ -315,18 +315,13 @@ def plot_posteriors(out: Path, path: Path, segments: dict, pairs=(("slr_baseline
 # The report
 # --------------------------------------------------------------------------------------------
 
-# Loss terms through which a student learns from a teacher (DESIGN.md section 4); "Dist" is the
-# student's own VAC self-distillation and not one of them.
-TEACHER_TERMS = ("DistFusion2SLR", "FeatureFusion2SLR", "DistTranslation2SLR", "FeatureTranslation2SLR")
-
-
 def teacher_terms(run_dir: Path) -> Optional[dict]:
     """{term: weight} of the teacher terms a run trained with (read from its saved config.yaml), zero
     weights left out; None when the run has no config. A schedule {epoch: weight} is kept as it is."""
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         return None
-    weights = ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("loss") or {}).get("weights") or {}
+    weights = load_config(path).loss.weights      # the project's reader: original aliases -> canonical names
     used = {}
     for term in TEACHER_TERMS:
         w = weights.get(term, 0)

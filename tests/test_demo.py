@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from signkd.config import to_dict
+from signkd.config import TEACHER_TERMS, to_dict
 from signkd.demo import STAGE_KEYS, STAGES, run_demo, stage_config
 
 # every stage that another one loads, plus the two students that load them
@@ -78,7 +78,7 @@ def test_controls_and_figures(demo_dir):
 
 def test_report_says_through_which_terms_each_student_learns_from_its_teachers(demo_dir, tmp_path):
     """The BiLSTM and Transformer students take different teacher terms: the report names them from each run."""
-    from signkd.demo_report import TEACHER_TERMS, teacher_terms
+    from signkd.demo_report import teacher_terms
 
     out, _ = demo_dir
     report = (out / "report.md").read_text(encoding="utf-8")
@@ -134,8 +134,7 @@ def _student_side(cfg) -> dict:
         d["model"].pop(key)
     d["train"].pop("init")
     d["train"]["stages"] = [{k: v for k, v in s.items() if k != "frozen"} for s in d["train"]["stages"]]
-    teacher_terms = ("DistFusion2SLR", "FeatureFusion2SLR", "DistTranslation2SLR", "FeatureTranslation2SLR")
-    d["loss"]["weights"] = {k: v for k, v in d["loss"]["weights"].items() if k not in teacher_terms}
+    d["loss"]["weights"] = {k: v for k, v in d["loss"]["weights"].items() if k not in TEACHER_TERMS}
     return d
 
 
