@@ -18,6 +18,7 @@ COMMANDS = {
     "recognize": "recognize_cmd",
     "translate": "translate_cmd",
     "export": "export_cmd",
+    "back-translate": "backtranslate_cmd",
 }
 
 

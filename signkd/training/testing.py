@@ -19,24 +19,11 @@ def run_test(cfg: Config, checkpoint: str | Path, *, work_dir: str | Path | None
              dist: D.DistInfo | None = None, log=print, ensemble=()) -> dict:
     """`ensemble`: more checkpoints of the same text teacher(s) (same vocabularies; their own
     configs); the teachers' translations are then decoded by the ensemble of all of them."""
-    from signkd.models.system import build_system
-
     dist = dist or D.setup(cfg.train.device)
     work_dir = Path(work_dir or cfg.work_dir)
-    ckpt = ckpt_io.load_checkpoint(checkpoint)
-    ckpt_io.require_signkd(ckpt, checkpoint)
     splits = [s for s in splits if getattr(cfg.data, s, "")]
-    if dist.is_main:
-        work_dir.mkdir(parents=True, exist_ok=True)
-    vocabs = Vocabs.from_state(ckpt["vocab"], work_dir if dist.is_main else None)
-    data = build_data(cfg, work_dir, roles=tuple(splits), vocabs=vocabs, log=log if dist.is_main else (lambda m: None))
-    system = build_system(cfg, vocabs.gloss, vocabs.word, vocabs.tokenizer).to(dist.device)
-    ckpt_io.load_model_state(system, ckpt_io.model_state_of(ckpt, checkpoint), where=str(checkpoint),
-                             ckpt_model_cfg=(ckpt.get("config") or {}).get("model"), model_cfg=to_dict(cfg.model))
-    if ensemble:
-        _ensemble_text_teachers(system, ckpt, ensemble, vocabs, dist.device)
-    max_lengths = (ckpt.get("preprocessing") or {}).get("max_lengths")
-    evaluator = Evaluator(cfg, data, dist, work_dir, max_lengths=max_lengths)
+    ckpt, system, evaluator = load_for_decoding(cfg, checkpoint, work_dir, splits=splits, dist=dist, log=log,
+                                                ensemble=ensemble)
     results = {"checkpoint": str(checkpoint), "epoch": ckpt.get("epoch")}
     if ensemble:
         results["ensemble"] = [str(checkpoint)] + [str(p) for p in ensemble]
@@ -49,6 +36,27 @@ def run_test(cfg: Config, checkpoint: str | Path, *, work_dir: str | Path | None
         path.write_text(json.dumps(results, indent=1), encoding="utf-8")
         log(f"wrote {path} and hypotheses under {work_dir / 'hypotheses'}")
     return results
+
+
+def load_for_decoding(cfg: Config, checkpoint: str | Path, work_dir: Path, *, splits, dist: D.DistInfo,
+                      log=print, ensemble=()) -> tuple[dict, object, Evaluator]:
+    """(checkpoint dict, system with its weights, Evaluator over `splits`), the vocabularies and
+    decoding lengths taken from the checkpoint."""
+    from signkd.models.system import build_system
+
+    ckpt = ckpt_io.load_checkpoint(checkpoint)
+    ckpt_io.require_signkd(ckpt, checkpoint)
+    if dist.is_main:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    vocabs = Vocabs.from_state(ckpt["vocab"], work_dir if dist.is_main else None)
+    data = build_data(cfg, work_dir, roles=tuple(splits), vocabs=vocabs, log=log if dist.is_main else (lambda m: None))
+    system = build_system(cfg, vocabs.gloss, vocabs.word, vocabs.tokenizer).to(dist.device)
+    ckpt_io.load_model_state(system, ckpt_io.model_state_of(ckpt, checkpoint), where=str(checkpoint),
+                             ckpt_model_cfg=(ckpt.get("config") or {}).get("model"), model_cfg=to_dict(cfg.model))
+    if ensemble:
+        _ensemble_text_teachers(system, ckpt, ensemble, vocabs, dist.device)
+    max_lengths = (ckpt.get("preprocessing") or {}).get("max_lengths")
+    return ckpt, system, Evaluator(cfg, data, dist, work_dir, max_lengths=max_lengths)
 
 
 def _ensemble_text_teachers(system, ckpt: dict, paths, vocabs, device) -> None:
