@@ -67,6 +67,9 @@ def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, 
         cfg.data.eval_batch_size = batch_size
     header, rows = _read_rows(corpus)
     name_col, orth_col = PHOENIX2014T_FIELDS.index("name"), PHOENIX2014T_FIELDS.index("orth")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise DataError("back-translation runs in one process (each torchrun rank would write the whole file); "
+                        "start it without torchrun")
     dist = D.setup(device)
     with tempfile.TemporaryDirectory(prefix="signkd-bt-") as work:
         _, system, evaluator = load_for_decoding(cfg, checkpoint, Path(work), splits=("test",), dist=dist,

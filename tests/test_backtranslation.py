@@ -86,8 +86,12 @@ def test_cli_writes_file_and_summary(text2gloss, tmp_path):
     assert len(out.read_text(encoding="utf-8").splitlines()) == 1 + 48
 
 
-def test_bad_input_is_one_clear_error(text2gloss, tmp_path, tiny_corpus, capsys):
+def test_bad_input_is_one_clear_error(text2gloss, tmp_path, tiny_corpus, capsys, monkeypatch):
     ckpt, train = text2gloss
+    with monkeypatch.context() as m:
+        m.setenv("WORLD_SIZE", "2")
+        with pytest.raises(DataError, match="without torchrun"):
+            back_translate(ckpt, train, tmp_path / "out.csv", device="cpu")
     with pytest.raises(DataError, match="overwrite its input"):
         back_translate(ckpt, train, train, device="cpu")
     with pytest.raises(DataError, match="no such annotation file"):
