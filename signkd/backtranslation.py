@@ -66,7 +66,6 @@ def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, 
     if batch_size:
         cfg.data.eval_batch_size = batch_size
     header, rows = _read_rows(corpus)
-    name_col, orth_col = PHOENIX2014T_FIELDS.index("name"), PHOENIX2014T_FIELDS.index("orth")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise DataError("back-translation runs in one process (each torchrun rank would write the whole file); "
                         "start it without torchrun")
@@ -86,25 +85,31 @@ def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, 
             log(f"copy {copy}: {len(hyps) - empty} pseudo gloss sequences, WER {wer['wer']:.2f} % against the "
                 f"real glosses" + (f", {empty} empty (left out)" if empty else ""))
             pseudo.append(hyps)
-    lines = header + rows
-    ids = {row.split("|")[name_col] for row in rows}
-    for copy, hyps in enumerate(pseudo):
-        for row in rows:
-            fields = row.split("|")
-            glosses = hyps.get(fields[name_col])
-            if not glosses:
-                continue
-            fields[name_col] = f"{fields[name_col]}-bt{copy}"
-            if fields[name_col] in ids:
-                raise DataError(f"{corpus}: id {fields[name_col]!r} already exists; cannot name the pseudo row")
-            fields[orth_col] = " ".join(glosses)
-            lines.append("|".join(fields))
+    lines = header + rows + _pseudo_rows(rows, pseudo, corpus)
     _write_atomic(out, "\n".join(lines) + "\n")
     result = {"corpus": str(corpus), "out": str(out), "checkpoint": str(checkpoint), "rows": len(rows),
               "pseudo_rows": len(lines) - len(header) - len(rows), "beam": beam, "length_penalty": length_penalty,
               "dropout": dropout, "seed": seed, "copies": stats}
     log(f"wrote {out}: {len(rows)} rows + {result['pseudo_rows']} pseudo rows")
     return result
+
+
+def _pseudo_rows(rows: list[str], pseudo: list[dict], corpus: Path) -> list[str]:
+    """Each row again per copy, id `<id>-bt<copy>`, glosses replaced; rows with no glosses left out."""
+    name_col, orth_col = PHOENIX2014T_FIELDS.index("name"), PHOENIX2014T_FIELDS.index("orth")
+    ids = {row.split("|")[name_col].strip() for row in rows}
+    out = []
+    for copy, hyps in enumerate(pseudo):
+        for row in rows:
+            fields = row.split("|")
+            name = fields[name_col].strip()
+            if not hyps.get(name):
+                continue
+            fields[name_col], fields[orth_col] = f"{name}-bt{copy}", " ".join(hyps[name])
+            if fields[name_col] in ids:
+                raise DataError(f"{corpus}: id {fields[name_col]!r} already exists; cannot name the pseudo row")
+            out.append("|".join(fields))
+    return out
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[str]]:
