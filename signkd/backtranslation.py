@@ -25,7 +25,7 @@ from torch import nn
 from signkd.data.corpora import PHOENIX2014T_FIELDS
 from signkd.errors import CheckpointError, DataError
 
-FORMATS = ("phoenix2014t",)   # the formats whose annotation files carry glosses and sentences in one row
+FORMATS = ("phoenix2014t", "synthetic")   # annotation files with glosses and sentence in one row (the same csv)
 
 
 def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, *, beam: int = 1,
