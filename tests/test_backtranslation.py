@@ -75,6 +75,21 @@ def test_copies_differ_only_with_dropout(text2gloss, tmp_path):
     assert noisy == pseudo(dropout=0.3, seed=3)                        # seeded: reproducible
 
 
+def test_tag_marks_every_pseudo_row_and_nothing_else(text2gloss, tmp_path):
+    ckpt, train = text2gloss
+    plain, tagged = tmp_path / "plain.csv", tmp_path / "tagged.csv"
+    back_translate(ckpt, train, plain, device="cpu", progress=False, log=lambda m: None)
+    result = back_translate(ckpt, train, tagged, device="cpu", progress=False, log=lambda m: None, tag="BT")
+    assert result["tag"] == "BT"
+    real = {s.id: s.glosses for s in read_corpus("phoenix2014t", "", str(plain))}
+    for s in read_corpus("phoenix2014t", "", str(tagged)):
+        assert s.glosses == (["BT"] + real[s.id] if s.id.endswith("-bt0") else real[s.id])
+    with pytest.raises(DataError, match="one gloss"):
+        back_translate(ckpt, train, tmp_path / "x.csv", device="cpu", tag="B T")
+    with pytest.raises(DataError, match="is a gloss of the corpus"):
+        back_translate(ckpt, train, tmp_path / "x.csv", device="cpu", tag="HEUTE")
+
+
 def test_cli_writes_file_and_summary(text2gloss, tmp_path):
     import json
 
