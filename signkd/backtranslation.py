@@ -80,7 +80,7 @@ def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, 
     dist = D.setup(device)
     with tempfile.TemporaryDirectory(prefix="signkd-bt-") as work:
         _, system, evaluator = load_for_decoding(cfg, checkpoint, Path(work), splits=("test",), dist=dist,
-                                                 log=lambda m: None)
+                                                 log=lambda m: None, loaded=ckpt)
         ds = evaluator.dataset("test")
         pseudo, stats = [], []
         for copy in range(copies):

@@ -39,12 +39,12 @@ def run_test(cfg: Config, checkpoint: str | Path, *, work_dir: str | Path | None
 
 
 def load_for_decoding(cfg: Config, checkpoint: str | Path, work_dir: Path, *, splits, dist: D.DistInfo,
-                      log=print, ensemble=()) -> tuple[dict, object, Evaluator]:
+                      log=print, ensemble=(), loaded: dict | None = None) -> tuple[dict, object, Evaluator]:
     """(checkpoint dict, system with its weights, Evaluator over `splits`), the vocabularies and
-    decoding lengths taken from the checkpoint."""
+    decoding lengths taken from the checkpoint. `loaded`: the checkpoint already read by the caller."""
     from signkd.models.system import build_system
 
-    ckpt = ckpt_io.load_checkpoint(checkpoint)
+    ckpt = ckpt_io.load_checkpoint(checkpoint) if loaded is None else loaded
     ckpt_io.require_signkd(ckpt, checkpoint)
     if dist.is_main:
         work_dir.mkdir(parents=True, exist_ok=True)
