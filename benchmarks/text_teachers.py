@@ -2,15 +2,25 @@
 annotations through the training engine, then report dev BLEU-1..4, chrF, ROUGE-L (and gloss WER
 for Text2Gloss), with the wall time of each run.
 
-Why here and not in the tests: a full run takes tens of minutes on a CPU. What it does, per teacher:
+Why here and not in the tests: a full run takes tens of minutes on a CPU. What it does, per run:
   1. `Trainer(cfg).fit()` exactly as `signkd train configs/phoenix2014t/<teacher>.yaml` (the
      checkpoint is selected on dev BLEU-4 with greedy decoding);
   2. re-decodes dev with best.pt under each beam size / length penalty of the grid and keeps the
      setting with the best dev BLEU-4 (dev only: the test split never chooses anything);
   3. scores `data.test` with that setting when one is given (`--set data.test=PATH`).
+
+Gloss2Text trains on tagged back-translation by default (the recipe of
+configs/phoenix2014t/gloss2text.yaml), so the runs go in two phases:
+  1. Text2Gloss, one run per --text2gloss-seeds (side by side with --jobs 2); the best on dev is the
+     back-translator;
+  2. `signkd back-translate` of the train sentences by it (OUT/back-translation/<variant>/), once per
+     --back-translation variant (greedy; dropout: sampled with dropout 0.3), every pseudo gloss
+     sequence tagged BTTAG; then one Gloss2Text run per variant with data.train = that file, and the
+     ensemble of those runs.
+`--back-translation none` trains Gloss2Text on the real pairs alone (then both teachers run at once).
 Writes OUT/metrics.json and prints a table. Without ../shared/data it says so and exits 0.
 
-    python benchmarks/text_teachers.py [--only gloss2text] [--set train.epochs=4] [--reuse]
+    python benchmarks/text_teachers.py [--only gloss2text --bt-from CKPT] [--set train.epochs=4] [--reuse]
 """
 from __future__ import annotations
 
@@ -25,6 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "phoenix2014t"
 TEACHERS = ("gloss2text", "text2gloss")
 SELECT = {"gloss2text": "bleu4", "text2gloss": "gloss_bleu4"}
+BT_VARIANTS = ("greedy", "dropout")
+TRAIN_FILE = "PHOENIX-2014-T.train.corpus.csv"
 
 
 def parse_args(argv=None):
@@ -35,7 +47,7 @@ def parse_args(argv=None):
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override applied to both teachers, e.g. data.test=PATH or train.epochs=4")
     p.add_argument("--beams", type=int, nargs="+", default=[1, 4], help="beam sizes tried on dev (1 = greedy)")
-    p.add_argument("--alphas", type=float, nargs="+", default=[0.6, 1.0, 2.0], help="length penalties tried with beam > 1")
+    p.add_argument("--alphas", type=float, nargs="+", default=[1.0, 2.0, 3.0], help="length penalties tried with beam > 1")
     p.add_argument("--reuse", action="store_true",
                    help="skip training where OUT/<teacher>/best.pt exists with the same config, and decodings "
                         "already scored for that best.pt")
@@ -45,6 +57,17 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=[], metavar="N",
                    help="train each teacher once per seed (train.seed=N; the first in OUT/<teacher>, the others in "
                         "OUT/<teacher>-seedN), score each run and the ensemble of all of them")
+    p.add_argument("--back-translation", nargs="+", choices=BT_VARIANTS + ("none",), default=["greedy", "dropout"],
+                   metavar="VARIANT", help="Gloss2Text training data: one run per variant on the real pairs + the "
+                        "train sentences back-translated by Text2Gloss (greedy, or dropout: sampled with --bt-dropout), "
+                        "and their ensemble; none: the real pairs alone (default: greedy dropout)")
+    p.add_argument("--bt-from", metavar="CKPT",
+                   help="back-translate with this Text2Gloss checkpoint instead of the best Text2Gloss trained here")
+    p.add_argument("--bt-tag", default="BTTAG", help="gloss put before every pseudo gloss sequence ('' = untagged)")
+    p.add_argument("--bt-dropout", type=float, default=0.3, help="dropout rate of the 'dropout' variant")
+    p.add_argument("--text2gloss-seeds", type=int, nargs="+", default=None, metavar="N",
+                   help="Text2Gloss runs (default: --seeds, else the config's seed); with back-translation the best "
+                        "on dev back-translates")
     p.add_argument("--jobs", type=int, default=1,
                    help="teachers trained at the same time, one process each (2 on a 2-core machine with --threads 1)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
@@ -169,97 +192,158 @@ def _row(teacher: str, split: str, m: dict, run: dict, dec: dict) -> str:
     wer = f"{m['wer']:6.2f}" if "wer" in m else "     -"
     wall = run.get("wall_s")
     minutes = f"{wall / 60:6.1f}" if wall else f"{run['train_s'] / 60:5.1f}*"
-    return (f"{teacher:<16} {split:<5} " + " ".join(f"{m[p + k]:6.2f}" for k in ("bleu1", "bleu2", "bleu3", "bleu4"))
+    return (f"{teacher:<18} {split:<5} " + " ".join(f"{m[p + k]:6.2f}" for k in ("bleu1", "bleu2", "bleu3", "bleu4"))
             + f" {m[p + 'chrf']:6.2f} {m[p + 'rouge_l']:7.2f} {wer} {minutes} {run['epochs']:>3}/{run['best_epoch']:<3}"
             + f" b{dec['beam']} a{dec['alpha']:g}")
 
 
 def _run_name(teacher: str, seed, seeds: list) -> str:
-    """OUT sub-folder and table label of one run: the teacher's name, or with --seeds, the first
+    """OUT sub-folder and table label of one run: the teacher's name, or with several seeds, the first
     seed under that name and every other seed as <teacher>-seedN."""
     return teacher if seed is None or seed == seeds[0] else f"{teacher}-seed{seed}"
 
 
-def _teacher_config(teacher: str, args, data: Path, out_dir: Path, seed=None):
+def _teacher_config(spec, args, data: Path, out_dir: Path):
+    """The config of one run: spec = (teacher, name, seed, extra overrides)."""
     from signkd.config import load_config
 
-    overrides = [f"data.annotations={data}", "train.progress=false"] + args.overrides
+    teacher, name, seed, extra = spec
+    overrides = [f"data.annotations={data}", "train.progress=false"] + args.overrides + list(extra)
     if seed is not None:
         overrides.append(f"train.seed={seed}")
     cfg = load_config(REPO / "configs" / "phoenix2014t" / f"{teacher}.yaml", overrides)
-    cfg.work_dir = str(out_dir / _run_name(teacher, seed, args.seeds))
+    cfg.work_dir = str(out_dir / name)
     return cfg
 
 
-def run_teacher(teacher: str, args, data: Path, out_dir: Path, settings, seed=None) -> dict:
-    """Train (or reuse) and score one run of a teacher (and its ensemble with --ensemble): {label: result}."""
-    import torch
+def _set_threads(threads: int) -> None:
+    if threads:
+        import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = _teacher_config(teacher, args, data, out_dir, seed)
+        torch.set_num_threads(threads)
+
+
+def run_teacher(spec, args, data: Path, out_dir: Path, settings, threads: int = 0) -> dict:
+    """Train (or reuse) and score one run of a teacher (and its ensemble with --ensemble): {label: result}."""
+    _set_threads(threads or args.threads)
+    teacher, name, seed, extra = spec
+    cfg = _teacher_config(spec, args, data, out_dir)
     work_dir = Path(cfg.work_dir)
-    name = work_dir.name
     print(f"[{name}] training: {cfg.train.epochs} epochs -> {work_dir}", flush=True)
     run = train(name, cfg, work_dir, args.reuse)
     out = {name: {"run": run, **score(teacher, cfg, work_dir, settings, args.reuse, label=name),
                   "config": f"configs/phoenix2014t/{teacher}.yaml"}}
     if seed is not None:
         out[name]["seed"] = seed
+    if extra:
+        out[name]["overrides"] = list(extra)
     if args.ensemble:
-        label = f"{teacher}+{len(args.ensemble)}"
+        label = f"{name}+{len(args.ensemble)}"
         scored = score(teacher, cfg, work_dir, settings, args.reuse, ensemble=args.ensemble, label=label)
         out[label] = {"run": run, **scored}
     return out
 
 
-def score_seed_ensemble(teacher: str, args, data: Path, out_dir: Path, settings, runs: dict) -> dict:
-    """The ensemble of a teacher's --seeds runs (averaged log-probabilities per step), beam and length
+def score_ensemble(specs, args, data: Path, out_dir: Path, settings, runs: dict, threads: int = 0) -> dict:
+    """The ensemble of several runs of one teacher (averaged log-probabilities per step), beam and length
     penalty tuned on dev like a single run. Its time is the sum of the members' (they are trained
     side by side only when --jobs allows)."""
-    import torch
+    from signkd.errors import CheckpointError
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = _teacher_config(teacher, args, data, out_dir, args.seeds[0])
-    others = [out_dir / _run_name(teacher, s, args.seeds) / "best.pt" for s in args.seeds[1:]]
-    label = f"{teacher} x{len(args.seeds)}"
-    scored = score(teacher, cfg, Path(cfg.work_dir), settings, args.reuse, ensemble=others, label=label)
-    members = [runs[_run_name(teacher, s, args.seeds)]["run"] for s in args.seeds]
+    _set_threads(threads or args.threads)
+    teacher = specs[0][0]
+    cfg = _teacher_config(specs[0], args, data, out_dir)
+    others = [out_dir / spec[1] / "best.pt" for spec in specs[1:]]
+    label = f"{teacher} x{len(specs)}"
+    try:
+        scored = score(teacher, cfg, Path(cfg.work_dir), settings, args.reuse, ensemble=others, label=label)
+    except CheckpointError as exc:   # e.g. runs trained on files with other gloss sets: keep the runs' results
+        print(f"[{label}] ensemble not scored: {exc}", flush=True)
+        return {}
+    members = [runs[spec[1]]["run"] for spec in specs]
     run = {"wall_s": sum(m["wall_s"] or 0 for m in members) or None, "train_s": sum(m["train_s"] for m in members),
-           "epochs": members[0]["epochs"], "best_epoch": members[0]["best_epoch"], "seeds": args.seeds}
+           "epochs": members[0]["epochs"], "best_epoch": members[0]["best_epoch"], "members": [s[1] for s in specs]}
+    if all(spec[2] is not None for spec in specs):
+        run["seeds"] = [spec[2] for spec in specs]
     return {label: {"run": run, **scored, "config": f"configs/phoenix2014t/{teacher}.yaml"}}
+
+
+def back_translation_file(variant: str, checkpoint: Path, args, data: Path, out_dir: Path) -> dict:
+    """`signkd back-translate` of the train file by `checkpoint` into OUT/back-translation/<variant>/
+    (kept under --reuse when written by the same checkpoint with the same settings)."""
+    from signkd.backtranslation import back_translate
+
+    folder = out_dir / "back-translation" / variant
+    out, summary = folder / TRAIN_FILE, folder / "back-translation.json"
+    settings = {"checkpoint": str(checkpoint.resolve()), "corpus": str((data / TRAIN_FILE).resolve()),
+                "tag": args.bt_tag, "dropout": args.bt_dropout if variant == "dropout" else 0.0, "seed": 0}
+    if (args.reuse and out.is_file() and summary.is_file()
+            and json.loads(summary.read_text(encoding="utf-8")).get("settings") == settings
+            and out.stat().st_mtime > checkpoint.stat().st_mtime):
+        print(f"[back-translation {variant}] reusing {out} (same checkpoint and settings)", flush=True)
+        return json.loads(summary.read_text(encoding="utf-8"))
+    _set_threads(args.threads * args.jobs)   # nothing else runs now
+    start = time.perf_counter()
+    result = back_translate(checkpoint, data / TRAIN_FILE, out, tag=settings["tag"], dropout=settings["dropout"],
+                            seed=settings["seed"], device="cpu", progress=False,
+                            log=lambda m: print(f"[back-translation {variant}] {m}", flush=True))
+    record = {"settings": settings, **result, "seconds": time.perf_counter() - start}
+    summary.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    return record
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     data = Path(args.data)
-    if not (data / "PHOENIX-2014-T.train.corpus.csv").is_file():
+    if not (data / TRAIN_FILE).is_file():
         print(f"bench-text: skipped, no PHOENIX-2014-T annotations in {data} "
-              f"(needs PHOENIX-2014-T.train.corpus.csv and .dev.corpus.csv)")
+              f"(needs {TRAIN_FILE} and .dev.corpus.csv)")
         return 0
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     out_dir = Path(args.out)
+    teachers = list(args.only or TEACHERS)
+    variants = [v for v in dict.fromkeys(args.back_translation) if v != "none"]
+    if "none" in args.back_translation and variants:
+        raise SystemExit("bench-text: --back-translation: give variants or none, not both")
+    bt = variants if "gloss2text" in teachers else []
+    if args.ensemble and len(teachers) != 1:
+        raise SystemExit("bench-text: --ensemble needs exactly one --only teacher")
+    for flag, seeds in (("--seeds", args.seeds), ("--text2gloss-seeds", args.text2gloss_seeds or [])):
+        if len(set(seeds)) != len(seeds):
+            raise SystemExit(f"bench-text: {flag}: each seed once, got {seeds}")
+    if bt and args.seeds:
+        raise SystemExit("bench-text: --seeds with back-translation: Gloss2Text runs once per --back-translation "
+                         "variant; give --text2gloss-seeds for Text2Gloss, or --back-translation none")
+    if bt and "text2gloss" not in teachers and not args.bt_from:
+        raise SystemExit("bench-text: Gloss2Text with back-translation needs a Text2Gloss: drop --only, give "
+                         "--bt-from CKPT, or --back-translation none")
+    if args.bt_from and not bt:
+        raise SystemExit("bench-text: --bt-from is for back-translation of the Gloss2Text training data")
+    if args.bt_from and not Path(args.bt_from).is_file():
+        raise SystemExit(f"bench-text: --bt-from {args.bt_from}: no such checkpoint")
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {"data": str(data), "overrides": args.overrides, "torch_threads": torch.get_num_threads(), "teachers": {}}
     settings = decode_settings(args.beams, args.alphas)
-    if args.ensemble and len(args.only or TEACHERS) != 1:
-        raise SystemExit("bench-text: --ensemble needs exactly one --only teacher")
-    if len(set(args.seeds)) != len(args.seeds):
-        raise SystemExit(f"bench-text: --seeds: each seed once, got {args.seeds}")
-    teachers = list(args.only or TEACHERS)
-    # one task per (teacher, seed); a teacher's seeds before the next teacher, so with --jobs 2 the
-    # longest teacher's runs start first
-    tasks = [(t, s) for t in teachers for s in (args.seeds or [None])]
+
+    def runs_of(teacher, seeds):
+        return [(teacher, _run_name(teacher, s, seeds), s, ()) for s in (seeds or [None])]
+
+    t2g_seeds = args.text2gloss_seeds or args.seeds
+    t2g = runs_of("text2gloss", t2g_seeds) if "text2gloss" in teachers else []
+    g2t = runs_of("gloss2text", args.seeds) if "gloss2text" in teachers and not bt else []
 
     def save():   # after each finished task: a long run leaves what it finished
         (out_dir / "metrics.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
 
     def run_all(fn, calls):
-        """fn(*call) for each call, results in order: side by side in --jobs processes, else here."""
+        """fn(*call) for each call, results in order: side by side in --jobs processes, else here.
+        A phase with fewer runs than jobs gives each run the idle jobs' threads."""
+        if not calls:
+            return
+        threads = args.threads * args.jobs // len(calls) if args.threads and len(calls) < args.jobs else 0
+        calls = [call + (threads,) for call in calls]
         if args.jobs > 1 and len(calls) > 1:
             from concurrent.futures import ProcessPoolExecutor
             from multiprocessing import get_context
@@ -270,18 +354,38 @@ def main(argv=None) -> int:
         else:
             yield from (fn(*call) for call in calls)
 
-    for result in run_all(run_teacher, [(t, args, data, out_dir, settings, s) for t, s in tasks]):
-        results["teachers"].update(result)
-        save()
-    if len(args.seeds) > 1:
-        calls = [(t, args, data, out_dir, settings, results["teachers"]) for t in teachers]
-        for result in run_all(score_seed_ensemble, calls):
+    def phase(specs, groups):
+        """Train and score the runs (side by side), then each group's ensemble."""
+        for result in run_all(run_teacher, [(spec, args, data, out_dir, settings) for spec in specs]):
+            results["teachers"].update(result)
+            save()
+        calls = [(group, args, data, out_dir, settings, results["teachers"]) for group in groups if len(group) > 1]
+        for result in run_all(score_ensemble, calls):
             results["teachers"].update(result)
             save()
 
+    # a teacher's runs before the next teacher's, so with --jobs 2 the longest runs start first
+    phase(g2t + t2g, [g2t, t2g])
+    if bt:
+        if args.bt_from:
+            source, checkpoint = args.bt_from, Path(args.bt_from)
+        else:   # the best Text2Gloss on dev (model selection on dev only)
+            source = max((spec[1] for spec in t2g), key=lambda n: results["teachers"][n]["dev"]["gloss_bleu4"])
+            checkpoint = out_dir / source / "best.pt"
+        results["back_translation"] = {"from": source, "checkpoint": str(checkpoint), "tag": args.bt_tag,
+                                       "variants": {v: back_translation_file(v, checkpoint, args, data, out_dir)
+                                                    for v in bt}}
+        save()
+        g2t = [("gloss2text", "gloss2text" if i == 0 else f"gloss2text-{v}", None,
+                (f"data.train={Path(results['back_translation']['variants'][v]['out']).resolve()}",)) for i, v in enumerate(bt)]
+        phase(g2t, [g2t])
+        for spec, v in zip(g2t, bt):
+            results["teachers"][spec[1]]["back_translation"] = v
+        save()
+
     print("\nPHOENIX-2014-T text teachers (BLEU: sacrebleu tokenize=none; Text2Gloss scored on raw glosses, "
           "WER after the phoenix2014t clean-up)")
-    print(f"{'teacher':<16} {'split':<5} {'BLEU-1':>6} {'BLEU-2':>6} {'BLEU-3':>6} {'BLEU-4':>6} {'chrF':>6} "
+    print(f"{'teacher':<18} {'split':<5} {'BLEU-1':>6} {'BLEU-2':>6} {'BLEU-3':>6} {'BLEU-4':>6} {'chrF':>6} "
           f"{'ROUGE-L':>7} {'WER':>6} {'min':>6} ep/best decoding")
     for teacher, r in results["teachers"].items():
         for split in ("dev", "test"):
@@ -289,9 +393,17 @@ def main(argv=None) -> int:
                 print(_row(teacher, split, r[split], r["run"], r["decoding"]))
     if any(not r["run"].get("wall_s") for r in results["teachers"].values()):
         print("* reused a run trained outside this script: minutes = training epochs only (no evaluation)")
-    if len(args.seeds) > 1:
-        print(f"x{len(args.seeds)}: the ensemble of the runs above (seeds {', '.join(map(str, args.seeds))}); "
-              "its minutes are theirs added up, ep/best are the first run's")
+    for label, r in results["teachers"].items():
+        if "members" in r["run"]:
+            print(f"{label}: the ensemble of {', '.join(r['run']['members'])}; its minutes are theirs added up, "
+                  "ep/best the first's")
+    if bt:
+        b = results["back_translation"]
+        for spec, v in zip(g2t, bt):
+            made = b["variants"][v]
+            print(f"{spec[1]}: real pairs + {made['pseudo_rows']} train sentences back-translated by {b['from']} "
+                  f"({v}{f' {args.bt_dropout:g}' if v == 'dropout' else ''}, tagged {b['tag'] or '-'}; pseudo-gloss "
+                  f"WER {made['copies'][0]['wer']:.1f} %, {made.get('seconds', 0):.0f} s)")
     print(f"wrote {out_dir / 'metrics.json'}")
     return 0
 

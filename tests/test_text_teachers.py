@@ -92,7 +92,7 @@ def test_bench_text_seeds_score_each_run_and_their_ensemble(tmp_path):
     dev = (DATA / "PHOENIX-2014-T.dev.corpus.csv").read_text(encoding="utf-8").splitlines()[:9]
     (data / "PHOENIX-2014-T.dev.corpus.csv").write_text("\n".join(dev) + "\n", encoding="utf-8")
     out = tmp_path / "bench"
-    rc = text_teachers.main(["--data", str(data), "--out", str(out), "--only", "gloss2text", "--seeds", "3", "5",
+    rc = text_teachers.main(["--data", str(data), "--out", str(out), "--only", "gloss2text", "--seeds", "3", "5", "--back-translation", "none",
                              "--beams", "1", "--set", "train.epochs=1", "--set", "data.batch_size=8", "--set", "model.hidden=32",
                              "--set", "model.text_teacher_encoder.ff=64", "--set", "model.teacher_decoder.ff=64",
                              "--set", "eval.max_output_factor=0.5"])
