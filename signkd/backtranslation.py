@@ -30,7 +30,8 @@ FORMATS = ("phoenix2014t", "synthetic")   # annotation files with glosses and se
 
 def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, *, beam: int = 1,
                    length_penalty: float = 1.0, copies: int = 1, dropout: float = 0.0, seed: int = 0,
-                   tag: str = "", device: str = "auto", batch_size: int = 0, progress: bool = True, log=print) -> dict:
+                   tag: str = "", ensemble=(), device: str = "auto", batch_size: int = 0, progress: bool = True,
+                   log=print) -> dict:
     """Write `out` = `corpus` + `copies` pseudo-gloss rows per sentence; returns what was written and,
     per copy, the WER of the pseudo glosses against the real ones.
 
@@ -38,7 +39,8 @@ def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, 
     differ from one another (noisier, varied sources); at 0 every copy is the same greedy / beam output.
     `tag`: a gloss put before every pseudo gloss sequence (tagged back-translation, Caswell et al. 2019),
     so the Gloss2Text teacher can tell machine-made sources from the annotators' (dev: 24.87 vs 24.09
-    untagged, configs/phoenix2014t/gloss2text.yaml)."""
+    untagged, configs/phoenix2014t/gloss2text.yaml).
+    `ensemble`: more Text2Gloss checkpoints (same vocabularies) decoding together with `checkpoint`."""
     from signkd.config import from_dict
     from signkd.training import checkpoint as ckpt_io
     from signkd.training import distributed as D
@@ -80,7 +82,7 @@ def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, 
     dist = D.setup(device)
     with tempfile.TemporaryDirectory(prefix="signkd-bt-") as work:
         _, system, evaluator = load_for_decoding(cfg, checkpoint, Path(work), splits=("test",), dist=dist,
-                                                 log=lambda m: None, loaded=ckpt)
+                                                 log=lambda m: None, loaded=ckpt, ensemble=ensemble)
         ds = evaluator.dataset("test")
         pseudo, stats = [], []
         for copy in range(copies):
@@ -95,7 +97,7 @@ def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, 
             pseudo.append(hyps)
     lines = header + rows + _pseudo_rows(rows, pseudo, corpus, tag)
     _write_atomic(out, "\n".join(lines) + "\n")
-    result = {"corpus": str(corpus), "out": str(out), "checkpoint": str(checkpoint), "rows": len(rows),
+    result = {"corpus": str(corpus), "out": str(out), "checkpoint": str(checkpoint), "ensemble": [str(p) for p in ensemble], "rows": len(rows),
               "pseudo_rows": len(lines) - len(header) - len(rows), "beam": beam, "length_penalty": length_penalty,
               "dropout": dropout, "seed": seed, "tag": tag, "copies": stats}
     log(f"wrote {out}: {len(rows)} rows + {result['pseudo_rows']} pseudo rows")

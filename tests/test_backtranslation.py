@@ -119,3 +119,17 @@ def test_bad_input_is_one_clear_error(text2gloss, tmp_path, tiny_corpus, capsys,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Text2Gloss" in err[0]
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "o.csv").exists()
+
+
+def test_an_ensemble_of_teachers_back_translates_together(text2gloss, tmp_path):
+    """`--ensemble`: the checkpoints decode together (averaged log-probabilities); an ensemble of a
+    teacher with itself writes exactly the teacher's own glosses."""
+    ckpt, train = text2gloss
+    alone, both = tmp_path / "alone.csv", tmp_path / "both.csv"
+    back_translate(ckpt, train, alone, device="cpu", progress=False, log=lambda m: None)
+    result = back_translate(ckpt, train, both, ensemble=[ckpt], device="cpu", progress=False, log=lambda m: None)
+    assert result["ensemble"] == [str(ckpt)]
+    assert both.read_text(encoding="utf-8") == alone.read_text(encoding="utf-8")
+    with pytest.raises(CheckpointError, match="missing.pt"):
+        back_translate(ckpt, train, tmp_path / "x.csv", ensemble=[tmp_path / "missing.pt"], device="cpu",
+                       progress=False, log=lambda m: None)

@@ -16,6 +16,8 @@ def add_arguments(p) -> None:
                    help="decode with the teacher's dropout layers on at rate P (noisier glosses; copies differ)")
     p.add_argument("--tag", default="", metavar="GLOSS",
                    help="put this gloss before every pseudo gloss sequence (tagged back-translation; e.g. BT)")
+    p.add_argument("--ensemble", nargs="+", default=[], metavar="CKPT",
+                   help="more Text2Gloss checkpoints (same vocabularies) that decode together with CHECKPOINT")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--batch-size", type=int, default=0, help="sentences per batch (0 = the checkpoint's eval batch size)")
@@ -28,7 +30,8 @@ def run(args) -> int:
     from signkd.backtranslation import back_translate
 
     result = back_translate(args.checkpoint, args.corpus, args.out, beam=args.beam, length_penalty=args.length_penalty,
-                            copies=args.copies, dropout=args.dropout, seed=args.seed, tag=args.tag, device=args.device,
+                            copies=args.copies, dropout=args.dropout, seed=args.seed, tag=args.tag, ensemble=args.ensemble,
+                            device=args.device,
                             batch_size=args.batch_size)
     info = Path(args.out).with_name(Path(args.out).name + ".json")
     info.write_text(json.dumps(result, indent=1), encoding="utf-8")
