@@ -11,8 +11,8 @@ Why here and not in the tests: a full run takes tens of minutes on a CPU. What i
 
 Gloss2Text trains on tagged back-translation by default (the recipe of
 configs/phoenix2014t/gloss2text.yaml), so the runs go in two phases:
-  1. Text2Gloss, one run per --text2gloss-seeds (side by side with --jobs 2); the best on dev is the
-     back-translator;
+  1. Text2Gloss, one run per --text2gloss-seeds (side by side with --jobs 2); their ensemble is the
+     back-translator (with one seed: that run);
   2. `signkd back-translate` of the train sentences by it (OUT/back-translation/<variant>/), once per
      --back-translation variant (greedy; dropout: sampled with dropout 0.3), every pseudo gloss
      sequence tagged BTTAG; then one Gloss2Text run per variant with data.train = that file, and the
@@ -61,13 +61,14 @@ def parse_args(argv=None):
                    metavar="VARIANT", help="Gloss2Text training data: one run per variant on the real pairs + the "
                         "train sentences back-translated by Text2Gloss (greedy, or dropout: sampled with --bt-dropout), "
                         "and their ensemble; none: the real pairs alone (default: greedy dropout)")
-    p.add_argument("--bt-from", metavar="CKPT",
-                   help="back-translate with this Text2Gloss checkpoint instead of the best Text2Gloss trained here")
+    p.add_argument("--bt-from", nargs="+", metavar="CKPT",
+                   help="back-translate with these Text2Gloss checkpoints (decoding together) instead of the "
+                        "Text2Gloss runs trained here")
     p.add_argument("--bt-tag", default="BTTAG", help="gloss put before every pseudo gloss sequence ('' = untagged)")
     p.add_argument("--bt-dropout", type=float, default=0.3, help="dropout rate of the 'dropout' variant")
     p.add_argument("--text2gloss-seeds", type=int, nargs="+", default=None, metavar="N",
-                   help="Text2Gloss runs (default: --seeds, else the config's seed); with back-translation the best "
-                        "on dev back-translates")
+                   help="Text2Gloss runs (default: --seeds, else the config's seed); with back-translation their "
+                        "ensemble back-translates")
     p.add_argument("--jobs", type=int, default=1,
                    help="teachers trained at the same time, one process each (2 on a 2-core machine with --threads 1)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
@@ -268,23 +269,26 @@ def score_ensemble(specs, args, data: Path, out_dir: Path, settings, runs: dict,
     return {label: {"run": run, **scored, "config": f"configs/phoenix2014t/{teacher}.yaml"}}
 
 
-def back_translation_file(variant: str, checkpoint: Path, args, data: Path, out_dir: Path) -> dict:
-    """`signkd back-translate` of the train file by `checkpoint` into OUT/back-translation/<variant>/
-    (kept under --reuse when written by the same checkpoint with the same settings)."""
+def back_translation_file(variant: str, checkpoints: list[Path], args, data: Path, out_dir: Path) -> dict:
+    """`signkd back-translate` of the train file by the ensemble of `checkpoints` (one: that teacher)
+    into OUT/back-translation/<variant>/ (kept under --reuse when written by the same checkpoints
+    with the same settings)."""
     from signkd.backtranslation import back_translate
 
     folder = out_dir / "back-translation" / variant
     out, summary = folder / TRAIN_FILE, folder / "back-translation.json"
-    settings = {"checkpoint": str(checkpoint.resolve()), "corpus": str((data / TRAIN_FILE).resolve()),
+    checkpoint, others = checkpoints[0], checkpoints[1:]
+    settings = {"checkpoint": str(checkpoint.resolve()), "ensemble": [str(c.resolve()) for c in others], "corpus": str((data / TRAIN_FILE).resolve()),
                 "tag": args.bt_tag, "dropout": args.bt_dropout if variant == "dropout" else 0.0, "seed": 0}
     if (args.reuse and out.is_file() and summary.is_file()
             and json.loads(summary.read_text(encoding="utf-8")).get("settings") == settings
-            and out.stat().st_mtime > checkpoint.stat().st_mtime):
+            and all(out.stat().st_mtime > c.stat().st_mtime for c in checkpoints)):
         print(f"[back-translation {variant}] reusing {out} (same checkpoint and settings)", flush=True)
         return json.loads(summary.read_text(encoding="utf-8"))
     _set_threads(args.threads * args.jobs)   # nothing else runs now
     start = time.perf_counter()
-    result = back_translate(checkpoint, data / TRAIN_FILE, out, tag=settings["tag"], dropout=settings["dropout"],
+    result = back_translate(checkpoint, data / TRAIN_FILE, out, ensemble=others, tag=settings["tag"],
+                            dropout=settings["dropout"],
                             seed=settings["seed"], device="cpu", progress=False,
                             log=lambda m: print(f"[back-translation {variant}] {m}", flush=True))
     record = {"settings": settings, **result, "seconds": time.perf_counter() - start}
@@ -321,8 +325,9 @@ def main(argv=None) -> int:
                          "--bt-from CKPT, or --back-translation none")
     if args.bt_from and not bt:
         raise SystemExit("bench-text: --bt-from is for back-translation of the Gloss2Text training data")
-    if args.bt_from and not Path(args.bt_from).is_file():
-        raise SystemExit(f"bench-text: --bt-from {args.bt_from}: no such checkpoint")
+    for path in args.bt_from or []:
+        if not Path(path).is_file():
+            raise SystemExit(f"bench-text: --bt-from {path}: no such checkpoint")
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {"data": str(data), "overrides": args.overrides, "torch_threads": torch.get_num_threads(), "teachers": {}}
     settings = decode_settings(args.beams, args.alphas)
@@ -368,12 +373,14 @@ def main(argv=None) -> int:
     phase(g2t + t2g, [g2t, t2g])
     if bt:
         if args.bt_from:
-            source, checkpoint = args.bt_from, Path(args.bt_from)
-        else:   # the best Text2Gloss on dev (model selection on dev only)
-            source = max((spec[1] for spec in t2g), key=lambda n: results["teachers"][n]["dev"]["gloss_bleu4"])
-            checkpoint = out_dir / source / "best.pt"
-        results["back_translation"] = {"from": source, "checkpoint": str(checkpoint), "tag": args.bt_tag,
-                                       "variants": {v: back_translation_file(v, checkpoint, args, data, out_dir)
+            checkpoints = [Path(c) for c in args.bt_from]
+            source = " + ".join(args.bt_from)
+        else:   # the ensemble of the Text2Gloss runs, the best on dev first (it supplies the decoding config)
+            names = sorted((spec[1] for spec in t2g), key=lambda n: -results["teachers"][n]["dev"]["gloss_bleu4"])
+            checkpoints = [out_dir / n / "best.pt" for n in names]
+            source = " + ".join(names)
+        results["back_translation"] = {"from": source, "checkpoints": [str(c) for c in checkpoints], "tag": args.bt_tag,
+                                       "variants": {v: back_translation_file(v, checkpoints, args, data, out_dir)
                                                     for v in bt}}
         save()
         g2t = [("gloss2text", "gloss2text" if i == 0 else f"gloss2text-{v}", None,
