@@ -278,18 +278,18 @@ def back_translation_file(variant: str, checkpoints: list[Path], args, data: Pat
     folder = out_dir / "back-translation" / variant
     out, summary = folder / TRAIN_FILE, folder / "back-translation.json"
     checkpoint, others = checkpoints[0], checkpoints[1:]
-    settings = {"checkpoint": str(checkpoint.resolve()), "ensemble": [str(c.resolve()) for c in others], "corpus": str((data / TRAIN_FILE).resolve()),
-                "tag": args.bt_tag, "dropout": args.bt_dropout if variant == "dropout" else 0.0, "seed": 0}
-    if (args.reuse and out.is_file() and summary.is_file()
-            and json.loads(summary.read_text(encoding="utf-8")).get("settings") == settings
-            and all(out.stat().st_mtime > c.stat().st_mtime for c in checkpoints)):
-        print(f"[back-translation {variant}] reusing {out} (same checkpoint and settings)", flush=True)
-        return json.loads(summary.read_text(encoding="utf-8"))
+    settings = {"checkpoint": str(checkpoint.resolve()), "ensemble": [str(c.resolve()) for c in others],
+                "corpus": str((data / TRAIN_FILE).resolve()), "tag": args.bt_tag,
+                "dropout": args.bt_dropout if variant == "dropout" else 0.0, "seed": 0}
+    if args.reuse and out.is_file() and summary.is_file():
+        record = json.loads(summary.read_text(encoding="utf-8"))
+        if record.get("settings") == settings and all(out.stat().st_mtime > c.stat().st_mtime for c in checkpoints):
+            print(f"[back-translation {variant}] reusing {out} (same checkpoint and settings)", flush=True)
+            return record
     _set_threads(args.threads * args.jobs)   # nothing else runs now
     start = time.perf_counter()
     result = back_translate(checkpoint, data / TRAIN_FILE, out, ensemble=others, tag=settings["tag"],
-                            dropout=settings["dropout"],
-                            seed=settings["seed"], device="cpu", progress=False,
+                            dropout=settings["dropout"], seed=settings["seed"], device="cpu", progress=False,
                             log=lambda m: print(f"[back-translation {variant}] {m}", flush=True))
     record = {"settings": settings, **result, "seconds": time.perf_counter() - start}
     summary.write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -379,12 +379,12 @@ def main(argv=None) -> int:
             names = sorted((spec[1] for spec in t2g), key=lambda n: -results["teachers"][n]["dev"]["gloss_bleu4"])
             checkpoints = [out_dir / n / "best.pt" for n in names]
             source = " + ".join(names)
-        results["back_translation"] = {"from": source, "checkpoints": [str(c) for c in checkpoints], "tag": args.bt_tag,
-                                       "variants": {v: back_translation_file(v, checkpoints, args, data, out_dir)
-                                                    for v in bt}}
+        variants = {v: back_translation_file(v, checkpoints, args, data, out_dir) for v in bt}
+        results["back_translation"] = {"from": source, "checkpoints": [str(c) for c in checkpoints],
+                                       "tag": args.bt_tag, "variants": variants}
         save()
         g2t = [("gloss2text", "gloss2text" if i == 0 else f"gloss2text-{v}", None,
-                (f"data.train={Path(results['back_translation']['variants'][v]['out']).resolve()}",)) for i, v in enumerate(bt)]
+                (f"data.train={Path(variants[v]['out']).resolve()}",)) for i, v in enumerate(bt)]
         phase(g2t, [g2t])
         for spec, v in zip(g2t, bt):
             results["teachers"][spec[1]]["back_translation"] = v

@@ -97,7 +97,8 @@ def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, 
             pseudo.append(hyps)
     lines = header + rows + _pseudo_rows(rows, pseudo, corpus, tag)
     _write_atomic(out, "\n".join(lines) + "\n")
-    result = {"corpus": str(corpus), "out": str(out), "checkpoint": str(checkpoint), "ensemble": [str(p) for p in ensemble], "rows": len(rows),
+    result = {"corpus": str(corpus), "out": str(out), "checkpoint": str(checkpoint),
+              "ensemble": [str(p) for p in ensemble], "rows": len(rows),
               "pseudo_rows": len(lines) - len(header) - len(rows), "beam": beam, "length_penalty": length_penalty,
               "dropout": dropout, "seed": seed, "tag": tag, "copies": stats}
     log(f"wrote {out}: {len(rows)} rows + {result['pseudo_rows']} pseudo rows")

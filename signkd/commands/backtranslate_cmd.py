@@ -30,9 +30,8 @@ def run(args) -> int:
     from signkd.backtranslation import back_translate
 
     result = back_translate(args.checkpoint, args.corpus, args.out, beam=args.beam, length_penalty=args.length_penalty,
-                            copies=args.copies, dropout=args.dropout, seed=args.seed, tag=args.tag, ensemble=args.ensemble,
-                            device=args.device,
-                            batch_size=args.batch_size)
+                            copies=args.copies, dropout=args.dropout, seed=args.seed, tag=args.tag,
+                            ensemble=args.ensemble, device=args.device, batch_size=args.batch_size)
     info = Path(args.out).with_name(Path(args.out).name + ".json")
     info.write_text(json.dumps(result, indent=1), encoding="utf-8")
     print(f"wrote {info}")
