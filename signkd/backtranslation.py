@@ -41,8 +41,7 @@ def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, 
     so the Gloss2Text teacher can tell machine-made sources from the annotators' (dev: 24.87 vs 24.09
     untagged, configs/phoenix2014t/gloss2text.yaml).
     `ensemble`: more Text2Gloss checkpoints (same vocabularies) decoding together with `checkpoint`."""
-    from signkd.config import from_dict
-    from signkd.training import checkpoint as ckpt_io
+    from signkd.training.checkpoint import Checkpoint
     from signkd.training import distributed as D
     from signkd.training.data import eval_loader
     from signkd.training.evaluate import eval_plan
@@ -59,9 +58,8 @@ def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, 
         raise DataError(f"{corpus}: no such annotation file")
     if out.resolve() == corpus.resolve():
         raise DataError(f"{out}: the output would overwrite its input annotation file")
-    ckpt = ckpt_io.load_checkpoint(checkpoint)
-    ckpt_io.require_signkd(ckpt, checkpoint)
-    cfg = from_dict(ckpt["config"])
+    ckpt = Checkpoint.read(checkpoint)
+    cfg = ckpt.run_config()
     if eval_plan(cfg)["glosses"] != ("text2gloss", "seq2seq"):
         raise CheckpointError(f"{checkpoint}: back-translation needs a Text2Gloss teacher checkpoint "
                               "(model.text2gloss without a student or dialogue teacher)")

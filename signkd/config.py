@@ -259,6 +259,7 @@ class TrainConfig:
     progress: bool = True            # tqdm progress bars
     num_threads: int = 0             # torch intra-op threads per process; 0 = PyTorch's default
     average_last: int = 0            # >1: average the weights of the last N epochs; kept as best.pt if better on dev
+    max_nonfinite_batches: int = 20  # stop after this many consecutive NaN/Inf losses (a diverged run); 0 = never
 
 
 @dataclass
@@ -501,6 +502,8 @@ def validate(cfg: Config) -> None:
     for key, value in _dropout_fields(cfg.model, "model"):
         if not 0.0 <= value < 1.0:
             raise ConfigError(f"{key}: expected a probability in [0, 1), got {value}")
+    if cfg.train.max_nonfinite_batches < 0:
+        raise ConfigError(f"train.max_nonfinite_batches: must be >= 0 (0 = never stop), got {cfg.train.max_nonfinite_batches}")
     if cfg.loss.rdrop < 0:
         raise ConfigError(f"loss.rdrop: must be >= 0 (0 = off), got {cfg.loss.rdrop}")
 

@@ -56,20 +56,13 @@ class LoadedRun:
     """A stage's best.pt rebuilt with its own config and vocabularies, plus a split's data."""
 
     def __init__(self, run_dir: Path, splits=("test",)):
-        from signkd.config import from_dict
-        from signkd.models.system import build_system
-        from signkd.training import checkpoint as ckpt_io
-        from signkd.training.data import Vocabs, build_data
+        from signkd.training.data import build_data
+        from signkd.training.restore import restore
 
         self.run_dir = Path(run_dir)
-        ckpt = ckpt_io.load_checkpoint(self.run_dir / "best.pt")
-        self.cfg = from_dict(ckpt["config"])
-        self.cfg.train.init = []
-        self.vocabs = Vocabs.from_state(ckpt["vocab"], None)
+        restored = restore(self.run_dir / "best.pt")
+        self.cfg, self.vocabs, self.system = restored.cfg, restored.vocabs, restored.system
         self.data = build_data(self.cfg, self.run_dir, roles=tuple(splits), vocabs=self.vocabs, log=lambda m: None)
-        self.system = build_system(self.cfg, self.vocabs.gloss, self.vocabs.word, self.vocabs.tokenizer)
-        ckpt_io.load_model_state(self.system, ckpt["model"], where=str(self.run_dir / "best.pt"))
-        self.system.eval()
 
     def batches(self, split: str):
         from signkd.training import distributed as D

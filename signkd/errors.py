@@ -11,3 +11,8 @@ class DataError(SignkdError):
 
 class CheckpointError(SignkdError):
     """A checkpoint that does not fit the model/command it is used with."""
+
+
+class TrainingDiverged(SignkdError):
+    """Training stopped because the loss or the weights stopped being finite; the last good
+    checkpoint is kept."""

@@ -196,10 +196,10 @@ class Preprocessing:
     frame_interval: int = 1
 
     @classmethod
-    def from_checkpoint(cls, ckpt: dict, cfg) -> "Preprocessing":
+    def from_checkpoint(cls, stored: dict, cfg) -> "Preprocessing":
         from signkd.training.data import preprocessing_of
 
-        stored = ckpt.get("preprocessing") or preprocessing_of(cfg)   # older files: same function on its config
+        stored = stored or preprocessing_of(cfg)   # older files: same function on its config
         names = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in stored.items() if k in names})
 
@@ -411,41 +411,22 @@ class StudentBundle:
 def load_student(path: str | Path, device: str | torch.device = "cpu") -> StudentBundle:
     """A signkd checkpoint -> its student, config, vocabularies and preprocessing.
     CheckpointError (one line) for files that are not signkd checkpoints or hold no student."""
-    from signkd.config import ConfigError, from_dict, to_dict
-    from signkd.data.vocab import GlossVocab, WordVocab
-    from signkd.models.recognizer import SLRStudent, SLTStudent
-    from signkd.training import checkpoint as ckpt_io
+    from signkd.training.checkpoint import Checkpoint
+    from signkd.training.restore import restore
 
-    ckpt = ckpt_io.load_checkpoint(path)
-    ckpt_io.require_signkd(ckpt, path)
-    try:
-        cfg = from_dict(ckpt.get("config") or {})
-    except ConfigError as exc:
-        raise CheckpointError(f"{path}: its stored config does not load ({exc})") from None
-    state = ckpt_io.model_state_of(ckpt, path)
-    own = {k[len("student."):]: v for k, v in state.items() if k.startswith("student.")}
-    if not cfg.model.student or not own:
+    ckpt = Checkpoint.read(path)
+    cfg = ckpt.run_config()
+    if not cfg.model.student or not any(k.startswith("student.") for k in ckpt.model):
         present = [n for n in ("dialogue_teacher", "text2gloss", "gloss2text") if getattr(cfg.model, n)]
         what = f"a teacher checkpoint ({', '.join(present)})" if present else "a checkpoint without a student"
         raise CheckpointError(f"{path}: {what}; recognize/translate/export need a student checkpoint "
                               "(a run with model.student: true)")
-    vocab = ckpt.get("vocab") or {}
-    if not vocab.get("gloss"):
-        raise CheckpointError(f"{path}: no gloss vocabulary stored in the checkpoint")
-    gloss_vocab = GlossVocab.from_dict(vocab["gloss"])
-    word_vocab = WordVocab.from_dict(vocab["word"]) if vocab.get("word") else None
-    cfg.model.visual.pretrained = ""          # the weights come from the checkpoint, never a download
-    if cfg.model.task == "slt":
-        if word_vocab is None:
-            raise CheckpointError(f"{path}: an SLT student checkpoint without its word vocabulary")
-        student = SLTStudent(cfg.model, gloss_vocab.num_classes, len(word_vocab))
-    else:
-        student = SLRStudent(cfg.model, gloss_vocab.num_classes)
-    ckpt_io.load_model_state(student, own, where=f"{path} (student)",
-                             ckpt_model_cfg=(ckpt.get("config") or {}).get("model"), model_cfg=to_dict(cfg.model))
-    student.to(device).eval()
-    return StudentBundle(student, cfg, gloss_vocab, word_vocab, Preprocessing.from_checkpoint(ckpt, cfg),
-                         dict((ckpt.get("preprocessing") or {}).get("max_lengths") or {}))
+    if cfg.model.task == "slt" and not ckpt.vocab.get("word"):
+        raise CheckpointError(f"{path}: an SLT student checkpoint without its word vocabulary")
+    restored = restore(ckpt, cfg=cfg, device=device, modules=("student",))
+    return StudentBundle(restored.system.student, restored.cfg, restored.vocabs.gloss, restored.vocabs.word,
+                         Preprocessing.from_checkpoint(ckpt.preprocessing, restored.cfg),
+                         dict(ckpt.preprocessing.get("max_lengths") or {}))
 
 
 # --------------------------------------------------------------------------------------------

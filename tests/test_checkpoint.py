@@ -91,20 +91,29 @@ def test_checkpoint_from_a_different_model_fails_with_one_line(tiny_corpus, tmp_
     assert "not a readable PyTorch checkpoint" in capsys.readouterr().err
 
 
-def test_save_is_atomic(tmp_path, monkeypatch):
+def test_disk_full_while_saving_keeps_the_old_file_and_leaves_no_partial_one(tmp_path, monkeypatch):
+    import errno
+
     path = tmp_path / "last.pt"
     ckpt_io.save_checkpoint(path, {"epoch": 1, "model": {"w": torch.ones(2)}})
 
-    def broken_save(obj, f, *a, **k):
-        with open(f, "wb") as fh:
-            fh.write(b"partial")
-        raise OSError("disk full")
+    def disk_full(obj, f, *a, **k):
+        f.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(CheckpointError, match=r"last\.pt: cannot write the checkpoint \(No space left on device\)"):
         ckpt_io.save_checkpoint(path, {"epoch": 2, "model": {"w": torch.zeros(2)}})
     monkeypatch.undo()
     assert ckpt_io.load_checkpoint(path)["epoch"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+def test_unwritable_checkpoint_folder_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(CheckpointError, match="cannot write the checkpoint"):
+        ckpt_io.save_checkpoint(blocker / "last.pt", {"epoch": 1, "model": {"w": torch.ones(2)}})
 
 
 class _Evil:

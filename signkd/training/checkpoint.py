@@ -16,6 +16,7 @@ import os
 import pickle
 import random
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -74,13 +75,38 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
-    """Atomically write `payload` (plus format tags) to `path`."""
+    """Atomically write `payload` (plus format tags) to `path`: a temp file in the same folder,
+    flushed to disk, then `os.replace`d. Whatever fails on the way (a full disk, a kill, an
+    unwritable folder) leaves the old file untouched and no temp file behind; an OSError becomes
+    one CheckpointError line naming the file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        _discard(tmp)
+        raise CheckpointError(f"{path}: cannot write the checkpoint ({exc.strerror or exc})") from None
+    except BaseException:
+        _discard(tmp)
+        raise
     return path
+
+
+def _discard(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:   # the folder itself is not there or not writable: nothing was left behind
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:160]
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -89,20 +115,22 @@ def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         refused = next((ln for ln in lines if "GLOBAL" in ln), None)
         if refused is None or not zipfile.is_zipfile(path):
-            detail = next((ln for ln in lines if "Unsupported" in ln or "invalid" in ln.lower()), lines[-1] if lines else "")
+            detail = next((ln for ln in lines if "Unsupported" in ln or "invalid" in ln.lower()), _first_line(exc))
             raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({detail[:160]})") from None
         if os.environ.get("SIGNKD_TRUST_CHECKPOINTS") == "1":
             return torch.load(path, map_location="cpu", weights_only=False)
         raise CheckpointError(f"{path}: holds objects weights_only loading refuses ({refused[:160]}); "
                               "set SIGNKD_TRUST_CHECKPOINTS=1 only if you trust the file") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:160]})") from None
+    except Exception as exc:   # torch raises RuntimeError, EOFError, ValueError, OSError, ... for torn files
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({_first_line(exc)})") from None
 
 
 def model_state_of(ckpt: Any, path: str | Path = "") -> dict:
@@ -127,6 +155,96 @@ def require_signkd(ckpt: dict, path: str | Path) -> None:
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a signkd checkpoint (no '{FORMAT}' tag); "
                               "use it through an `init:` entry if it only holds weights")
+
+
+# --------------------------------------------------------------------------------------------
+# The checkpoint as one typed object
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Checkpoint:
+    """A signkd checkpoint, read and checked once: every field typed, so no caller indexes the
+    raw dict by string and each check below guards every command (train --resume/--load-weights,
+    test, recognize, export, back-translate, the demo report).
+
+    Why checked here: the file may come from anywhere. `read` refuses what is not a signkd
+    checkpoint or lacks a field a command needs, with one line naming the file and the field,
+    instead of a KeyError deep inside a command."""
+    path: Path
+    epoch: int                      # completed epochs
+    model: dict                     # state dict of the whole system: name -> tensor
+    config: dict                    # the run's resolved config (signkd.config.to_dict)
+    vocab: dict                     # {"gloss", "word", "tokenizer"} (signkd.training.data.Vocabs.to_state)
+    preprocessing: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    trainer: dict = field(default_factory=dict)   # TrainState of the run
+    optimizer: Optional[dict] = None
+    scheduler: Optional[dict] = None
+    scaler: Optional[dict] = None
+    rng: Optional[dict] = None
+
+    RESUME_FIELDS = ("optimizer", "scheduler", "rng", "trainer")
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Checkpoint":
+        return cls.from_payload(load_checkpoint(path), path)
+
+    @classmethod
+    def from_payload(cls, raw: Any, path: str | Path) -> "Checkpoint":
+        require_signkd(raw, path)
+        version = raw.get("version")
+        if not isinstance(version, int) or version > VERSION:
+            raise CheckpointError(f"{path}: checkpoint format version {version!r}; this signkd reads up to {VERSION}")
+        epoch = raw.get("epoch")
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise CheckpointError(f"{path}: field 'epoch' missing or not a non-negative integer ({epoch!r})")
+        model = raw.get("model")
+        if not isinstance(model, dict) or not model or not all(
+                isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items()):
+            raise CheckpointError(f"{path}: field 'model' missing or not a state dict of named tensors")
+        typed: dict = {}
+        for name, required in (("config", True), ("vocab", True), ("preprocessing", False), ("metrics", False),
+                               ("trainer", False), ("optimizer", False), ("scheduler", False), ("scaler", False),
+                               ("rng", False)):
+            value = raw.get(name)
+            if value is None and not required:
+                continue
+            if not isinstance(value, dict) or (required and not value):
+                raise CheckpointError(f"{path}: field {name!r} missing or not a mapping")
+            typed[name] = value
+        if not isinstance(typed["vocab"].get("gloss"), dict):
+            raise CheckpointError(f"{path}: field 'vocab' holds no gloss vocabulary")
+        return cls(path=Path(path), epoch=epoch, model=model, **typed)
+
+    def to_payload(self) -> dict:
+        """The dict `save_checkpoint` writes (format tags are added there)."""
+        out = {"epoch": self.epoch, "model": self.model, "config": self.config, "vocab": self.vocab,
+               "preprocessing": self.preprocessing, "metrics": self.metrics, "trainer": self.trainer}
+        out.update({k: getattr(self, k) for k in ("optimizer", "scheduler", "scaler", "rng")
+                    if getattr(self, k) is not None})
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        return save_checkpoint(path, self.to_payload())
+
+    def require_resumable(self) -> None:
+        missing = [k for k in self.RESUME_FIELDS if not getattr(self, k)]
+        if missing:
+            raise CheckpointError(f"{self.path}: cannot resume from it: no {', '.join(missing)} stored "
+                                  "(a checkpoint for weights only; use --load-weights)")
+
+    def run_config(self):
+        """The run's `Config`, validated; a stored config this signkd cannot read is one line."""
+        from signkd.config import ConfigError, from_dict
+
+        try:
+            return from_dict(self.config)
+        except ConfigError as exc:
+            raise CheckpointError(f"{self.path}: its stored config does not load ({exc})") from None
+
+    @property
+    def model_config(self) -> Optional[dict]:
+        return self.config.get("model") if isinstance(self.config.get("model"), dict) else None
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from signkd.config import Config, ConfigError
 from signkd.data.batching import (BucketBatchSampler, Collate, SignDataset, eval_batches, filter_ctc_feasible,
                                   normalise_translation, temporal_output_length_fn)
 from signkd.data.video import ClipTransform, FrameSource, PackedCache
-from signkd.errors import DataError
+from signkd.errors import CheckpointError, DataError
 from signkd.training.distributed import DistInfo
 
 
@@ -34,6 +34,45 @@ def needs_words(cfg: Config) -> bool:
     return cfg.model.task == "slt" or cfg.model.gloss2text
 
 
+# The files a BERT tokenizer's save_pretrained writes; the only names a checkpoint may carry.
+# Names come from the file, so anything else (an absolute path, `../x`, a `.pth` that Python
+# would run at start-up) is refused before a byte is written.
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                   "added_tokens.json")
+MAX_TOKENIZER_FILE_BYTES = 64 << 20
+
+
+def check_tokenizer_files(files, where: str = "checkpoint") -> dict:
+    """{name: bytes} of a checkpoint's stored tokenizer, each name allow-listed and each blob a
+    1-D uint8 tensor of sane size; the config may not ask transformers for custom code."""
+    if not isinstance(files, dict):
+        raise CheckpointError(f"{where}: vocab.tokenizer is not a mapping of file names to bytes")
+    out = {}
+    for name, blob in files.items():
+        if name not in TOKENIZER_FILES:
+            raise CheckpointError(f"{where}: vocab.tokenizer holds a file named {str(name)[:80]!r}; "
+                                  f"only {', '.join(TOKENIZER_FILES)} are allowed")
+        if not isinstance(blob, torch.Tensor) or blob.dtype != torch.uint8 or blob.dim() != 1 \
+                or blob.numel() > MAX_TOKENIZER_FILE_BYTES:
+            raise CheckpointError(f"{where}: vocab.tokenizer[{name!r}] is not a 1-D uint8 tensor of at most "
+                                  f"{MAX_TOKENIZER_FILE_BYTES >> 20} MiB")
+        out[name] = blob.numpy().tobytes()
+    if "vocab.txt" not in out and "tokenizer.json" not in out:
+        raise CheckpointError(f"{where}: vocab.tokenizer has neither vocab.txt nor tokenizer.json")
+    if "tokenizer_config.json" in out:
+        import json
+
+        try:
+            conf = json.loads(out["tokenizer_config.json"].decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise CheckpointError(f"{where}: vocab.tokenizer['tokenizer_config.json'] is not JSON") from None
+        if not isinstance(conf, dict) or "auto_map" in conf or not str(conf.get("tokenizer_class", "")).isidentifier() \
+                and conf.get("tokenizer_class") is not None:
+            raise CheckpointError(f"{where}: vocab.tokenizer's tokenizer_config.json asks for a custom tokenizer "
+                                  "class (auto_map / tokenizer_class); only transformers' own classes load")
+    return out
+
+
 @dataclass
 class Vocabs:
     gloss: object
@@ -46,20 +85,50 @@ class Vocabs:
                 "tokenizer": self.tokenizer_files or None}
 
     @classmethod
-    def from_state(cls, state: dict, work_dir: Optional[Path] = None) -> "Vocabs":
+    def from_state(cls, state: dict, work_dir: Optional[Path] = None, where: str = "checkpoint") -> "Vocabs":
+        """Vocabularies (and the BERT tokenizer) stored in a checkpoint. The tokenizer loads from a
+        private temporary folder holding only allow-listed files; with `work_dir` a copy goes to
+        `work_dir/tokenizer` (replacing an older one whole, so no stale file mixes in)."""
         from signkd.data.vocab import GlossVocab, WordVocab
+        from signkd.errors import SignkdError
 
-        word = WordVocab.from_dict(state["word"]) if state.get("word") else None
-        tokenizer, files = None, state.get("tokenizer") or {}
-        if files:
-            folder = Path(work_dir) / "tokenizer" if work_dir else Path(tempfile.mkdtemp(prefix="signkd-tok-"))
-            folder.mkdir(parents=True, exist_ok=True)
-            for name, blob in files.items():
-                (folder / name).write_bytes(bytes(blob.numpy().tobytes()))
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{where}: field 'vocab' is not a mapping")
+        try:
+            gloss = GlossVocab.from_dict(state.get("gloss"))
+            word = WordVocab.from_dict(state["word"]) if state.get("word") else None
+        except SignkdError as exc:
+            raise CheckpointError(f"{where}: {exc}") from None
+        tokenizer, raw = None, state.get("tokenizer") or {}
+        if raw:
+            files = check_tokenizer_files(raw, where)
             import transformers
 
-            tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
-        return cls(GlossVocab.from_dict(state["gloss"]), word, tokenizer, dict(files))
+            with tempfile.TemporaryDirectory(prefix="signkd-tok-") as tmp:
+                for name, data in files.items():
+                    (Path(tmp) / name).write_bytes(data)
+                try:
+                    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp, trust_remote_code=False,
+                                                                           local_files_only=True)
+                except Exception as exc:   # transformers raises many types for broken files
+                    raise CheckpointError(f"{where}: its stored tokenizer does not load "
+                                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
+                if work_dir is not None:
+                    _replace_folder(Path(tmp), Path(work_dir) / "tokenizer")
+        return cls(gloss, word, tokenizer, dict(raw))
+
+
+def _replace_folder(src: Path, dst: Path) -> None:
+    """Copy the files of `src` to `dst`, replacing whatever `dst` held."""
+    import shutil
+
+    if dst.is_dir() and not dst.is_symlink():
+        shutil.rmtree(dst)
+    elif dst.exists() or dst.is_symlink():
+        dst.unlink()
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        shutil.copyfile(f, dst / f.name)
 
 
 def _pack_folder(folder: Path) -> dict:

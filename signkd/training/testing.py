@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from signkd.config import Config, to_dict
-from signkd.training import checkpoint as ckpt_io
+import torch
+
+from signkd.config import Config
 from signkd.training import distributed as D
-from signkd.training.data import Vocabs, build_data
+from signkd.training.checkpoint import Checkpoint
+from signkd.training.data import build_data
 from signkd.training.evaluate import Evaluator
+from signkd.training.restore import restore
 
 
 def run_test(cfg: Config, checkpoint: str | Path, *, work_dir: str | Path | None = None, splits=("dev", "test"),
@@ -24,7 +27,7 @@ def run_test(cfg: Config, checkpoint: str | Path, *, work_dir: str | Path | None
     splits = [s for s in splits if getattr(cfg.data, s, "")]
     ckpt, system, evaluator = load_for_decoding(cfg, checkpoint, work_dir, splits=splits, dist=dist, log=log,
                                                 ensemble=ensemble)
-    results = {"checkpoint": str(checkpoint), "epoch": ckpt.get("epoch")}
+    results = {"checkpoint": str(checkpoint), "epoch": ckpt.epoch}
     if ensemble:
         results["ensemble"] = [str(checkpoint)] + [str(p) for p in ensemble]
     for split in splits:
@@ -39,33 +42,26 @@ def run_test(cfg: Config, checkpoint: str | Path, *, work_dir: str | Path | None
 
 
 def load_for_decoding(cfg: Config, checkpoint: str | Path, work_dir: Path, *, splits, dist: D.DistInfo,
-                      log=print, ensemble=(), loaded: dict | None = None) -> tuple[dict, object, Evaluator]:
-    """(checkpoint dict, system with its weights, Evaluator over `splits`), the vocabularies and
+                      log=print, ensemble=(), loaded: Checkpoint | None = None) -> tuple[Checkpoint, object, Evaluator]:
+    """(checkpoint, system with its weights, Evaluator over `splits`), the vocabularies and
     decoding lengths taken from the checkpoint. `loaded`: the checkpoint already read by the caller."""
-    from signkd.models.system import build_system
-
-    ckpt = ckpt_io.load_checkpoint(checkpoint) if loaded is None else loaded
-    ckpt_io.require_signkd(ckpt, checkpoint)
     if dist.is_main:
         work_dir.mkdir(parents=True, exist_ok=True)
-    vocabs = Vocabs.from_state(ckpt["vocab"], work_dir if dist.is_main else None)
+    restored = restore(loaded if loaded is not None else checkpoint, cfg=cfg, device=dist.device,
+                       work_dir=work_dir if dist.is_main else None)
+    ckpt, vocabs, system = restored.checkpoint, restored.vocabs, restored.system
     data = build_data(cfg, work_dir, roles=tuple(splits), vocabs=vocabs, log=log if dist.is_main else (lambda m: None))
-    system = build_system(cfg, vocabs.gloss, vocabs.word, vocabs.tokenizer).to(dist.device)
-    ckpt_io.load_model_state(system, ckpt_io.model_state_of(ckpt, checkpoint), where=str(checkpoint),
-                             ckpt_model_cfg=(ckpt.get("config") or {}).get("model"), model_cfg=to_dict(cfg.model))
     if ensemble:
-        _ensemble_text_teachers(system, ckpt, ensemble, vocabs, dist.device)
-    max_lengths = (ckpt.get("preprocessing") or {}).get("max_lengths")
+        _ensemble_text_teachers(system, ckpt, ensemble, dist.device)
+    max_lengths = ckpt.preprocessing.get("max_lengths")
     return ckpt, system, Evaluator(cfg, data, dist, work_dir, max_lengths=max_lengths)
 
 
-def _ensemble_text_teachers(system, ckpt: dict, paths, vocabs, device) -> None:
+def _ensemble_text_teachers(system, ckpt: Checkpoint, paths, device) -> None:
     """Replace system.gloss2text / system.text2gloss by the ensemble of it and the same module
     of each checkpoint in `paths` (built from that checkpoint's own model config)."""
-    from signkd.config import from_dict
     from signkd.errors import CheckpointError
     from signkd.models.ensemble import Seq2SeqEnsemble
-    from signkd.models.system import build_system
 
     names = [n for n in ("gloss2text", "text2gloss") if getattr(system, n, None) is not None]
     if not names:
@@ -73,18 +69,24 @@ def _ensemble_text_teachers(system, ckpt: dict, paths, vocabs, device) -> None:
                               "this config has neither")
     members = {n: [getattr(system, n)] for n in names}
     for path in paths:
-        other = ckpt_io.load_checkpoint(path)
-        ckpt_io.require_signkd(other, path)
-        for key in ("gloss", "word"):
-            if (other.get("vocab") or {}).get(key) != (ckpt.get("vocab") or {}).get(key):
+        other = Checkpoint.read(path)
+        for key in ("gloss", "word", "tokenizer"):
+            if not _same(other.vocab.get(key), ckpt.vocab.get(key)):
                 raise CheckpointError(f"{path}: its {key} vocabulary differs from the first checkpoint's; "
                                       "ensemble members must share their vocabularies")
-        other_cfg = from_dict(other["config"])
-        model = build_system(other_cfg, vocabs.gloss, vocabs.word, vocabs.tokenizer)
-        ckpt_io.load_model_state(model, ckpt_io.model_state_of(other, path), where=str(path))
+        model = restore(other, device=device).system
         for n in names:
             if getattr(model, n, None) is None:
                 raise CheckpointError(f"{path}: has no {n} to ensemble")
-            members[n].append(getattr(model, n).to(device))
+            members[n].append(getattr(model, n))
     for n in names:
         setattr(system, n, Seq2SeqEnsemble(members[n]))
+
+
+def _same(a, b) -> bool:
+    """Equality of stored vocabularies, whose tokenizer files are tensors."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and bool(torch.equal(a, b))
+    return a == b

@@ -23,9 +23,10 @@ import numpy as np
 import torch
 
 from signkd.config import Config, dump_yaml, to_dict
-from signkd.errors import CheckpointError
+from signkd.errors import CheckpointError, TrainingDiverged
 from signkd.hardware import cpu_has_bf16
 from signkd.training import checkpoint as ckpt_io
+from signkd.training.checkpoint import Checkpoint
 from signkd.training import distributed as D
 from signkd.training.data import (DataBundle, Vocabs, build_data, preprocessing_of, train_loader,
                                   vocabs_from_train_split, write_report)
@@ -89,22 +90,19 @@ class Trainer:
         self.state = TrainState()
         check_stages(cfg)  # fail on an inconsistent schedule before any data is read
 
-        resume_ckpt = None
+        resume_ckpt = weights_ckpt = None
         if resume:
             last = self.work_dir / "last.pt"
             if not last.is_file():
                 raise CheckpointError(f"{last}: nothing to resume (no last.pt in the work dir)")
-            resume_ckpt = ckpt_io.load_checkpoint(last)
-            ckpt_io.require_signkd(resume_ckpt, last)
-            self.log(f"resuming from {last} (epoch {resume_ckpt['epoch']})")
-        vocab_state = resume_ckpt["vocab"] if resume_ckpt else None
-        if load_weights and not resume_ckpt:
-            weights_ckpt = ckpt_io.load_checkpoint(load_weights)
-            ckpt_io.require_signkd(weights_ckpt, load_weights)
-            vocab_state = weights_ckpt["vocab"]
-        else:
-            weights_ckpt = None
-        vocabs = Vocabs.from_state(vocab_state, self.work_dir if self.is_main else None) if vocab_state else None
+            resume_ckpt = Checkpoint.read(last)
+            resume_ckpt.require_resumable()
+            self.log(f"resuming from {last} (epoch {resume_ckpt.epoch})")
+        elif load_weights:
+            weights_ckpt = Checkpoint.read(load_weights)
+        vocab_from = resume_ckpt or weights_ckpt
+        vocabs = Vocabs.from_state(vocab_from.vocab, self.work_dir if self.is_main else None,
+                                   where=str(vocab_from.path)) if vocab_from else None
         roles = ("train", "dev") if cfg.data.dev else ("train",)
         self._init_ckpts: dict = {}
         if vocabs is None and self.dist.distributed:
@@ -148,10 +146,8 @@ class Trainer:
             self._restore(resume_ckpt)
         else:
             if weights_ckpt is not None:
-                ckpt_io.load_model_state(self.system, ckpt_io.model_state_of(weights_ckpt, load_weights),
-                                         where=str(load_weights),
-                                         ckpt_model_cfg=(weights_ckpt.get("config") or {}).get("model"),
-                                         model_cfg=to_dict(cfg.model))
+                ckpt_io.load_model_state(self.system, weights_ckpt.model, where=str(load_weights),
+                                         ckpt_model_cfg=weights_ckpt.model_config, model_cfg=to_dict(cfg.model))
                 self.log(f"loaded weights from {load_weights}")
             self._apply_inits()
 
@@ -247,32 +243,69 @@ class Trainer:
                      f"{' e.g. ' + rep['unexpected'][0] if rep['unexpected'] else ''})")
         self._init_ckpts.clear()
 
-    def _payload(self, metrics: dict) -> dict:
-        return {
-            "epoch": self.state.epoch,
-            "model": {k: v.detach().cpu() for k, v in ckpt_io.unwrap(self.system).state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.schedule.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "rng": ckpt_io.capture_rng(),
-            "config": to_dict(self.cfg),
-            "vocab": self.data.vocabs.to_state(),
-            "preprocessing": {**preprocessing_of(self.cfg), "max_lengths": self.evaluator.max_lengths},
-            "metrics": metrics,
-            "trainer": self.state.to_dict(),
-        }
+    def _checkpoint(self, metrics: dict) -> Checkpoint:
+        return Checkpoint(
+            path=self.work_dir / "last.pt",
+            epoch=self.state.epoch,
+            model={k: v.detach().cpu() for k, v in ckpt_io.unwrap(self.system).state_dict().items()},
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.schedule.state_dict(),
+            scaler=self.scaler.state_dict(),
+            rng=ckpt_io.capture_rng(),
+            config=to_dict(self.cfg),
+            vocab=self.data.vocabs.to_state(),
+            preprocessing={**preprocessing_of(self.cfg), "max_lengths": self.evaluator.max_lengths},
+            metrics=metrics,
+            trainer=self.state.to_dict(),
+        )
 
-    def _restore(self, ckpt: dict) -> None:
-        ckpt_io.load_model_state(self.system, ckpt["model"], where=str(self.work_dir / "last.pt"),
-                                 ckpt_model_cfg=(ckpt.get("config") or {}).get("model"), model_cfg=to_dict(self.cfg.model))
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.schedule.load_state_dict(ckpt["scheduler"])
-        if ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
-        ckpt_io.restore_rng(ckpt["rng"])
-        for key, value in ckpt["trainer"].items():
-            setattr(self.state, key, value)
-        self.state.epoch = int(ckpt["epoch"])
+    def _restore(self, ckpt: Checkpoint) -> None:
+        ckpt_io.load_model_state(self.system, ckpt.model, where=str(ckpt.path),
+                                 ckpt_model_cfg=ckpt.model_config, model_cfg=to_dict(self.cfg.model))
+        try:
+            self.optimizer.load_state_dict(ckpt.optimizer)
+            self.schedule.load_state_dict(ckpt.scheduler)
+            if ckpt.scaler:
+                self.scaler.load_state_dict(ckpt.scaler)
+            ckpt_io.restore_rng(ckpt.rng)
+        except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
+            raise CheckpointError(f"{ckpt.path}: its optimizer / scheduler / RNG state does not fit this run "
+                                  f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
+        known = set(TrainState.__dataclass_fields__)
+        for key, value in ckpt.trainer.items():
+            if key in known:
+                setattr(self.state, key, value)
+        self.state.epoch = ckpt.epoch
+        if self.is_main:
+            self._reconcile_best()
+
+    # The commit protocol of an epoch's files (a kill between any two writes loses nothing):
+    #   1. a better epoch's weights go to best.next.pt (not yet the best),
+    #   2. the averaging snapshot, if any,
+    #   3. last.pt -- the commit point: it records the epoch and which epoch is best,
+    #   4. best.next.pt is renamed to best.pt.
+    # `_reconcile_best` finishes or rolls back step 4 on resume, so best.pt always holds the
+    # epoch last.pt calls best, and the final test scores the right weights.
+
+    @property
+    def _best_next(self) -> Path:
+        return self.work_dir / "best.next.pt"
+
+    def _reconcile_best(self) -> None:
+        best, pending = self.work_dir / "best.pt", self._best_next
+        wanted = _best_key(self.state.to_dict())
+        if pending.is_file():
+            staged = Checkpoint.read(pending)
+            if _best_key(staged.trainer) == wanted:
+                os.replace(pending, best)          # committed by last.pt, not yet promoted
+            else:
+                pending.unlink()                   # written for an epoch last.pt never committed
+        if self.state.best_epoch > 0:
+            held = _best_key(Checkpoint.read(best).trainer) if best.is_file() else None
+            if held != wanted:
+                raise CheckpointError(f"{best}: holds {_describe_best(held)} but {self.work_dir / 'last.pt'} records "
+                                      f"{_describe_best(wanted)} as the best; the run's files are inconsistent "
+                                      "(copied from elsewhere?); start the run again with --force")
 
     # ----------------------------------------------------------------------------- training
 
@@ -306,7 +339,8 @@ class Trainer:
         params = [p for p in self.system.parameters() if p.requires_grad]
         self.optimizer.zero_grad(set_to_none=True)
         sums: dict[str, float] = {}
-        count = frames = nan_here = micro = 0
+        count = frames = nan_here = micro = nan_run = 0
+        limit = cfg.train.max_nonfinite_batches
         start = time.perf_counter()
         from tqdm import tqdm
 
@@ -326,9 +360,18 @@ class Trainer:
                 bad = D.any_true(not bool(torch.isfinite(loss.detach())), self.dist)
                 if bad:
                     nan_here += 1
+                    nan_run += 1
                     self._skip_backward(loss, params)
                     bar.update(1)
+                    if limit and nan_run >= limit:
+                        bar.close()
+                        raise TrainingDiverged(
+                            f"train: {nan_run} consecutive batches with a non-finite loss in epoch {epoch + 1} "
+                            f"(train.max_nonfinite_batches={limit}); stopped, the last good checkpoint is "
+                            f"{self.work_dir / 'last.pt'} (epoch {self.state.epoch}); lower train.optim.lr or "
+                            "set train.optim.grad_clip")
                     continue
+                nan_run = 0
                 self.scaler.scale(loss / accumulate).backward()
             micro += 1
             if micro % accumulate == 0 or i + 1 == total_batches:
@@ -428,18 +471,17 @@ class Trainer:
             self.state.history.append(record)
             self.log(msg)
             self._tb_epoch(record)
+            if improved:
+                self.state.averaged = []
+            self._check_finite_weights(epoch + 1)
             if self.is_main:
-                metrics = {"dev": record.get("dev"), "train": stats, "epoch": epoch + 1}
-                payload = self._payload(metrics)
-                ckpt_io.save_checkpoint(self.work_dir / "last.pt", payload)
-                if improved:
-                    ckpt_io.save_checkpoint(self.work_dir / "best.pt", payload)
-                    self.state.averaged = []
-                if cfg.train.average_last > 1 and epoch + 1 > cfg.train.epochs - cfg.train.average_last:
-                    ckpt_io.save_checkpoint(self._snapshot_path(epoch + 1), {"model": payload["model"]})
+                checkpoint = self._checkpoint({"dev": record.get("dev"), "train": stats, "epoch": epoch + 1})
+                self._commit(checkpoint, improved,
+                             snapshot=cfg.train.average_last > 1 and epoch + 1 > cfg.train.epochs - cfg.train.average_last)
                 self.write_outputs()
             D.barrier(self.dist)
-        if cfg.train.average_last > 1 and start < cfg.train.epochs and "dev" in self.data.datasets:
+        if cfg.train.average_last > 1 and not self.state.average and "dev" in self.data.datasets \
+                and self.state.epoch >= cfg.train.epochs:
             self.average_snapshots()
         result = {"best_epoch": self.state.best_epoch, "best_score": self.state.best_score, "select": self.select}
         if self.state.averaged:
@@ -451,6 +493,26 @@ class Trainer:
         if self._tb:
             self._tb.close()
         return result
+
+    def _commit(self, last: Checkpoint, improved: bool, *, snapshot: bool = False,
+                best: Optional[Checkpoint] = None) -> None:
+        """Write an epoch's files in the order described above `_reconcile_best`."""
+        if improved:
+            (best or last).save(self._best_next)
+        if snapshot:
+            ckpt_io.save_checkpoint(self._snapshot_path(last.epoch), {"model": last.model})
+        last.save(self.work_dir / "last.pt")
+        if improved:
+            os.replace(self._best_next, self.work_dir / "best.pt")
+
+    def _check_finite_weights(self, epoch: int) -> None:
+        """Never checkpoint NaN/Inf weights over the last good ones."""
+        bad = next((name for name, p in ckpt_io.unwrap(self.system).named_parameters()
+                    if not bool(torch.isfinite(p).all())), None)
+        if bad is not None:
+            raise TrainingDiverged(f"train: parameter {bad} is not finite after epoch {epoch}; stopped without "
+                                   f"saving it (last good checkpoint: {self.work_dir / 'last.pt'}, epoch "
+                                   f"{self.state.epoch - 1}); lower train.optim.lr or set train.optim.grad_clip")
 
     def _snapshot_path(self, epoch: int) -> Path:
         return self.work_dir / "snapshots" / f"epoch-{epoch:03d}.pt"
@@ -465,7 +527,7 @@ class Trainer:
         if len(epochs) < 2:
             self.log(f"checkpoint averaging skipped: {len(epochs)} snapshot(s) of the last {cfg.train.average_last} epochs")
             return
-        states = [ckpt_io.load_checkpoint(self._snapshot_path(e))["model"] for e in epochs]
+        states = [ckpt_io.model_state_of(ckpt_io.load_checkpoint(p), p) for p in map(self._snapshot_path, epochs)]
         averaged = {}
         for key, last in states[-1].items():
             if torch.is_floating_point(last):
@@ -482,10 +544,14 @@ class Trainer:
         if improved:
             self.state.best_score, self.state.best_epoch, self.state.averaged = float(score), epochs[-1], epochs
             self.evaluator.promote_hypotheses("dev")
-            if self.is_main:
-                payload = self._payload({"dev": dev, "averaged": epochs, "epoch": epochs[-1]})
-                ckpt_io.save_checkpoint(self.work_dir / "best.pt", payload)
         if self.is_main:
+            # last.pt keeps the last epoch's weights; only its record of the run (averaged, best) changes
+            last = Checkpoint.read(self.work_dir / "last.pt")
+            last.trainer = self.state.to_dict()
+            best = None
+            if improved:
+                best = self._checkpoint({"dev": dev, "averaged": epochs, "epoch": epochs[-1]})
+            self._commit(last, improved, best=best)
             self.write_outputs()
         D.barrier(self.dist)
 
@@ -494,8 +560,7 @@ class Trainer:
         best = self.work_dir / "best.pt"
         D.barrier(self.dist)
         if best.is_file():
-            ckpt = ckpt_io.load_checkpoint(best)
-            ckpt_io.load_model_state(self.system, ckpt["model"], where=str(best))
+            ckpt_io.load_model_state(self.system, Checkpoint.read(best).model, where=str(best))
         out = {"checkpoint": str(best), "epoch": self.state.best_epoch}
         out.update(self.evaluator.evaluate_splits(self.system, ("dev", "test")))
         for split in ("dev", "test"):
@@ -533,6 +598,18 @@ class Trainer:
         os.replace(tmp, path)
         write_curves(self.state.history, self.work_dir / "curves.png")
         write_report_md(metrics, self.cfg, self.work_dir / "report.md")
+
+
+def _best_key(trainer: dict) -> tuple:
+    """What identifies the weights best.pt must hold: the best epoch, and the epochs averaged into it."""
+    return trainer.get("best_epoch"), tuple(trainer.get("averaged") or ())
+
+
+def _describe_best(key) -> str:
+    if key is None:
+        return "nothing (missing)"
+    epoch, averaged = key
+    return f"the average of epochs {averaged[0]}-{averaged[-1]}" if averaged else f"epoch {epoch}"
 
 
 def _jsonable(x):

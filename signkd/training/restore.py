@@ -1,0 +1,68 @@
+"""One way to rebuild a trained system from a checkpoint, for every command that evaluates or
+deploys one: `signkd test`, `recognize` / `translate` / `export` (the student alone),
+`back-translate`, text-teacher ensembles and the demo report.
+
+Why one function: each of those used to read the checkpoint's fields by string key and patch the
+config its own way, so a check added to one entry point did not guard the others. Here the file is
+read once as a typed `Checkpoint` (format, fields, vocabularies and tokenizer checked), the config
+is made fit for restoring (no `init:` checkpoints to load, no ImageNet download: the weights come
+from the checkpoint), and the weights load strictly with a one-line message on any mismatch.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+
+from signkd.config import Config, to_dict
+from signkd.errors import CheckpointError
+from signkd.training.checkpoint import Checkpoint, load_model_state
+from signkd.training.data import Vocabs
+
+MODULES = ("student", "dialogue_teacher", "text2gloss", "gloss2text")
+
+
+@dataclass
+class Restored:
+    checkpoint: Checkpoint
+    cfg: Config              # the config the system was built from (the checkpoint's unless one was given)
+    vocabs: Vocabs
+    system: torch.nn.Module  # signkd.models.system.SignKDSystem, in eval mode on `device`
+
+
+def restore(source: str | Path | Checkpoint, *, cfg: Optional[Config] = None, device: str | torch.device = "cpu",
+            work_dir: Optional[Path] = None, modules: Optional[Sequence[str]] = None) -> Restored:
+    """Rebuild the system stored in `source` with its weights.
+
+    `cfg`: build from this config instead of the checkpoint's (`signkd test CONFIG`: data paths and
+    evaluation settings are the user's; an architecture that differs is named in the error).
+    `modules`: build and load only these parts (e.g. ("student",) for recognition), so a student
+    checkpoint of a 2-teacher run deploys without its teachers. `work_dir`: where a copy of the
+    stored tokenizer goes."""
+    from signkd.models.system import build_system
+
+    ckpt = source if isinstance(source, Checkpoint) else Checkpoint.read(source)
+    where = str(ckpt.path)
+    cfg = copy.deepcopy(cfg) if cfg is not None else ckpt.run_config()
+    cfg.train.init = []                 # init: entries seed a training run; the weights come from here
+    cfg.model.visual.pretrained = ""    # ... so nothing is downloaded to be overwritten at once
+    state = ckpt.model
+    if modules is not None:
+        unknown = [m for m in modules if m not in MODULES]
+        if unknown:
+            raise ValueError(f"restore: unknown module(s) {unknown}; expected some of {MODULES}")
+        missing = [m for m in modules if not getattr(cfg.model, m)]
+        if missing:
+            present = [m for m in MODULES if getattr(cfg.model, m)]
+            raise CheckpointError(f"{where}: holds {', '.join(present) or 'no model'}, not {', '.join(missing)}")
+        for name in MODULES:
+            setattr(cfg.model, name, name in modules)
+        state = {k: v for k, v in state.items() if k.split(".", 1)[0] in modules}
+    vocabs = Vocabs.from_state(ckpt.vocab, work_dir, where=where)
+    system = build_system(cfg, vocabs.gloss, vocabs.word, vocabs.tokenizer)
+    load_model_state(system, state, where=where, ckpt_model_cfg=ckpt.model_config, model_cfg=to_dict(cfg.model))
+    system.to(device).eval()
+    return Restored(ckpt, cfg, vocabs, system)
