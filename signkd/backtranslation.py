@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from signkd.atomic import atomic_write_text
 from signkd.data.corpora import PHOENIX2014T_FIELDS
 from signkd.errors import CheckpointError, DataError
 
@@ -94,7 +95,7 @@ def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, 
                 f"real glosses" + (f", {empty} empty (left out)" if empty else ""))
             pseudo.append(hyps)
     lines = header + rows + _pseudo_rows(rows, pseudo, corpus, tag)
-    _write_atomic(out, "\n".join(lines) + "\n")
+    atomic_write_text(out, "\n".join(lines) + "\n", error=DataError, what="annotation file")
     result = {"corpus": str(corpus), "out": str(out), "checkpoint": str(checkpoint),
               "ensemble": [str(p) for p in ensemble], "rows": len(rows),
               "pseudo_rows": len(lines) - len(header) - len(rows), "beam": beam, "length_penalty": length_penalty,
@@ -160,8 +161,3 @@ class _SamplingDropout(nn.Module):
         return F.dropout(x, self.p, training=True)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -15,12 +15,14 @@ as metadata (`signkd.*` keys), so it can be used without the checkpoint.
 from __future__ import annotations
 
 import json
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Optional
 
 import torch
 
+from signkd.atomic import atomic_write
 from signkd.errors import SignkdError
 from signkd.inference import SingleClipStudent, temporal_geometry
 
@@ -60,19 +62,26 @@ def export_onnx(bundle, out: str | Path, *, frames: int = 0, size: int = 0, opse
     axes = {INPUT_NAME: {1: "frames"} if fixed else {1: "frames", 3: "height", 4: "width"}}
     axes.update({name: {1: "steps"} for name in OUTPUT_NAMES})
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:   # fail before the export's minutes of tracing, not after
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SignkdError(f"export --onnx: cannot create the folder {out.parent} ({exc.strerror or exc})") from None
+    if out.is_dir():
+        raise SignkdError(f"export --onnx: {out} is a folder; give a file name like student.onnx")
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)   # the fused Transformer kernel has no ONNX form
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")     # tracer notes about LSTM batch size and shape asserts
-            torch.onnx.export(model, (dummy,), str(out), dynamo=False, input_names=[INPUT_NAME],
-                              output_names=list(OUTPUT_NAMES), dynamic_axes=axes, opset_version=opset,
-                              do_constant_folding=True)
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
+    with tempfile.TemporaryDirectory(prefix="signkd-export-") as tmp:
+        traced = Path(tmp) / "model.onnx"
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")     # tracer notes about LSTM batch size and shape asserts
+                torch.onnx.export(model, (dummy,), str(traced), dynamo=False, input_names=[INPUT_NAME],
+                                  output_names=list(OUTPUT_NAMES), dynamic_axes=axes, opset_version=opset,
+                                  do_constant_folding=True)
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fastpath)
+        proto = onnx.load(str(traced))
     stride, field_ = temporal_geometry(temporal.specs)
-    proto = onnx.load(str(out))
     meta = {
         "signkd.preprocessing": json.dumps(vars(bundle.preprocessing)),
         "signkd.glosses": json.dumps(["<blank>"] + [bundle.gloss_vocab.decode([i])[0]
@@ -84,7 +93,7 @@ def export_onnx(bundle, out: str | Path, *, frames: int = 0, size: int = 0, opse
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.save(proto, str(out))
+    atomic_write(out, lambda fh: onnx.save(proto, fh), what="ONNX model")
     return out
 
 

@@ -70,3 +70,29 @@ def test_export_command_checks_itself_and_refuses_teachers(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "teacher checkpoint (gloss2text)" in err
     assert not (tmp_path / "t.onnx").exists()
+
+
+def test_export_to_an_unwritable_place_is_one_line_and_leaves_nothing(exported, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import onnx
+
+    ckpt, _ = exported
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for target, message in ((blocker / "student.onnx", "cannot create the folder"),
+                            (tmp_path, "is a folder; give a file name")):
+        assert cli_main(["export", str(ckpt), "--onnx", str(target), "--no-check"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+
+    def disk_full(proto, f, *a, **k):
+        f.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(onnx, "save", disk_full)
+    out = tmp_path / "full" / "student.onnx"
+    assert cli_main(["export", str(ckpt), "--onnx", str(out), "--no-check"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot write the ONNX model (No space left on device)" in err, err
+    assert list(out.parent.iterdir()) == []

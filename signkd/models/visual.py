@@ -92,9 +92,13 @@ def load_resnet18_weights(model: ResNet18, source: str) -> None:
         path = Path(source)
         if not path.is_file():
             raise ConfigError(f"model.visual.pretrained: {source!r} is neither 'imagenet' nor an existing file")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        from signkd.training.checkpoint import load_checkpoint
+
+        state = load_checkpoint(path)   # weights_only, and one line for an empty or torn file
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
             state = state["state_dict"]
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise CheckpointError(f"model.visual.pretrained: {source} is not a state dict of tensors")
     if isinstance(model.fc, nn.Identity):
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     for key in [k for k in state if k.endswith("num_batches_tracked")]:

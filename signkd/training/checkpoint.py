@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from signkd.atomic import atomic_write
 from signkd.errors import CheckpointError
 
 FORMAT = "signkd-checkpoint"
@@ -75,33 +76,10 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
-    """Atomically write `payload` (plus format tags) to `path`: a temp file in the same folder,
-    flushed to disk, then `os.replace`d. Whatever fails on the way (a full disk, a kill, an
-    unwritable folder) leaves the old file untouched and no temp file behind; an OSError becomes
-    one CheckpointError line naming the file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            torch.save({"format": FORMAT, "version": VERSION, **payload}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        _discard(tmp)
-        raise CheckpointError(f"{path}: cannot write the checkpoint ({exc.strerror or exc})") from None
-    except BaseException:
-        _discard(tmp)
-        raise
-    return path
-
-
-def _discard(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError:   # the folder itself is not there or not writable: nothing was left behind
-        pass
+    """Atomically write `payload` (plus format tags) to `path` (signkd.atomic: a kill, a full disk
+    or an unwritable folder leaves the old file untouched, no temp file behind, and one line)."""
+    return atomic_write(path, lambda fh: torch.save({"format": FORMAT, "version": VERSION, **payload}, fh),
+                        error=CheckpointError, what="checkpoint")
 
 
 def _first_line(exc: BaseException) -> str:

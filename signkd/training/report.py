@@ -2,6 +2,8 @@
 curves.png (training loss and dev metrics per epoch; matplotlib's Agg backend, no display)."""
 from __future__ import annotations
 
+from signkd.atomic import atomic_write, atomic_write_text
+
 from pathlib import Path
 
 
@@ -35,10 +37,10 @@ def write_curves(history: list, path: Path) -> None:
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_name(".curves.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        atomic_write(path, lambda fh: fig.savefig(fh, dpi=100, format="png"), what="plot")
+    finally:
+        plt.close(fig)
 
 
 def write_report_md(metrics: dict, cfg, path: Path) -> None:
@@ -63,4 +65,4 @@ def write_report_md(metrics: dict, cfg, path: Path) -> None:
     lines += ["", "Training curves: `curves.png`; hypotheses: `hypotheses/`; resolved config: `config.yaml`.", ""]
     if metrics.get("data_report"):
         lines += ["## Data report", ""] + [f"- {x}" for x in metrics["data_report"][:50]] + [""]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    atomic_write_text(path, "\n".join(lines), what="report")

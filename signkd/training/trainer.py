@@ -22,6 +22,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from signkd.atomic import atomic_write_text
 from signkd.config import Config, dump_yaml, to_dict
 from signkd.errors import CheckpointError, TrainingDiverged
 from signkd.hardware import cpu_has_bf16
@@ -593,9 +594,7 @@ class Trainer:
         if final is not None:
             metrics["final"] = final
         path = self.work_dir / "metrics.json"
-        tmp = path.with_name(".metrics.json.tmp")
-        tmp.write_text(json.dumps(metrics, indent=1, default=_jsonable), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(metrics, indent=1, default=_jsonable), what="metrics")
         write_curves(self.state.history, self.work_dir / "curves.png")
         write_report_md(metrics, self.cfg, self.work_dir / "report.md")
 

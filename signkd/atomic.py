@@ -1,0 +1,47 @@
+"""Atomic file writes: a temp file beside the target, flushed to disk, then renamed over it.
+
+Why one helper: a checkpoint, a metrics file or an exported model that a kill or a full disk
+cuts in half must never replace a good one, and no half-written temp file may be left behind.
+Every writer of a result file goes through `atomic_write`, so that rule is written once.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+from signkd.errors import SignkdError
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, error: type = SignkdError,
+                 what: str = "file") -> Path:
+    """Call `write(fh)` on a temp file beside `path`, then rename it to `path`. An OSError (disk
+    full, read-only folder, a file where the folder should be) becomes one `error` line naming
+    `path`; whatever fails, the old `path` is untouched and the temp file is gone."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        _discard(tmp)
+        raise error(f"{path}: cannot write the {what} ({exc.strerror or exc})") from None
+    except BaseException:
+        _discard(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str, *, error: type = SignkdError, what: str = "file") -> Path:
+    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")), error=error, what=what)
+
+
+def _discard(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:   # the folder itself is missing or not writable: nothing was left behind
+        pass
