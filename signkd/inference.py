@@ -194,6 +194,7 @@ class Preprocessing:
     mean: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
     std: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
     frame_interval: int = 1
+    frame_size: Optional[list] = None   # [H, W] training read, when it did not resize (resize 0)
 
     @classmethod
     def from_checkpoint(cls, stored: dict, cfg) -> "Preprocessing":
@@ -214,18 +215,33 @@ class Preprocessing:
 
     def frame_chunks(self, frames: Iterable[np.ndarray], chunk: int, where: str = "clip") -> Iterator[torch.Tensor]:
         """Raw frames -> normalised (n <= chunk, 3, h, w) tensors, keeping every n-th frame."""
-        from signkd.data.video import resize_frame
 
         transform, buf = self.transform(), []
         for i, frame in enumerate(frames):
             if i % self.frame_interval:
                 continue
-            buf.append(resize_frame(frame, self.resize, self.keep_aspect))
+            buf.append(self.fit(frame))
             if len(buf) == chunk:
                 yield transform(_stack(buf, where))
                 buf = []
         if buf:
             yield transform(_stack(buf, where))
+
+
+    def fit(self, frame: np.ndarray) -> np.ndarray:
+        """One raw frame at the size training saw: its resize, or -- when training kept its frames'
+        own size -- the recorded training frame size (a 640 x 480 video centre-cropped to a
+        32-pixel crop would show the model a sliver)."""
+        from signkd.data.video import resize_frame
+
+        if self.resize or not self.frame_size:
+            return resize_frame(frame, self.resize, self.keep_aspect)
+        h, w = self.frame_size
+        if frame.shape[:2] == (h, w):
+            return frame
+        from PIL import Image
+
+        return np.asarray(Image.fromarray(frame).resize((w, h), Image.LANCZOS))
 
 
 def _stack(frames: list[np.ndarray], where: str) -> np.ndarray:

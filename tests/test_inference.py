@@ -334,3 +334,23 @@ def test_onnxruntime_engine_gives_the_pytorch_posteriors(random_student, tmp_pat
     b = Recognizer.from_checkpoint(random_student, engine="onnxruntime").recognize(video)
     assert float((a.log_probs - b.log_probs).abs().max()) < 1e-4
     assert a.gloss_sequence == b.gloss_sequence
+
+
+def test_a_video_of_another_size_is_brought_to_the_training_frame_size(trained):
+    """A checkpoint trained without resizing (resize 0, 32 x 32 frames, crop 28) records its frame
+    size; a 96 x 120 video is resized to it before the crop, not centre-cropped to a sliver."""
+    from PIL import Image
+
+    from signkd.inference import load_student
+    from signkd.training.checkpoint import Checkpoint
+
+    ckpt, _ = trained
+    assert Checkpoint.read(ckpt).preprocessing["frame_size"] == [32, 32]
+    pre = load_student(ckpt).preprocessing
+    assert (pre.resize, pre.crop, pre.frame_size) == (0, 28, [32, 32])
+    big = np.random.default_rng(0).integers(0, 256, size=(6, 96, 120, 3), dtype=np.uint8)
+    small = np.stack([np.asarray(Image.fromarray(f).resize((32, 32), Image.LANCZOS)) for f in big])
+    got = torch.cat(list(pre.frame_chunks(iter(big), chunk=4)))
+    want = torch.cat(list(pre.frame_chunks(iter(small), chunk=4)))
+    assert got.shape == (6, 3, 28, 28)
+    assert torch.equal(got, want)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -176,16 +177,30 @@ def vocabs_from_train_split(cfg: Config, work_dir: Path, *, tokenizer_files: Opt
     return build_vocabs(cfg, read_split(cfg, "train", []), work_dir, tokenizer_files=tokenizer_files)
 
 
-def preprocessing_of(cfg: Config) -> dict:
-    """What `recognize` must do to a new video to match training (stored in checkpoints)."""
+def preprocessing_of(cfg: Config, frame_size: Optional[list] = None) -> dict:
+    """What `recognize` must do to a new video to match training (stored in checkpoints).
+    `frame_size`: [H, W] of the frames training read, recorded when it did not resize them, so a
+    video of another size is brought to it instead of being centre-cropped to a sliver."""
     a = cfg.data.augment
     resize, keep_aspect = a.resize, a.keep_aspect
     if cfg.data.cache and not resize:
         # Training read frames already resized by `signkd prepare`: new videos need that size too.
         cache = PackedCache(cfg.data.cache)
         resize, keep_aspect = cache.size, cache.keep_aspect
-    return {"resize": resize, "keep_aspect": keep_aspect, "crop": a.crop, "mean": list(a.mean),
-            "std": list(a.std), "frame_interval": cfg.data.frame_interval, "cache": bool(cfg.data.cache)}
+    out = {"resize": resize, "keep_aspect": keep_aspect, "crop": a.crop, "mean": list(a.mean),
+           "std": list(a.std), "frame_interval": cfg.data.frame_interval, "cache": bool(cfg.data.cache)}
+    if not resize and frame_size:
+        out["frame_size"] = [int(x) for x in frame_size]
+    return out
+
+
+def frame_size_of(ds) -> Optional[list]:
+    """[H, W] of the first frame of a dataset's first sample (None without video)."""
+    if ds.frame_source is None or not len(ds):
+        return None
+    it = ds.items[0]
+    frame = ds.frame_source.read(it.key, it.frames, it.frame_glob, np.array([0]))
+    return list(frame.shape[1:3])
 
 
 def frame_source(cfg: Config) -> FrameSource:

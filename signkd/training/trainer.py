@@ -255,7 +255,7 @@ class Trainer:
             rng=ckpt_io.capture_rng(),
             config=to_dict(self.cfg),
             vocab=self.data.vocabs.to_state(),
-            preprocessing={**preprocessing_of(self.cfg), "max_lengths": self.evaluator.max_lengths},
+            preprocessing={**preprocessing_of(self.cfg, self._frame_size()), "max_lengths": self.evaluator.max_lengths},
             metrics=metrics,
             trainer=self.state.to_dict(),
         )
@@ -287,6 +287,13 @@ class Trainer:
     #   4. best.next.pt is renamed to best.pt.
     # `_reconcile_best` finishes or rolls back step 4 on resume, so best.pt always holds the
     # epoch last.pt calls best, and the final test scores the right weights.
+
+    def _frame_size(self) -> Optional[list]:
+        if not hasattr(self, "_frame_size_cache"):
+            from signkd.training.data import frame_size_of
+
+            self._frame_size_cache = frame_size_of(self.data.datasets["train"]) if not self.cfg.data.augment.resize else None
+        return self._frame_size_cache
 
     @property
     def _best_next(self) -> Path:
