@@ -123,8 +123,8 @@ def train(teacher: str, cfg, work_dir: Path, reuse: bool) -> dict:
         print(f"[{teacher}] reusing {work_dir / 'best.pt'} (same config)", flush=True)
         return dict(record, reused=True)
     start = time.perf_counter()
-    trainer = Trainer(cfg, work_dir=work_dir)
-    result = trainer.fit()
+    with Trainer(cfg, work_dir=work_dir, force=True) as trainer:   # without --reuse, a run is trained afresh
+        result = trainer.fit()
     wall = time.perf_counter() - start
     record = {"wall_s": wall, "train_s": sum(h["train"]["seconds"] for h in trainer.state.history),
               "epochs": trainer.state.epoch, "best_epoch": result["best_epoch"]}

@@ -193,8 +193,9 @@ def run_stage(cfg, log: Callable[[str], None] = print) -> float:
     start = time.perf_counter()
     dist = D.setup(cfg.train.device)
     try:
-        trainer = Trainer(cfg, work_dir=cfg.work_dir, dist=dist)
-        trainer.fit()
+        # a stage runs only when its folder is missing, stale or --force'd: retraining over it is the point
+        with Trainer(cfg, work_dir=cfg.work_dir, dist=dist, force=True) as trainer:
+            trainer.fit()
     finally:
         D.teardown()
     return time.perf_counter() - start

@@ -212,5 +212,6 @@ def test_teacher_from_its_own_run_loads_with_its_tokenizer_and_vocabulary(tiny_c
     teacher["vocab"]["gloss"]["glosses"] = sorted(teacher["vocab"]["gloss"]["glosses"] + ["ZZZ-EXTRA"])
     ckpt_io.save_checkpoint(tmp_path / "other.pt", {k: v for k, v in teacher.items() if k not in ("format", "version")})
     bad = [o.replace(str(tmp_path / "teacher" / "best.pt"), str(tmp_path / "other.pt")) for o in overrides]
+    bad.append(f"work_dir={tmp_path / 'student-other'}")   # the first student's run holds its folder
     with pytest.raises(CheckpointError, match="gloss vocabulary differs.*'ZZZ-EXTRA'"):
         Trainer(load_config(TINY_CONFIG, bad), log_file=False)

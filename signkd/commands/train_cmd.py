@@ -1,4 +1,4 @@
-"""`signkd train CONFIG [--set k=v ...] [--work-dir DIR] [--resume] [--phase train|test] [--load-weights CKPT]`.
+"""`signkd train CONFIG [--set k=v ...] [--work-dir DIR] [--resume] [--force] [--phase train|test] [--load-weights CKPT]`.
 
 Under `torchrun --nproc_per_node N -m signkd train CONFIG` every process runs this command; they
 join one process group (NCCL on GPUs, gloo on CPUs) and only rank 0 writes.
@@ -14,6 +14,8 @@ def add_arguments(p):
                    help="override a config value, e.g. --set train.epochs=10 (repeatable)")
     p.add_argument("--work-dir", default="", help="output folder (default: the config's work_dir)")
     p.add_argument("--resume", action="store_true", help="continue from WORK_DIR/last.pt exactly where it stopped")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite the run already in WORK_DIR (refused otherwise; train.log records it)")
     p.add_argument("--phase", choices=["train", "test"], default="train",
                    help="test = score --load-weights on dev and test (the original's habit)")
     p.add_argument("--load-weights", default="", metavar="CKPT",
@@ -41,8 +43,9 @@ def run(args) -> int:
         else:
             from signkd.training.trainer import Trainer
 
-            trainer = Trainer(cfg, resume=args.resume, load_weights=args.load_weights, dist=dist)
-            trainer.fit()
+            with Trainer(cfg, resume=args.resume, load_weights=args.load_weights, dist=dist,
+                         force=args.force) as trainer:
+                trainer.fit()   # the work dir stays locked through fit and the final test
     finally:
         D.teardown()
     return 0

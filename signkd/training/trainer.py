@@ -29,6 +29,7 @@ from signkd.hardware import cpu_has_bf16
 from signkd.training import checkpoint as ckpt_io
 from signkd.training.checkpoint import Checkpoint
 from signkd.training import distributed as D
+from signkd.training import run_dir as run_dirs
 from signkd.training.data import (DataBundle, Vocabs, build_data, preprocessing_of, train_loader,
                                   vocabs_from_train_split, write_report)
 from signkd.training.evaluate import Evaluator, evaluated_models, is_better, select_metric
@@ -74,16 +75,22 @@ class TrainState:
 
 
 class Trainer:
+    @run_dirs.releases_on_failure
     def __init__(self, cfg: Config, *, work_dir: str | Path | None = None, resume: bool = False,
-                 load_weights: str = "", dist: Optional[D.DistInfo] = None, log_file: bool = True):
+                 load_weights: str = "", dist: Optional[D.DistInfo] = None, log_file: bool = True,
+                 force: bool = False):
+        """`force`: train into a work dir that holds a finished run (signkd/training/run_dir.py says
+        why it is refused otherwise)."""
         self.cfg = cfg
         self.work_dir = Path(work_dir or cfg.work_dir)
         self.dist = dist or D.setup(cfg.train.device)
         self.device = self.dist.device
         self.is_main = self.dist.is_main
-        if self.is_main:
-            self.work_dir.mkdir(parents=True, exist_ok=True)
+        # locked (rank 0) until close(); refused if another training holds it or it holds a run
+        self.run_dir = run_dirs.claim(self.work_dir, self.dist, resume=resume, force=force)
         self._log_path = self.work_dir / "train.log" if (log_file and self.is_main) else None
+        if self.run_dir.previous:
+            self.log(self.run_dir.overwrite_note())
         if cfg.train.num_threads > 0:
             torch.set_num_threads(cfg.train.num_threads)
         set_deterministic(cfg.train.deterministic)
@@ -151,6 +158,16 @@ class Trainer:
                                          ckpt_model_cfg=weights_ckpt.model_config, model_cfg=to_dict(cfg.model))
                 self.log(f"loaded weights from {load_weights}")
             self._apply_inits()
+
+    def close(self) -> None:
+        """Release the work dir's lock (held since __init__, through fit and the final test)."""
+        self.run_dir.release()
+
+    def __enter__(self) -> "Trainer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # ----------------------------------------------------------------------------- logging
 
