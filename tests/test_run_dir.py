@@ -1,6 +1,6 @@
 """A run's directory is its own (signkd/training/run_dir.py): one training at a time (a flock that a
-dead holder never leaves behind), no finished run overwritten without --force, and an
-unusable work dir is one line through the CLI."""
+dead holder never leaves behind), no finished run overwritten without --force, no --resume with a
+changed config without --force, and an unusable work dir is one line through the CLI."""
 from __future__ import annotations
 
 import errno
@@ -13,7 +13,7 @@ import pytest
 
 from conftest import REPO, TINY_CONFIG, tiny_overrides
 from signkd.cli import main as cli_main
-from signkd.config import load_config
+from signkd.config import load_config, to_dict
 from signkd.training import run_dir as rd
 from signkd.training.run_dir import RunDirError
 
@@ -36,6 +36,53 @@ def _one_error_line(capsys) -> str:
 
 def _files(work, *names) -> dict:
     return {n: ((work / n).read_bytes(), (work / n).stat().st_mtime_ns) for n in names}
+
+
+# ------------------------------------------------------------------------ the resume check (pure)
+
+def _config(*overrides):
+    return to_dict(load_config(TINY_CONFIG, list(overrides)))
+
+
+def test_config_changes_lists_what_matters_and_lets_locations_speed_and_epochs_pass():
+    old = _config()
+    assert rd.config_changes(old, _config()) == []
+    # where the corpus and run lie, hardware, verbosity and a longer run are not another experiment
+    moved = _config("data.root=/elsewhere/corpus", "data.cache=/fast/cache", "work_dir=/moved/run",
+                    "data.num_workers=4", "train.device=cpu", "train.num_threads=8", "train.progress=true",
+                    "train.tensorboard=true", "train.log_every=5", "train.epochs=30", "train.test_at_end=false")
+    assert rd.config_changes(old, moved) == []
+    changed = rd.config_changes(old, _config("train.optim.lr=0.001", "data.batch_size=2",
+                                             "train.stages=[{train: [student], frozen: []}, {train: [student]}]"))
+    assert ("train.optim.lr", 0.01, 0.001) in changed and ("data.batch_size", 4, 2) in changed
+    assert [k for k, _, _ in changed if k.startswith("train.stages")] == ["train.stages"]   # other length: whole list
+    # inside a list of mappings the key names the element
+    assert rd.config_changes(_config("train.stages=[{train: [student]}]"),
+                             _config("train.stages=[{train: [student], frozen: [text2gloss]}]")) == \
+        [("train.stages[0].frozen", [], ["text2gloss"])]
+    # a cosine schedule is stretched over train.epochs: there a new total is a change
+    cosine = _config("train.optim.scheduler=cosine")
+    assert rd.config_changes(cosine, _config("train.optim.scheduler=cosine", "train.epochs=30")) == \
+        [("train.epochs", 2, 30)]
+    # a field added to the schema after the checkpoint was written counts with its default
+    older = _config()
+    del older["train"]["average_last"], older["model"]["decoder"]["token_dropout"]
+    assert rd.config_changes(older, _config()) == []
+    assert rd.config_changes(older, _config("train.average_last=3")) == [("train.average_last", 0, 3)]
+    assert rd.config_changes(None, _config())[0][0] == "config"
+
+
+def test_check_resume_config_refuses_in_one_line_and_logs_when_forced():
+    old, new = _config(), _config("train.optim.lr=0.001", "train.optim.gamma=0.5", "data.batch_size=2",
+                                  "loss.temperature=3", "train.seed=7")
+    with pytest.raises(RunDirError) as info:
+        rd.check_resume_config(old, new, where="runs/x/last.pt")
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("runs/x/last.pt: --resume with a changed config: ")
+    assert "(+2 more)" in msg and "--force" in msg
+    logged = []
+    assert len(rd.check_resume_config(old, new, where="x", force=True, log=logged.append)) == 5
+    assert len(logged) == 1 and "train.optim.lr 0.01 -> 0.001" in logged[0] and "train.seed 0 -> 7" in logged[0]
 
 
 # ------------------------------------------------------------------------ the lock and the refusal
@@ -169,6 +216,23 @@ def test_a_finished_run_is_kept_unless_resumed_or_forced(tiny_corpus, tmp_path, 
     assert len(json.loads((work / "metrics.json").read_text())["history"]) == 2
     log = (work / "train.log").read_text()
     assert f"--force: this run overwrites a previous run in {work}" in log and "deleted its checkpoints" in log
+
+
+def test_resume_refuses_a_changed_config_but_takes_more_epochs(tiny_corpus, tmp_path, capsys):
+    work = tmp_path / "run"
+    assert _cli_train(tiny_corpus, work) == 0
+    kept = _files(work, "metrics.json", "best.pt", "last.pt")
+    assert _cli_train(tiny_corpus, work, "--resume", sets=["train.optim.lr=0.001"]) == 2
+    line = _one_error_line(capsys)
+    assert f"{work / 'last.pt'}: --resume with a changed config: train.optim.lr 0.01 -> 0.001;" in line
+    assert _files(work, *kept) == kept
+    # more epochs: the commonest reason to resume a finished run
+    assert _cli_train(tiny_corpus, work, "--resume", sets=["train.epochs=2"]) == 0
+    assert [r["epoch"] for r in json.loads((work / "metrics.json").read_text())["history"]] == [1, 2]
+    # --force resumes anyway and records what changed
+    assert _cli_train(tiny_corpus, work, "--resume", "--force", sets=["train.epochs=3", "train.optim.lr=0.001"]) == 0
+    log = (work / "train.log").read_text()
+    assert "--force: resumed with 1 changed config key(s)" in log and "train.optim.lr 0.01 -> 0.001" in log
 
 
 # ------------------------------------------------------------------------ unusable work dirs: one line

@@ -15,7 +15,8 @@ def add_arguments(p):
     p.add_argument("--work-dir", default="", help="output folder (default: the config's work_dir)")
     p.add_argument("--resume", action="store_true", help="continue from WORK_DIR/last.pt exactly where it stopped")
     p.add_argument("--force", action="store_true",
-                   help="overwrite the run already in WORK_DIR (refused otherwise; train.log records it)")
+                   help="overwrite the run already in WORK_DIR, or --resume it with a changed config "
+                        "(both are refused otherwise; train.log records it)")
     p.add_argument("--phase", choices=["train", "test"], default="train",
                    help="test = score --load-weights on dev and test (the original's habit)")
     p.add_argument("--load-weights", default="", metavar="CKPT",

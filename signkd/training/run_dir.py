@@ -1,5 +1,5 @@
-"""A run's directory is its own: one trainer at a time, no finished run silently overwritten, and a
-work dir that cannot be used is one line, not a traceback.
+"""A run's directory is its own: one trainer at a time, no finished run silently overwritten, no
+silent config change on `--resume`, and a work dir that cannot be used is one line, not a traceback.
 
 Why each rule:
 - **The lock** (`fcntl.flock` on `WORK_DIR/.signkd.lock`, non-blocking): two trainings writing one
@@ -19,6 +19,10 @@ Why each rule:
   run's checkpoints (last.pt, best.pt, snapshots/) are deleted as the new run starts, because
   otherwise a later `--resume`, the final test or checkpoint averaging could pick up the old
   weights as this run's before the new run has written its own.
+- **The resume check** (`config_changes`): a resumed run takes its optimizer and LR schedule
+  (lr, betas, milestones, ...) from last.pt, so a changed value there is recorded in config.yaml
+  and last.pt but never applied, and a changed batch size or loss weight silently makes the run a
+  mix of two experiments. See RESUMABLE_KEYS for what may change.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from signkd.errors import SignkdError
 
@@ -39,9 +43,35 @@ LOCK_NAME = ".signkd.lock"
 STALE_CHECKPOINTS = ("last.pt", "best.pt")
 STALE_SNAPSHOTS = "snapshots/epoch-*.pt"
 
+# Keys that may differ between last.pt's config and the config given to `--resume`. Each either
+# says where things are or how fast / how verbosely the run goes, or is honoured in full from the
+# resume point on without making the run a different experiment:
+#   work_dir, data.root/annotations/dialogue/frames/cache: a moved run or corpus, or frames packed
+#     into a cache by `signkd prepare` (the vocabularies come from last.pt either way);
+#   data.num_workers, train.num_threads, train.device: speed and hardware (a run may go on on
+#     another machine);
+#   train.progress, train.tensorboard, train.log_every, name: what is printed and how it is labelled;
+#   train.test_at_end, data.test: whether and on which split the final test scores best.pt
+#     (never used for training or selection);
+#   train.epochs: the commonest reason to resume a finished run is to train it longer; it only
+#     moves the end of the last stage (a stage list that ends earlier is refused by check_stages).
+#     Not with `train.optim.scheduler: cosine`, whose curve is stretched over train.epochs: there a
+#     new total would make the learning rate jump at the resume point.
+# Everything else (optimizer, schedule, batch size, loss weights, stages, model, eval settings that
+# select the best epoch, train.init, data.tokenizer, ...) needs --force.
+RESUMABLE_KEYS = frozenset({
+    "name", "work_dir",
+    "data.root", "data.annotations", "data.dialogue", "data.frames", "data.cache", "data.test",
+    "data.num_workers",
+    "train.device", "train.num_threads", "train.progress", "train.tensorboard", "train.log_every",
+    "train.test_at_end",
+})
+SHOWN_CHANGES = 3   # changed keys named in the refusal; the rest are counted
+
+
 class RunDirError(SignkdError):
     """A work dir this run may not use: locked by another training, holding another run, not a
-    writable folder."""
+    writable folder, or resumed with a changed config."""
 
 
 class RunDir:
@@ -213,3 +243,74 @@ def releases_on_failure(init: Callable) -> Callable:
                 run_dir.release()
             raise
     return wrapper
+
+
+# ------------------------------------------------------------------------------ the resume check
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+ABSENT = _Absent()
+
+
+def _normalised(old: dict) -> dict:
+    """The checkpoint's config with fields added to the schema since filled with their defaults
+    (the behaviour such a run had), when it still loads; else as stored."""
+    from signkd.config import ConfigError, from_dict, to_dict
+
+    try:
+        return to_dict(from_dict(old))
+    except (ConfigError, TypeError, ValueError):
+        return old
+
+
+def _walk(old: Any, new: Any, key: str, out: list) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in list(old) + [k for k in new if k not in old]:
+            _walk(old.get(k, ABSENT), new.get(k, ABSENT), f"{key}.{k}" if key else str(k), out)
+    elif (isinstance(old, list) and isinstance(new, list) and len(old) == len(new)
+          and any(isinstance(x, dict) for x in old + new)):
+        for i, (a, b) in enumerate(zip(old, new)):
+            _walk(a, b, f"{key}[{i}]", out)
+    elif old != new:
+        out.append((key, old, new))
+
+
+def config_changes(old: Optional[dict], new: dict) -> list[tuple[str, Any, Any]]:
+    """(dotted key, value in the checkpoint, value now) for every key that differs and may not
+    differ on resume (RESUMABLE_KEYS; train.epochs unless the new schedule is cosine). Pure: `old`
+    is last.pt's `config` (a `dataclasses.asdict` tree), `new` is `signkd.config.to_dict(cfg)`."""
+    if not isinstance(old, dict):
+        return [("config", "not recorded in the checkpoint", "this run's")]
+    changes: list = []
+    _walk(_normalised(old), new, "", changes)
+    scheduler = ((new.get("train") or {}).get("optim") or {}).get("scheduler")
+    allowed = RESUMABLE_KEYS | ({"train.epochs"} if scheduler != "cosine" else set())
+    return [c for c in changes if c[0] not in allowed]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def describe_changes(changes: list[tuple[str, Any, Any]], shown: int = SHOWN_CHANGES) -> str:
+    """'train.optim.lr 0.0001 -> 0.001, ... (+2 more)'."""
+    text = ", ".join(f"{k} {_short(a)} -> {_short(b)}" for k, a, b in changes[:shown])
+    return text + (f" (+{len(changes) - shown} more)" if len(changes) > shown else "")
+
+
+def check_resume_config(old: Optional[dict], new: dict, *, where: str | Path, force: bool = False,
+                        log: Callable[[str], None] = print) -> list[tuple[str, Any, Any]]:
+    """Refuse to resume `where` with a changed config unless forced; when forced, log every change."""
+    changes = config_changes(old, new)
+    if changes and not force:
+        raise RunDirError(f"{where}: --resume with a changed config: {describe_changes(changes)}; a resumed run "
+                          "keeps its optimizer and schedule from the checkpoint, so undo the change, give another "
+                          "--work-dir, or pass --force to resume anyway")
+    if changes:
+        log(f"--force: resumed with {len(changes)} changed config key(s) (the optimizer and LR schedule continue "
+            f"from the checkpoint's state): {describe_changes(changes, shown=len(changes))}")
+    return changes

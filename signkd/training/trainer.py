@@ -79,8 +79,8 @@ class Trainer:
     def __init__(self, cfg: Config, *, work_dir: str | Path | None = None, resume: bool = False,
                  load_weights: str = "", dist: Optional[D.DistInfo] = None, log_file: bool = True,
                  force: bool = False):
-        """`force`: train into a work dir that holds a finished run (signkd/training/run_dir.py says
-        why it is refused otherwise)."""
+        """`force`: train into a work dir that holds a finished run, or resume with a changed config
+        (signkd/training/run_dir.py says why both are refused otherwise)."""
         self.cfg = cfg
         self.work_dir = Path(work_dir or cfg.work_dir)
         self.dist = dist or D.setup(cfg.train.device)
@@ -105,6 +105,7 @@ class Trainer:
                 raise CheckpointError(f"{last}: nothing to resume (no last.pt in the work dir)")
             resume_ckpt = Checkpoint.read(last)
             resume_ckpt.require_resumable()
+            run_dirs.check_resume_config(resume_ckpt.config, to_dict(cfg), where=last, force=force, log=self.log)
             self.log(f"resuming from {last} (epoch {resume_ckpt.epoch})")
         elif load_weights:
             weights_ckpt = Checkpoint.read(load_weights)
