@@ -28,11 +28,11 @@ TEACHER = ["model.student=false", "model.dialogue_teacher=true", "loss.weights={
            "train.stages=[{train: [dialogue_teacher]}]"]
 
 
-def _train(corpus, work, *extra, resume=False):
+def _train(corpus, work, *extra, resume=False, force=False):
     from signkd.training.trainer import Trainer
 
     cfg = load_config(TINY_CONFIG, tiny_overrides(corpus, work, *FAST, *extra))
-    trainer = Trainer(cfg, resume=resume, log_file=False)
+    trainer = Trainer(cfg, resume=resume, log_file=False, force=force)
     return trainer, trainer.fit()
 
 
@@ -291,8 +291,8 @@ def test_a_kill_before_any_commit_then_resume_gives_the_uninterrupted_result(tin
             trainer_mod.os.replace = real
         if (work / "last.pt").is_file():
             _train(tiny_corpus, work, *KILL_RUN, resume=True)
-        else:   # killed before the first epoch committed: the run starts over
-            _train(tiny_corpus, work, *KILL_RUN)
+        else:   # killed before the first epoch committed: the run starts over (its folder is not empty)
+            _train(tiny_corpus, work, *KILL_RUN, force=True)
         metrics, weights = _outcome(work)
         assert metrics == uninterrupted[0], f"killed before rename {k}"
         assert _same_weights(weights, uninterrupted[1]), f"killed before rename {k}"

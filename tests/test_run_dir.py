@@ -126,14 +126,14 @@ def test_a_lock_held_by_another_process_refuses_and_dies_with_it(tmp_path):
 def test_force_deletes_only_the_old_checkpoints_and_says_so(tmp_path):
     work = tmp_path / "run"
     (work / "snapshots").mkdir(parents=True)
-    for name in ("last.pt", "best.pt", "snapshots/epoch-002.pt", "metrics.json", "notes.txt"):
+    for name in ("last.pt", "best.pt", "best.next.pt", "snapshots/epoch-002.pt", "metrics.json", "notes.txt"):
         (work / name).write_text("old")
-    with pytest.raises(RunDirError, match=r"already holds a run \(best.pt, last.pt, metrics.json, \.\.\. \(5 entries\)\); "
+    with pytest.raises(RunDirError, match=r"already holds a run \(best.next.pt, best.pt, last.pt, \.\.\. \(6 entries\)\); "
                                           "pass --resume to continue it, --force to overwrite it"):
         rd.claim_local(work)
     assert (work / "best.pt").read_text() == "old"
     claim = rd.claim_local(work, force=True)       # the refused claim released its lock
-    assert sorted(claim.removed) == ["best.pt", "last.pt", "snapshots/epoch-002.pt"]
+    assert sorted(claim.removed) == ["best.next.pt", "best.pt", "last.pt", "snapshots/epoch-002.pt"]
     assert not (work / "best.pt").exists() and (work / "notes.txt").read_text() == "old"
     assert "overwrites a previous run" in claim.overwrite_note() and "snapshots/epoch-002.pt" in claim.overwrite_note()
     claim.release()

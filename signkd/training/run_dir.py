@@ -16,9 +16,9 @@ Why each rule:
   have to follow every new output, and would let a new run mix its train.log and hypotheses with
   an older one's. An empty folder (made in advance, or left by a start that failed before writing)
   is free. `--resume` continues the run that is there; `--force` replaces it, and then the old
-  run's checkpoints (last.pt, best.pt, snapshots/) are deleted as the new run starts, because
-  otherwise a later `--resume`, the final test or checkpoint averaging could pick up the old
-  weights as this run's before the new run has written its own.
+  run's checkpoints (last.pt, best.pt, best.next.pt, snapshots/) are deleted as the new run
+  starts, because otherwise a later `--resume`, the final test, the best.pt reconciliation or
+  checkpoint averaging could take the old weights for this run's before it has written its own.
 - **The resume check** (`config_changes`): a resumed run takes its optimizer and LR schedule
   (lr, betas, milestones, ...) from last.pt, so a changed value there is recorded in config.yaml
   and last.pt but never applied, and a changed batch size or loss weight silently makes the run a
@@ -40,7 +40,7 @@ from signkd.errors import SignkdError
 LOCK_NAME = ".signkd.lock"
 
 # The previous run's weights, deleted by --force: anything else it left is rewritten by the new run.
-STALE_CHECKPOINTS = ("last.pt", "best.pt")
+STALE_CHECKPOINTS = ("last.pt", "best.pt", "best.next.pt")
 STALE_SNAPSHOTS = "snapshots/epoch-*.pt"
 
 # Keys that may differ between last.pt's config and the config given to `--resume`. Each either
