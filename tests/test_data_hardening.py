@@ -519,3 +519,30 @@ def test_train_with_a_corrupt_packed_file_fails_or_skips_it(corpus, tmp_path, ca
     assert main([*base, "--work-dir", str(tmp_path / "b"), "--set", "data.skip_bad=true"]) == 0
     (record,) = json.loads((tmp_path / "b/data_report.json").read_text(encoding="utf-8"))["samples"]
     assert record["id"] == victim and record["split"] == "train" and "sha256" in record["reason"]
+
+
+class _Reduce:
+    """Pickles as `func(*args)` (plus `state` for BUILD): hand-made pickles for the tests."""
+
+    def __init__(self, *reduce):
+        self.reduce = reduce
+
+    def __reduce__(self):
+        return self.reduce
+
+
+def test_restricted_unpickler_cannot_call_ndarray_or_make_huge_label_arrays(tmp_path):
+    # ndarray(shape, dtype, buffer, offset, strides): strides of 0 make a 10**12-element view over one byte
+    path = tmp_path / "x.pkl"
+    path.write_bytes(pickle.dumps(_Reduce(np.ndarray, ((10 ** 12,), "S1", b"a", 0, (0,))), protocol=4))
+    with pytest.raises(DataError) as err:
+        safe_load(path)
+    assert "not a readable pickle (TypeError" in one_line(err)
+    # _reconstruct + a state of 10**12 zero-byte strings: a few bytes of pickle, refused as a label
+    func, args, _ = np.empty(0, "S0").__reduce__()
+    huge = _Reduce(func, args, (1, (10 ** 12,), np.dtype("S0"), False, b""))
+    pkl = make_csl(tmp_path, [record("S0") | {"label_gloss": huge}, record("S1")], protocol=4)
+    assert pkl.stat().st_size < 1000
+    with pytest.raises(DataError) as err:
+        read_corpus("csl-daily", "", "train", annotations=pkl)
+    assert one_line(err).startswith(f"{pkl}:info[0]: field 'label_gloss': expected a string or a list of strings")

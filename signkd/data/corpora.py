@@ -57,6 +57,7 @@ CSL_SPLIT_FIELDS = ("name", "split")
 DIALOGUE_FORMAT = "<split>/<name> <translation>%<context>%<GLOSSES>"
 CSL_PICKLE = "csl2020ct_v2.pkl"
 CSL_SPLIT_FILE = "split_1.txt"
+MAX_LABEL_TOKENS = 10_000   # longest CSL-Daily label this reader takes (real sentences: < 100)
 _GLOB_CHARS = set("*?[")
 
 
@@ -219,8 +220,11 @@ def _strings(value) -> list[str] | None:
     if isinstance(value, str):
         return value.split()
     if isinstance(value, np.ndarray):
+        if value.ndim != 1 or value.size > MAX_LABEL_TOKENS:   # a pickle can declare 10**12 empty items
+            return None
         value = value.tolist()
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+    if (isinstance(value, (list, tuple)) and len(value) <= MAX_LABEL_TOKENS
+            and all(isinstance(v, str) for v in value)):
         return [str(v) for v in value]
     return None
 
@@ -262,7 +266,8 @@ def _synthetic_frames(root: Path) -> str:
         raise DataError(f"{path}: expected an object whose 'frames' is a folder name")
     reason = _unsafe_path(frames)
     if reason:
-        raise DataError(_one_line(f"{path}: field 'frames' {frames!r} {reason}; expected a folder below the corpus root"))
+        raise DataError(_one_line(f"{path}: field 'frames' {frames!r} {reason}; "
+                                  "expected a folder below the corpus root"))
     return frames
 
 
@@ -317,6 +322,8 @@ class _Reader:
     def add(self, file, line, sample: Sample) -> None:
         if not sample.id:
             return self.bad(file, line, sample.id, "empty id")
+        if _LINE_BREAKING.search(sample.id):   # it would break every later message and file naming it
+            return self.bad(file, line, sample.id, f"id {sample.id!r} contains a control character")
         if self.seen_before(file, line, sample.id):
             return
         if not sample.glosses:

@@ -7,8 +7,8 @@ at all. The only globals allowed are the ones numpy arrays and scalars are rebui
 of them builds data from data and calls nothing the file chooses (see `ALLOWED`). An object
 array's elements are unpickled by this same unpickler, so they are held to the same rule.
 
-It does not bound memory: a pickle can still declare large containers or arrays, which fail
-with a MemoryError (reported as an unreadable file) rather than running anything.
+It does not bound memory: a pickle can still declare large containers or arrays (even an array of
+10**12 zero-byte elements), so readers check the size of what they use (see corpora._strings).
 """
 from __future__ import annotations
 
@@ -37,16 +37,35 @@ def _latin1_encode(text, encoding="latin1"):
     return text.encode("latin1")
 
 
+class _NdarrayToken:
+    """What `numpy.ndarray` resolves to: the first argument `_reconstruct` expects, but not
+    callable, so a pickle cannot call ndarray(shape, dtype, buffer, offset, strides) and make
+    a view of any size over a few bytes (strides of 0)."""
+
+    def __repr__(self) -> str:
+        return "numpy.ndarray"
+
+
+_NDARRAY = _NdarrayToken()
+
+
+def _reconstruct(subtype, shape, typecode):
+    """numpy's `_reconstruct`, for plain ndarrays only (no subclass hooks)."""
+    if subtype is not _NDARRAY:
+        raise pickle.UnpicklingError("_reconstruct is allowed for numpy.ndarray only")
+    return _multiarray._reconstruct(np.ndarray, shape, typecode)
+
+
 # (module, name) as the pickle spells it -> the object it may resolve to. Nothing else resolves.
 #  _reconstruct(ndarray, shape, typecode): an empty array, filled by ndarray.__setstate__ from bytes
 #      (or, for dtype object, from elements this unpickler built); numpy checks sizes.
-#  ndarray / dtype: the classes those calls take; dtype(spec) parses a type description.
+#  ndarray: a token for that argument (see _NdarrayToken). dtype(spec): parses a type description.
 #  scalar(dtype, bytes): one numpy scalar from its raw bytes.
 #  _frombuffer(buffer, dtype, shape, order): protocol 5's array from a bytes buffer (no copy).
 #  set / frozenset / bytearray: how protocols < 4 (< 5 for bytearray) write those builtins.
-ALLOWED: dict[tuple[str, str], object] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+ALLOWED: dict[tuple[str, str], object] = {("numpy", "ndarray"): _NDARRAY, ("numpy", "dtype"): np.dtype}
 for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    ALLOWED[(_mod, "_reconstruct")] = _multiarray._reconstruct
+    ALLOWED[(_mod, "_reconstruct")] = _reconstruct
     ALLOWED[(_mod, "scalar")] = _multiarray.scalar
 for _mod in ("numpy.core.numeric", "numpy._core.numeric"):
     ALLOWED[(_mod, "_frombuffer")] = _numeric._frombuffer
