@@ -315,11 +315,14 @@ def test_a_verified_entry_is_not_hashed_again_unless_its_file_changed(tmp_path, 
     PackedCache(cache).load("train/v0")                     # a DataLoader worker or a later run: verified.jsonl
     assert hashed == ["v0.npy"]
     assert (cache / "verified.jsonl").is_file()
+    PackedCache(cache).load("train/v1")                     # another worker hashes v1 after `first` read the record
+    first.load("train/v1")                                  # `first` catches up with the record instead of hashing
+    assert hashed == ["v0.npy", "v1.npy"]
     _flip_a_byte(cache / "train/v0.npy", keep_times=True)   # same size and mtime: a stale record must not pass
     for reader in (first, PackedCache(cache)):
         with pytest.raises(FrameError, match="does not match its sha256"):
             reader.load("train/v0")
-    assert hashed == ["v0.npy"] * 3
+    assert hashed == ["v0.npy", "v1.npy", "v0.npy", "v0.npy"]
 
 
 def test_a_verified_record_from_elsewhere_does_not_count(tmp_path, monkeypatch):

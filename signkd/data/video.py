@@ -336,7 +336,7 @@ class PackedCache:
         self.size, self.keep_aspect = size, keep_aspect
         self.entries = {k: _parse_entry(path, k, v) for k, v in videos.items()}
         self._verified: dict[str, tuple] = {}   # file -> (signature, sha256) it was found good at
-        self._record_read = False
+        self._record_at = (None, 0)   # (inode, offset) of verified.jsonl read so far
 
     def __contains__(self, key: str) -> bool:
         return key in self.entries
@@ -390,8 +390,8 @@ class PackedCache:
             raise FrameError(f"{path}: packed video {key!r} cannot be read ({exc.strerror}); re-run `signkd prepare`",
                              path) from None
         if not force:
-            if not self._record_read and self._verified.get(entry.file) != (before, entry.sha256):
-                self._read_record()
+            if self._verified.get(entry.file) != (before, entry.sha256):
+                self._read_record()   # another worker, rank or run may have hashed it since
             if self._verified.get(entry.file) == (before, entry.sha256):
                 return path
         try:
@@ -422,18 +422,22 @@ class PackedCache:
 
     # --- the record of verified files (verified.jsonl, one JSON object per line)
     def _read_record(self) -> None:
-        """Merge verified.jsonl into memory. Lines that do not parse (a torn append) are ignored;
-        they can only cost a hash, since a record must match the file to count."""
-        self._record_read = True
+        """Merge what was appended to verified.jsonl since the last call (all of it after a
+        compaction replaced the file). Lines that do not parse are ignored: they can only cost
+        a hash, since a record must match the file to count."""
         path = self.root / VERIFIED
         try:
             with open(path, "rb") as fh:
+                inode = os.fstat(fh.fileno()).st_ino
+                start = self._record_at[1] if self._record_at[0] == inode else 0
+                fh.seek(start)
                 raw = fh.read(64 << 20)
         except OSError:
             return
-        count = 0
-        for line in raw.splitlines():
-            count += 1
+        complete = raw[: raw.rfind(b"\n") + 1]   # a line still being appended is read next time
+        self._record_at = (inode, start + len(complete))
+        lines = complete.splitlines()
+        for line in lines:
             try:
                 rec = json.loads(line)
                 file, sig, sha = rec["file"], tuple(rec["sig"]), rec["sha256"]
@@ -441,7 +445,7 @@ class PackedCache:
                 continue
             if isinstance(file, str) and isinstance(sha, str) and len(sig) == 5 and all(type(n) is int for n in sig):
                 self._verified[file] = (sig, sha)
-        if count > 2 * len(self.entries) + 64:
+        if start == 0 and len(lines) > 2 * len(self.entries) + 64:
             self._compact()
 
     def _append_record(self, file: str, sig: tuple, sha: str) -> None:
