@@ -84,7 +84,7 @@ def test_bad_line_is_one_line_error_or_skipped_with_report(tmp_path, capsys):
     assert stats["splits"]["dev"]["samples"] == 1 and stats["skipped"] == 1
     saved = json.loads(report.read_text(encoding="utf-8"))
     assert saved["skipped"] == 1 and saved["samples"][0] == {
-        "file": str(dev), "line": 2, "id": "d-2", "reason": saved["samples"][0]["reason"]}
+        "split": "dev", "file": str(dev), "line": 2, "id": "d-2", "reason": saved["samples"][0]["reason"]}
 
 
 def test_missing_frames_fail_unless_unchecked(tmp_path, capsys):

@@ -110,7 +110,9 @@ def test_packed_cache_errors_name_the_problem(tmp_path):
         cache.load("train/other")
     np.save(tmp_path / "cache" / cache.entries["train/vid0"].file, np.zeros((2, 2, 2, 3), np.uint8))
     with pytest.raises(DataError, match="manifest says"):
-        cache.load("train/vid0")
+        cache.probe("train/vid0")            # the header check made before training
+    with pytest.raises(DataError, match="does not match its sha256"):
+        cache.load("train/vid0")             # the checksum checked at first use
 
 
 def test_cache_and_png_tree_give_the_same_frames(tmp_path):

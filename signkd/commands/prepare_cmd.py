@@ -2,6 +2,8 @@
 
 Resizes every frame once and packs each video into one uint8 .npy (manifest.json lists shapes and
 sha256 checksums). Training then reads the clips memory-mapped: set `data.cache: DIR`.
+With data.skip_bad (or --skip-bad), bad annotations and videos whose frames cannot be read are
+left out of the cache and listed in DIR/data_report.json, which training under skip_bad then skips.
 """
 from __future__ import annotations
 
@@ -18,12 +20,18 @@ def add_arguments(p):
     p.add_argument("--keep-aspect", action="store_true", default=None, help="resize the short side to SIZE instead")
     p.add_argument("--splits", nargs="+", default=["train", "dev", "test"])
     p.add_argument("--verify", action="store_true", help="only check the checksums of an existing cache")
+    p.add_argument("--skip-bad", action="store_true", default=None,
+                   help="leave out bad samples and unreadable videos, listed in OUT/data_report.json "
+                        "(default: the config's data.skip_bad)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from signkd.config import ConfigError, load_config
-    from signkd.data.corpora import MissingAnnotationError, read_corpus
+    from signkd.data.corpora import MissingAnnotationError, read_corpus, split_name
+    from signkd.data.report import REPORT_NAME, SkipReport, skip_record
     from signkd.data.video import PackedCache, cache_key, pack_videos
 
     if args.verify and (args.out or args.config):
@@ -38,24 +46,41 @@ def run(args) -> int:
         size = cfg.data.augment.resize if args.size is None else args.size
         keep = cfg.data.augment.keep_aspect if args.keep_aspect is None else args.keep_aspect
         annotations, dialogue = cfg.data.annotations, cfg.data.dialogue
+        skip_bad = cfg.data.skip_bad if args.skip_bad is None else args.skip_bad
     else:
         if not (args.format and args.root):
             raise ConfigError("prepare: give a CONFIG, or --format and --root (and --out)")
         fmt, root, frames, out = args.format, args.root, args.frames, args.out
         size, keep = (256 if args.size is None else args.size), bool(args.keep_aspect)
         annotations = dialogue = ""
+        skip_bad = bool(args.skip_bad)
     if not out:
         raise ConfigError("prepare: give --out DIR (or data.cache in the config)")
-    items = []
+    items, records, split_of = [], {}, {}
     for split in args.splits:
+        name = split_name(split)
+        records[name] = []
         try:
             samples = read_corpus(fmt, root, split, annotations=annotations, dialogue=dialogue, frames=frames,
-                                  check_frames=True)
+                                  check_frames=True, skip_bad=skip_bad, report=records[name])
         except MissingAnnotationError:
             print(f"prepare: no {split} split, skipped")
             continue
-        items += [(cache_key(s.split, s.id), s.frames, s.frame_glob) for s in samples]
-    manifest = pack_videos(items, out, size=size, keep_aspect=keep)
+        for s in samples:
+            items.append((cache_key(s.split, s.id), s.frames, s.frame_glob))
+            split_of[items[-1][0]] = (name, s.id)
+
+    def left_out(key, exc):
+        name, sample_id = split_of[key]
+        records[name].append(skip_record(name, sample_id, exc.file, None, str(exc)))
+
+    manifest = pack_videos(items, out, size=size, keep_aspect=keep, on_error=left_out if skip_bad else None)
+    report = SkipReport(Path(out) / REPORT_NAME)
+    for name, found in records.items():
+        report.replace_split(name, found)
+    skipped = sum(len(found) for found in records.values())
+    if skipped:
+        print(f"prepare: left out {skipped} bad sample(s); see {report.path}")
     cache = PackedCache(out)
     frames_total = sum(e.shape[0] for e in cache.entries.values())
     print(f"packed {len(cache.entries)} videos ({frames_total} frames) into {out}; manifest {manifest}")

@@ -5,6 +5,12 @@ Why shard *global* batches: with N processes of batch b, the sampler first forms
 batches of N*b indices a single process of batch N*b would see, then gives rank r its slice.
 So a 2-process run and a 1-process run with the same global batch train on the same data
 in the same order (see tests/test_ddp.py for what still differs).
+
+Why a bad sample travels as an item instead of an exception: with `data.skip_bad`, a sample whose
+frames turn out unreadable mid-epoch (a corrupt frame, a packed file that fails its checksum) must
+not end the run; `__getitem__` returns a marker, `Collate` leaves it out of the batch and lists it
+in `batch.extra["skipped"]`, and the loader (signkd/training/data.py) records it in the report.
+That works the same in DataLoader workers, whose exceptions would otherwise end the epoch.
 """
 from __future__ import annotations
 
@@ -17,7 +23,8 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from signkd.data.batch import Batch, pad_sequences
-from signkd.data.video import ClipTransform, FrameSource, cache_key, sample_rng
+from signkd.data.report import skip_record
+from signkd.data.video import ClipTransform, FrameError, FrameSource, cache_key, sample_rng
 from signkd.errors import DataError
 
 
@@ -96,13 +103,17 @@ def normalise_translation(text: str, lowercase: bool) -> str:
 class SignDataset(Dataset):
     """Items are dicts of precomputed ids plus, when a frame source is given, the clip tensor
     (T, 3, h, w). Call `set_epoch(e)` before each epoch: augmentation is drawn from
-    (seed, epoch, index) so it is reproducible whatever the workers and ranks."""
+    (seed, epoch, index) so it is reproducible whatever the workers and ranks.
+    `skip_bad`: a sample whose frames cannot be read becomes a {"skipped": record} item (see the
+    module docstring) instead of a FrameError naming it. `report`: where the loader records those."""
 
     def __init__(self, samples, *, gloss_vocab, word_vocab=None, tokenizer=None,
                  frame_source: Optional[FrameSource] = None, transform: Optional[ClipTransform] = None,
                  seed: int = 0, lowercase_translation: bool = True, max_text_tokens: int = 512,
-                 frame_counts: Optional[Sequence[int]] = None):
+                 frame_counts: Optional[Sequence[int]] = None, skip_bad: bool = False, report=None):
         self.samples = list(samples)
+        self.skip_bad = skip_bad
+        self.report = report
         self.frame_source = frame_source
         self.transform = transform
         self.seed = seed
@@ -153,18 +164,25 @@ class SignDataset(Dataset):
             train = self.transform is not None and self.transform.train
             rng = sample_rng(self.seed, self.epoch, index) if train else None
             indices = self.transform.frame_indices(it.num_frames, rng, it.min_frames) if self.transform else None
-            frames = self.frame_source.read(it.key, it.frames, it.frame_glob, indices)
-            if frames.shape[0] == 0:
-                raise DataError(f"{it.frames}: no frames left for sample {it.id}")
+            try:
+                frames = self.frame_source.read(it.key, it.frames, it.frame_glob, indices)
+                if frames.shape[0] == 0:
+                    raise FrameError(f"{it.frames}: no frames left", it.frames)
+            except FrameError as exc:
+                if not self.skip_bad:
+                    raise FrameError(f"sample '{it.key}': {exc}", exc.file) from None
+                split = self.samples[index].split
+                return {"index": index, "id": it.id, "skipped": skip_record(split, it.id, exc.file, None, str(exc))}
             out["video"] = self.transform(frames, rng) if self.transform else torch.from_numpy(frames)
         return out
 
 
 def filter_ctc_feasible(dataset: SignDataset, output_length: Callable[[int], int], *, split: str = "train",
-                        report: Optional[list] = None) -> list[str]:
+                        report: Optional[list] = None, records: Optional[list] = None) -> list[str]:
     """Drop samples CTC cannot align (no known gloss, or fewer temporal-conv steps than their
-    glosses need) and record each in `report`; set every kept sample's minimum clip length so
-    the temporal rescale cannot make it infeasible. Returns the dropped ids."""
+    glosses need) and record each in `report` (a line) and `records` (a skip record); set every
+    kept sample's minimum clip length so the temporal rescale cannot make it infeasible.
+    Returns the dropped ids."""
     keep, dropped = [], []
     for it in dataset.items:
         need = ctc_min_steps(it.glosses)
@@ -180,6 +198,8 @@ def filter_ctc_feasible(dataset: SignDataset, output_length: Callable[[int], int
             dropped.append(it.id)
             if report is not None:
                 report.append(f"{split}/{it.id}: left out, {reason}")
+            if records is not None:
+                records.append(skip_record(split, it.id, it.frames, None, f"CTC-infeasible: {reason}"))
     dataset.filter(keep)
     return dropped
 
@@ -207,6 +227,16 @@ class Collate:
     word_eos: int = 2
 
     def __call__(self, items: list[dict]) -> Batch:
+        skipped = [x["skipped"] for x in items if "skipped" in x]
+        items = [x for x in items if "skipped" not in x]
+        if not items:   # every sample of the batch was left out: an empty batch carries the records
+            return Batch(ids=[], extra={"skipped": skipped})
+        batch = self._collate(items)
+        if skipped:
+            batch.extra["skipped"] = skipped
+        return batch
+
+    def _collate(self, items: list[dict]) -> Batch:
         has_video = items[0]["video"] is not None
         if has_video:  # longest first, as the original (and packed LSTMs) like it
             items = sorted(items, key=lambda x: -x["video"].shape[0])

@@ -22,19 +22,26 @@ training, stats) is corpus-agnostic. Formats (paths relative to `root`):
 `annotations=` (a file, or a folder holding the files) replaces the annotation location so a job
 can run on annotation files alone; without `root` the samples then have `frames == ""`.
 Bad input raises a one-line `DataError` naming file:line; `skip_bad=True` records it instead.
+
+Annotation files are downloads, so nothing in them is trusted: a folder, video or name that is
+absolute or climbs out with `..` is refused (it would make the reader, and `prepare`, which names
+its files by id, look outside the frame root), and the CSL-Daily pickle goes through a restricted
+unpickler (signkd/data/safe_pickle.py) that cannot run code.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
-import pickle
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
+from signkd.data.safe_pickle import safe_load
 from signkd.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -50,6 +57,7 @@ CSL_SPLIT_FIELDS = ("name", "split")
 DIALOGUE_FORMAT = "<split>/<name> <translation>%<context>%<GLOSSES>"
 CSL_PICKLE = "csl2020ct_v2.pkl"
 CSL_SPLIT_FILE = "split_1.txt"
+MAX_LABEL_TOKENS = 10_000   # longest CSL-Daily label this reader takes (real sentences: < 100)
 _GLOB_CHARS = set("*?[")
 
 
@@ -79,7 +87,7 @@ def read_corpus(fmt: str, root: str | Path, split: str, *, annotations: str | Pa
     `root`: the corpus root ("" = annotation-only: no frames). `annotations`: annotation file or
     folder overriding `root`'s. `dialogue`: context file or folder of `<split>.txt` files.
     `frames`: frame folder relative to `root` (or absolute) replacing the corpus default.
-    `skip_bad`: skip bad samples, appending {file, line, id, reason} to `report`.
+    `skip_bad`: skip bad samples, appending {split, id, file, line, reason} to `report`.
     """
     if fmt not in FORMATS:
         raise DataError(f"corpus format '{fmt}' is unknown; expected one of {', '.join(FORMATS)}")
@@ -109,7 +117,10 @@ def list_frames(sample: Sample) -> list[Path]:
     if not sample.frames:
         raise DataError(f"sample '{sample.id}': no frame folder (the corpus was read from annotations only)")
     folder = Path(sample.frames)
-    found = sorted((p for p in folder.glob(sample.frame_glob) if p.is_file()), key=_natural_key)
+    try:
+        found = sorted((p for p in folder.glob(sample.frame_glob) if p.is_file()), key=_natural_key)
+    except ValueError as exc:   # a pattern glob cannot use, e.g. 'a**'
+        raise DataError(f"sample '{sample.id}': frame pattern {sample.frame_glob!r}: {exc}") from None
     if not found:
         raise DataError(f"sample '{sample.id}': no frames matching '{sample.frame_glob}' in {folder}")
     return found
@@ -122,6 +133,11 @@ def write_skip_report(report: list, path: str | Path) -> Path:
     path.write_text(json.dumps({"skipped": len(report), "samples": report}, indent=2, ensure_ascii=False) + "\n",
                     encoding="utf-8")
     return path
+
+
+def split_name(split: str) -> str:
+    """The name samples of `split` (a split name or an annotation file) are reported under."""
+    return infer_split_name(split) if _is_path(split) else split
 
 
 def infer_split_name(path: str | Path) -> str:
@@ -139,8 +155,25 @@ def _is_path(split: str) -> bool:
     return any(c in str(split) for c in "/\\.")
 
 
+_LINE_BREAKING = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _one_line(text: str) -> str:
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """`text` with every character that could start a new line (or move the cursor) escaped."""
+    return _LINE_BREAKING.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+def _unsafe_path(value: str) -> str:
+    """Why `value` (a folder, video or name read from an annotation file) cannot be used below the
+    frame root, or "" when it can. Lexical only: symlinks inside the corpus are the user's own."""
+    v = value.strip()
+    if "\x00" in v:
+        return "contains a NUL character"
+    if v.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", v):
+        return "is an absolute path"
+    if ".." in re.split(r"[/\\]", v):
+        return "has a '..' component"
+    return ""
 
 
 def _natural_key(path: Path):
@@ -158,7 +191,7 @@ def _split_glob(video: str, default_glob: str) -> tuple[str, str]:
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """(1-based line number, line) of a UTF-8 text file, without blank lines or line ends."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = path.read_text(encoding="utf-8-sig")   # -sig: a BOM never sticks to the first id
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
     except OSError as exc:
@@ -170,23 +203,72 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 
 
 @lru_cache(maxsize=4)
-def _load_csl_pickle(path: str, mtime: float) -> list:
-    try:
-        with open(path, "rb") as f:
-            data = pickle.load(f)
-    except Exception as exc:  # any unpickling failure means "not the official file"
-        raise DataError(f"{path}: not a readable CSL-Daily pickle ({type(exc).__name__})") from None
+def _load_csl_pickle(path: str, mtime_ns: int, size: int) -> list:
+    """The `info` records of the CSL-Daily pickle, unpickled without running code (cached by
+    path, mtime and size: every split of a run reads the same file)."""
+    data = safe_load(path, "CSL-Daily pickle")
     if not isinstance(data, dict) or not isinstance(data.get("info"), list):
         raise DataError(f"{path}: expected a dict whose 'info' is a list of sample records")
     return data["info"]
 
 
-def _synthetic_frames(root: Path) -> str:
-    """The frame folder a synthetic corpus names in its corpus.json (e.g. features/fullFrame-32x32px)."""
-    try:
-        return str(json.loads((root / "corpus.json").read_text(encoding="utf-8")).get("frames", ""))
-    except (OSError, ValueError, AttributeError):
+def _strings(value) -> list[str] | None:
+    """A CSL-Daily label field (a string, or a list/tuple/array of strings) as a list of
+    strings; None when it is anything else."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1 or value.size > MAX_LABEL_TOKENS:   # a pickle can declare 10**12 empty items
+            return None
+        value = value.tolist()
+    if (isinstance(value, (list, tuple)) and len(value) <= MAX_LABEL_TOKENS
+            and all(isinstance(v, str) for v in value)):
+        return [str(v) for v in value]
+    return None
+
+
+def _signer(value) -> str | None:
+    """A CSL-Daily record's `signer` (absent, a string or an integer, numpy's included) as text;
+    None when it is anything else."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None:
         return ""
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _csl_record_problem(record: dict) -> str:
+    """What is wrong with the fields of a CSL-Daily record this reader uses ("" if nothing)."""
+    for key in ("label_gloss", "label_char"):
+        if _strings(record.get(key)) is None:
+            return f"field '{key}': expected a string or a list of strings, got {type(record[key]).__name__}"
+    if _signer(record.get("signer")) is None:
+        return f"field 'signer': expected a string or an integer, got {type(record['signer']).__name__}"
+    return ""
+
+
+def _synthetic_frames(root: Path) -> str:
+    """The frame folder a synthetic corpus names in its corpus.json (e.g. features/fullFrame-32x32px);
+    "" when there is no corpus.json. The value is corpus data, so it must stay below the root."""
+    path = root / "corpus.json"
+    if not path.is_file():
+        return ""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(_one_line(f"{path}: not a readable JSON file ({exc})")) from None
+    frames = meta.get("frames", "") if isinstance(meta, dict) else None
+    if not isinstance(frames, str):
+        raise DataError(f"{path}: expected an object whose 'frames' is a folder name")
+    reason = _unsafe_path(frames)
+    if reason:
+        raise DataError(_one_line(f"{path}: field 'frames' {frames!r} {reason}; "
+                                  "expected a folder below the corpus root"))
+    return frames
 
 
 @dataclass
@@ -207,7 +289,7 @@ class _Reader:
         self.frames_override, self.skip_bad, self.check_frames = frames, skip_bad, check_frames
         self.report = report if report is not None else []
         self.split_path = Path(split) if _is_path(split) else None
-        self.split_name = infer_split_name(split) if self.split_path else split
+        self.split_name = split_name(split)
         self.skipped = 0
         self.samples: list[Sample] = []
         self._first_seen: dict[str, str] = {}
@@ -217,8 +299,17 @@ class _Reader:
         where = f"{file}:{line}"
         if not self.skip_bad:
             raise DataError(_one_line(f"{where}: {reason}"))
-        self.report.append({"file": str(file), "line": line, "id": sample_id, "reason": _one_line(reason)})
+        self.report.append({"split": self.split_name, "id": sample_id, "file": str(file), "line": line,
+                            "reason": _one_line(reason)})
         self.skipped += 1
+
+    def unsafe(self, file, line, sample_id: str, field_name: str, value: str) -> bool:
+        """Refuse (or, with skip_bad, record) a path-like field that would leave the frame root."""
+        reason = _unsafe_path(value)
+        if reason:
+            self.bad(file, line, sample_id, f"field '{field_name}' {value.strip()!r} {reason}; "
+                                            "expected a name below the corpus frame folder")
+        return bool(reason)
 
     def seen_before(self, file, line, sample_id: str, registry: dict | None = None) -> bool:
         registry = self._first_seen if registry is None else registry
@@ -229,6 +320,10 @@ class _Reader:
         return False
 
     def add(self, file, line, sample: Sample) -> None:
+        if not sample.id:
+            return self.bad(file, line, sample.id, "empty id")
+        if _LINE_BREAKING.search(sample.id):   # it would break every later message and file naming it
+            return self.bad(file, line, sample.id, f"id {sample.id!r} contains a control character")
         if self.seen_before(file, line, sample.id):
             return
         if not sample.glosses:
@@ -338,7 +433,12 @@ class _Reader:
         path = self.main_file()
         base = self.frames_base(PHOENIX_FRAMES)
         for number, (sid, folder, signer, annotation) in self.rows(path, PHOENIX2014_FIELDS):
+            if self.unsafe(path, number, sid, "id", sid) or self.unsafe(path, number, sid, "folder", folder):
+                continue
             sub, pattern = _split_glob(folder, "*.png")
+            if not sub:
+                self.bad(path, number, sid, f"field 'folder' {folder!r} names no folder; expected '<id>/1/*.png'")
+                continue
             frames = str(base / self.split_name / sub) if base else ""
             self.add(path, number, Sample(sid, self.split_name, frames, annotation.split(), "", "", signer, pattern))
 
@@ -348,7 +448,12 @@ class _Reader:
             contexts = self.contexts(required=False) if self.dialogue is not None else {}
         base = self.frames_base(PHOENIX_FRAMES)
         for number, (name, video, _start, _end, speaker, orth, translation) in self.rows(path, PHOENIX2014T_FIELDS):
+            if self.unsafe(path, number, name, "name", name) or self.unsafe(path, number, name, "video", video):
+                continue
             sub, pattern = _split_glob(video or name, "*.png")
+            if not sub and name:
+                self.bad(path, number, name, f"field 'video' {video!r} names no folder; expected '<name>/*.png'")
+                continue
             frames = str(base / self.split_name / sub) if base else ""
             self.add(path, number, Sample(name, self.split_name, frames, orth.split(), translation,
                                           contexts.get(name, ""), speaker, pattern))
@@ -363,14 +468,21 @@ class _Reader:
         videos = self.phoenix2014t_videos()
         base = self.frames_base(PHOENIX_FRAMES)
         for d in self.dialogue_lines(path):
-            signer, video = videos.get(d.name, ("", d.name))
+            if self.unsafe(path, d.line, d.name, "split", d.split) or self.unsafe(path, d.line, d.name, "name", d.name):
+                continue
+            signer, video, where = videos.get(d.name, ("", d.name, None))
+            if where is not None and self.unsafe(where[0], where[1], d.name, "video", video):
+                continue
             sub, pattern = _split_glob(video, "*.png")
+            if not sub and d.name:
+                self.bad(path, d.line, d.name, f"video {video!r} names no folder")
+                continue
             frames = str(base / d.split / sub) if base else ""
             self.add(path, d.line, Sample(d.name, self.split_name, frames, d.glosses, d.translation, d.context,
                                           signer, pattern))
 
-    def phoenix2014t_videos(self) -> dict[str, tuple[str, str]]:
-        """name -> (signer, video) from the PHOENIX-2014-T csv when it is around (optional)."""
+    def phoenix2014t_videos(self) -> dict[str, tuple[str, str, tuple]]:
+        """name -> (signer, video, (csv, line)) from the PHOENIX-2014-T csv when it is around (optional)."""
         try:
             keep, self.split_path = self.split_path, None
             if self.annotations is not None and self.annotations.is_file() and self.annotations.suffix == ".txt":
@@ -380,7 +492,7 @@ class _Reader:
             return {}
         finally:
             self.split_path = keep
-        return {p[0]: (p[4], p[1]) for _, p in self.rows(path, PHOENIX2014T_FIELDS)}
+        return {p[0]: (p[4], p[1], (path, n)) for n, p in self.rows(path, PHOENIX2014T_FIELDS)}
 
     def csl_files(self) -> tuple[Path, Path]:
         """(pickle, split file); a split path replaces the split file, --annotations may name the pickle."""
@@ -402,12 +514,17 @@ class _Reader:
 
     def read_csl_daily(self) -> None:
         pkl, split_file = self.csl_files()
-        records = _load_csl_pickle(str(pkl), pkl.stat().st_mtime)
+        stat = pkl.stat()
+        records = _load_csl_pickle(str(pkl), stat.st_mtime_ns, stat.st_size)
         by_name: dict[str, tuple[int, dict]] = {}
         for index, record in enumerate(records):
-            name = str(record.get("name", "")) if isinstance(record, dict) else ""
-            if not name:
-                self.bad(pkl, f"info[{index}]", "", "expected a record with 'name', 'label_gloss', 'label_char'")
+            name = record.get("name") if isinstance(record, dict) else None
+            name = str(name) if isinstance(name, str) else None   # a numpy string becomes a plain one
+            if name is None or not name.strip():
+                self.bad(pkl, f"info[{index}]", "", "expected a record (dict) with a string 'name', "
+                                                    "'label_gloss', 'label_char'")
+            elif self.unsafe(pkl, f"info[{index}]", name, "name", name):
+                continue
             elif name in by_name:
                 self.bad(pkl, f"info[{index}]", name, f"duplicate id '{name}' (first at info[{by_name[name][0]}])")
             else:
@@ -417,14 +534,21 @@ class _Reader:
         contexts = self.contexts(required=False) if self.dialogue is not None else {}
         base = self.frames_base(CSL_FRAMES)
         for number, (name, split) in wanted:
+            if self.unsafe(split_file, number, name, "split", split):
+                continue
             if name not in by_name:
                 self.bad(split_file, number, name, f"sample '{name}' is not in {pkl.name}")
                 continue
-            _, record = by_name[name]
-            glosses = record.get("label_gloss") or []
-            glosses = glosses.split() if isinstance(glosses, str) else [str(g) for g in glosses]
-            chars = record.get("label_char") or []
-            translation = " ".join(str(c) for c in chars if str(c).strip())
+            index, record = by_name[name]
+            problem = _csl_record_problem(record)
+            if problem:
+                self.bad(pkl, f"info[{index}]", name, problem)
+                continue
+            glosses = _strings(record.get("label_gloss", []))   # a missing field: [] (None -> [] too)
+            chars = record.get("label_char", [])
+            chars = list(chars) if isinstance(chars, str) else _strings(chars)   # a string: its characters
+            translation = " ".join(c for c in chars if c.strip())
+            signer = _signer(record.get("signer"))
             frames = str(base / name) if base else ""
             self.add(split_file, number, Sample(name, split, frames, glosses, translation, contexts.get(name, ""),
-                                                str(record.get("signer", "")), "*.jpg"))
+                                                signer, "*.jpg"))

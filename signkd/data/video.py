@@ -6,6 +6,16 @@ per epoch from a hard disk). `signkd prepare` resizes every frame once and store
 one ``(T, H, W, 3)`` uint8 ``.npy`` file, listed with its shape and sha256 in ``manifest.json``.
 Training opens those files memory-mapped and touches only the frames it keeps.
 
+Why the checksums are checked in training too: a flipped byte in a packed file would otherwise
+train silently. Each entry is hashed before its first use in a process and remembered by its
+file's (size, mtime, ctime, inode), in memory and in ``verified.jsonl`` beside the manifest, so
+later epochs, DataLoader workers and later runs do not hash an unchanged file again (see
+`PackedCache.check`).
+
+Why `FrameError`: a sample whose frames cannot be read (empty folder, undecodable image or video,
+corrupt packed file) is the sample's fault, not the configuration's; `data.skip_bad` leaves such
+samples out (recorded in the report) instead of stopping, whether found before training or mid-epoch.
+
 Why per-sample random generators: augmentation draws from ``numpy.random.default_rng([seed,
 epoch, index])``, so a clip's augmentation does not depend on DataLoader workers, ranks or how
 far a run got before it was interrupted; that is what makes `--resume` and DDP reproducible.
@@ -18,7 +28,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -29,7 +39,26 @@ from signkd.errors import DataError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 MANIFEST = "manifest.json"
+VERIFIED = "verified.jsonl"
 CACHE_VERSION = 1
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class FrameError(DataError):
+    """The frames of one sample cannot be read: missing or empty folder, 0-byte or undecodable
+    image, undecodable, truncated or 0-frame video, packed file missing or not matching its
+    checksum. `file` names the file or folder at fault."""
+
+    def __init__(self, message: str, file: str | Path = ""):
+        super().__init__(message)
+        self.file = str(file)
+
+
+def _av_errors() -> tuple:
+    """What PyAV raises for a file it cannot demux or decode (plus a missing video stream)."""
+    import av
+
+    return (av.error.FFmpegError, OSError, ValueError, IndexError, RuntimeError)
 
 
 # --------------------------------------------------------------------------------------------
@@ -41,14 +70,23 @@ def _natural_key(path: Path):
 
 
 def frame_files(folder: str | Path, pattern: str = "*.png") -> list[Path]:
-    """Sorted frame files of `folder` (natural order: images2 < images10). DataError if none."""
+    """Sorted frame files of `folder` (natural order: images2 < images10). FrameError if none, or
+    if one is empty (a 0-byte file is what an interrupted copy or extraction leaves)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"{folder}: frame folder not found")
-    files = sorted((p for p in folder.glob(pattern) if p.is_file()), key=_natural_key)
-    if not files:
-        raise DataError(f"{folder}: no frames matching {pattern!r}")
-    return files
+        raise FrameError(f"{folder}: frame folder not found", folder)
+    try:
+        sized = [(p, p.stat().st_size) for p in folder.glob(pattern) if p.is_file()]
+    except ValueError as exc:   # a pattern glob cannot use, e.g. 'a**'
+        raise FrameError(f"{folder}: frame pattern {pattern!r}: {exc}", folder) from None
+    except OSError as exc:
+        raise FrameError(f"{folder}: cannot list frames ({exc.strerror})", folder) from None
+    if not sized:
+        raise FrameError(f"{folder}: no frames matching {pattern!r}", folder)
+    empty = [p for p, size in sized if size == 0]
+    if empty:
+        raise FrameError(f"{empty[0]}: empty (0-byte) frame file", empty[0])
+    return sorted((p for p, _ in sized), key=_natural_key)
 
 
 def video_file_of(frames: str | Path, pattern: str = "*.png") -> Optional[Path]:
@@ -64,13 +102,28 @@ def video_file_of(frames: str | Path, pattern: str = "*.png") -> Optional[Path]:
     return None
 
 
+def _why(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def read_image(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB."""
     try:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot decode image ({exc})") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise FrameError(f"{path}: cannot decode image ({_why(exc)})", path) from None
+
+
+def check_image_header(path: Path) -> None:
+    """Cheap check that `path` is an image PIL can read (format and size from the header only;
+    the pixels are decoded when the frame is used)."""
+    try:
+        with Image.open(path) as img:
+            if img.width < 1 or img.height < 1:
+                raise ValueError(f"size {img.width}x{img.height}")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise FrameError(f"{path}: cannot decode image ({_why(exc)})", path) from None
 
 
 def read_video_file(path: str | Path, indices: Optional[Sequence[int]] = None) -> np.ndarray:
@@ -82,22 +135,36 @@ def read_video_file(path: str | Path, indices: Optional[Sequence[int]] = None) -
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
-    except (av.error.FFmpegError, IndexError) as exc:
-        raise DataError(f"{path}: cannot decode video ({exc})") from None
+    except _av_errors() as exc:
+        raise FrameError(f"{path}: cannot decode video ({_why(exc)})", path) from None
     if not frames:
-        raise DataError(f"{path}: video has no frames")
+        raise FrameError(f"{path}: video has no frames (empty or truncated)", path)
     clip = np.stack(frames)
-    return clip if indices is None else clip[np.asarray(indices, dtype=np.int64)]
+    if indices is None:
+        return clip
+    indices = np.asarray(indices, dtype=np.int64)
+    if len(indices) and (indices.max() >= len(clip) or indices.min() < -len(clip)):
+        raise FrameError(f"{path}: video decodes to {len(clip)} frames, frame {int(indices.max())} was asked for "
+                         "(truncated, or its header counts more frames than it holds)", path)
+    return clip[indices]
 
 
-def count_video_frames(path: str | Path) -> int:
+def count_video_frames(path: str | Path, *, check: bool = False) -> int:
+    """Frames of a video: the container's count, or a full decode when it has none. `check`
+    also decodes the first frame, a cheap test that the file is a decodable video."""
     import av
 
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        if stream.frames:
-            return int(stream.frames)
-    return len(read_video_file(path))
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            count = int(stream.frames or 0)
+            if check:
+                next(iter(container.decode(stream)))
+    except StopIteration:
+        raise FrameError(f"{path}: video has no frames (empty or truncated)", path) from None
+    except _av_errors() as exc:
+        raise FrameError(f"{path}: cannot decode video ({_why(exc)})", path) from None
+    return count if count > 0 else len(read_video_file(path))
 
 
 def resize_frame(frame: np.ndarray, size: int, keep_aspect: bool) -> np.ndarray:
@@ -125,6 +192,9 @@ def read_source_frames(frames: str | Path, pattern: str = "*.png", *, size: int 
         clip = read_video_file(video, indices)
         return np.stack([resize_frame(f, size, keep_aspect) for f in clip])
     files = frame_files(frames, pattern)
+    if indices is not None and len(indices) and max(indices) >= len(files):
+        raise FrameError(f"{frames}: {len(files)} frames, frame {max(indices)} was asked for "
+                         "(frames removed since the corpus was read?)", frames)
     chosen = files if indices is None else [files[i] for i in indices]
     clip = [resize_frame(read_image(p), size, keep_aspect) for p in chosen]
     shapes = {f.shape for f in clip}
@@ -133,9 +203,17 @@ def read_source_frames(frames: str | Path, pattern: str = "*.png", *, size: int 
     return np.stack(clip)
 
 
-def count_source_frames(frames: str | Path, pattern: str = "*.png") -> int:
+def count_source_frames(frames: str | Path, pattern: str = "*.png", *, check: bool = False) -> int:
+    """Frames of one sample. `check`: also the cheap checks `probe` makes before training (a
+    video's first frame decodes; the first and last image headers are readable)."""
     video = video_file_of(frames, pattern)
-    return count_video_frames(video) if video is not None else len(frame_files(frames, pattern))
+    if video is not None:
+        return count_video_frames(video, check=check)
+    files = frame_files(frames, pattern)
+    if check:
+        for path in {files[0], files[-1]}:
+            check_image_header(path)
+    return len(files)
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,7 +234,28 @@ def _sha256(path: Path) -> str:
 
 
 def _safe_name(key: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._/-]", "_", key).strip("/")
+    """A relative file name for a manifest key. Keys hold ids from annotation files, so every
+    component keeps only [A-Za-z0-9._-] and none may be empty, '.' or '..'."""
+    parts = [re.sub(r"[^A-Za-z0-9._-]", "_", part) for part in re.split(r"[/\\]+", key) if part]
+    parts = [("_" * len(part)) if part in (".", "..") else part for part in parts]
+    return "/".join(parts) or "_"
+
+
+def _unsafe_file(name: str) -> str:
+    """Why a manifest's `file` cannot be read below the cache folder ("" if it can)."""
+    if not name or "\x00" in name:
+        return "is empty or contains a NUL character"
+    if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
+        return "is an absolute path"
+    if ".." in re.split(r"[/\\]", name):
+        return "has a '..' component"
+    return ""
+
+
+def _printable(text: object) -> str:
+    from signkd.data.safe_pickle import printable
+
+    return printable(text)
 
 
 @dataclass
@@ -166,23 +265,78 @@ class CacheEntry:
     sha256: str
 
 
+def _parse_entry(manifest: Path, key: str, value) -> CacheEntry:
+    """One `videos` entry of a manifest, checked; a one-line DataError naming the key otherwise."""
+    where = f"{manifest}: videos[{_printable(key)!r}]"
+    if not isinstance(value, dict):
+        raise DataError(f"{where}: expected an object with file, shape and sha256, got {type(value).__name__}")
+    missing = [k for k in ("file", "shape", "sha256") if k not in value]
+    if missing:
+        raise DataError(f"{where}: missing {', '.join(missing)}; re-run `signkd prepare`")
+    file, shape, sha = value["file"], value["shape"], value["sha256"]
+    if not isinstance(file, str):
+        raise DataError(f"{where}.file: expected a file name below the cache folder, got {type(file).__name__}")
+    if _unsafe_file(file):
+        raise DataError(f"{where}.file {_printable(file)!r} {_unsafe_file(file)}; "
+                        "expected a file name below the cache folder")
+    if (not isinstance(shape, list) or len(shape) != 4
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape) or shape[3] != 3):
+        raise DataError(f"{where}.shape: expected 4 non-negative integers [frames, height, width, 3], "
+                        f"got {_printable(shape)}")
+    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+        raise DataError(f"{where}.sha256: expected 64 lowercase hex digits, got {_printable(sha)!r}")
+    return CacheEntry(file, tuple(shape), sha)
+
+
+def _read_manifest(path: Path) -> dict:
+    """manifest.json, checked to be a JSON object of the current version (one-line DataError)."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    if not isinstance(manifest, dict):
+        raise DataError(f"{path}: expected a JSON object with version, size, keep_aspect and videos, "
+                        f"got {type(manifest).__name__}")
+    if manifest.get("version") != CACHE_VERSION:
+        raise DataError(f"{path}: cache version {_printable(manifest.get('version'))!r}, expected {CACHE_VERSION}; "
+                        "re-run `signkd prepare`")
+    return manifest
+
+
+def _signature(path: Path) -> tuple:
+    """What must be unchanged for an earlier hash of `path` to stand. ctime moves on every write
+    and cannot be set back by a user, and the inode changes when a file is replaced or unpacked
+    elsewhere, so a record made for another file never matches this one."""
+    st = os.stat(path)
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
 class PackedCache:
-    """Read side of the packed cache. ``load`` returns a read-only memory map (T, H, W, 3)."""
+    """Read side of the packed cache. ``load`` returns a read-only memory map (T, H, W, 3) of a
+    file whose checksum was checked (see `check`)."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        path = self.root / MANIFEST
+        path = self.manifest_path = self.root / MANIFEST
         if not path.is_file():
             raise DataError(f"{path}: no packed-cache manifest (run `signkd prepare` first or unset data.cache)")
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
-        if manifest.get("version") != CACHE_VERSION:
-            raise DataError(f"{path}: cache version {manifest.get('version')!r}, expected {CACHE_VERSION}; re-run `signkd prepare`")
-        self.size = int(manifest.get("size", 0))
-        self.keep_aspect = bool(manifest.get("keep_aspect", False))
-        self.entries = {k: CacheEntry(v["file"], tuple(v["shape"]), v["sha256"]) for k, v in manifest["videos"].items()}
+        manifest = _read_manifest(path)
+        size, keep_aspect, videos = manifest.get("size", 0), manifest.get("keep_aspect", False), manifest.get("videos")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise DataError(f"{path}: size: expected a non-negative integer, got {_printable(size)!r}")
+        if not isinstance(keep_aspect, bool):
+            raise DataError(f"{path}: keep_aspect: expected true or false, got {_printable(keep_aspect)!r}")
+        if not isinstance(videos, dict):
+            raise DataError(f"{path}: videos: expected an object of key -> {{file, shape, sha256}}, "
+                            f"got {type(videos).__name__}")
+        self.size, self.keep_aspect = size, keep_aspect
+        self.entries = {k: _parse_entry(path, k, v) for k, v in videos.items()}
+        self._verified: dict[str, tuple] = {}   # file -> (signature, sha256) it was found good at
+        self._record_at = (None, 0)   # (inode, offset) of verified.jsonl read so far
 
     def __contains__(self, key: str) -> bool:
         return key in self.entries
@@ -191,67 +345,218 @@ class PackedCache:
         try:
             return self.entries[key]
         except KeyError:
-            raise DataError(f"{self.root / MANIFEST}: video {key!r} is not in the packed cache; re-run `signkd prepare`") from None
+            raise FrameError(f"{self.manifest_path}: video {key!r} is not in the packed cache; re-run `signkd prepare`",
+                             self.manifest_path) from None
 
     def num_frames(self, key: str) -> int:
         return int(self.entry(key).shape[0])
 
-    def load(self, key: str) -> np.ndarray:
+    def _open(self, key: str) -> tuple[CacheEntry, np.ndarray]:
         entry = self.entry(key)
         path = self.root / entry.file
         try:
             array = np.load(path, mmap_mode="r")
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: cannot read packed video ({exc})") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise FrameError(f"{path}: cannot read packed video {key!r} ({_why(exc)}); re-run `signkd prepare`",
+                             path) from None
         if tuple(array.shape) != entry.shape or array.dtype != np.uint8:
-            raise DataError(f"{path}: shape {tuple(array.shape)} {array.dtype}, manifest says {entry.shape} uint8; "
-                            "re-run `signkd prepare`")
-        return array
+            raise FrameError(f"{path}: shape {tuple(array.shape)} {array.dtype}, manifest says {entry.shape} uint8; "
+                             "re-run `signkd prepare`", path)
+        return entry, array
+
+    def probe(self, key: str) -> int:
+        """Frames of `key`, after the cheap checks made before training: listed, file present,
+        header matching the manifest, at least one frame (the checksum is checked at first use)."""
+        entry, _ = self._open(key)
+        if entry.shape[0] == 0:
+            raise FrameError(f"{self.root / entry.file}: packed video {key!r} has 0 frames", self.root / entry.file)
+        return entry.shape[0]
+
+    def load(self, key: str) -> np.ndarray:
+        self.check(key)
+        return self._open(key)[1]
+
+    def check(self, key: str, *, force: bool = False) -> Path:
+        """The path of `key`'s file once its sha256 matches the manifest (FrameError otherwise).
+        Hashed at most once per unchanged file: the result is remembered by `_signature` in memory
+        and in verified.jsonl, and counts only while the signature and the manifest's checksum are
+        the same, so a changed file, a re-packed cache or a record from another machine is hashed
+        again. `force`: hash even so (`signkd prepare --verify`)."""
+        entry = self.entry(key)
+        path = self.root / entry.file
+        try:
+            before = _signature(path)
+        except OSError as exc:
+            raise FrameError(f"{path}: packed video {key!r} cannot be read ({exc.strerror}); re-run `signkd prepare`",
+                             path) from None
+        if not force:
+            if self._verified.get(entry.file) != (before, entry.sha256):
+                self._read_record()   # another worker, rank or run may have hashed it since
+            if self._verified.get(entry.file) == (before, entry.sha256):
+                return path
+        try:
+            digest = _sha256(path)
+        except OSError as exc:
+            raise FrameError(f"{path}: packed video {key!r} cannot be read ({exc.strerror})", path) from None
+        if digest != entry.sha256:
+            raise FrameError(f"{path}: packed video {key!r} does not match its sha256 in {self.manifest_path} "
+                             "(corrupt, or changed since `signkd prepare`); re-run `signkd prepare`", path)
+        try:
+            after = _signature(path)
+        except OSError:
+            after = None
+        if after == before:   # not written to while it was hashed
+            self._verified[entry.file] = (before, entry.sha256)
+            self._append_record(entry.file, before, entry.sha256)
+        return path
 
     def verify(self, keys: Optional[Iterable[str]] = None) -> list[str]:
-        """Keys whose file is missing or whose checksum differs from the manifest."""
+        """Keys whose file is missing or whose checksum differs from the manifest (all hashed)."""
         bad = []
         for key in (self.entries if keys is None else keys):
-            entry = self.entry(key)
-            path = self.root / entry.file
-            if not path.is_file() or _sha256(path) != entry.sha256:
+            try:
+                self.check(key, force=True)
+            except FrameError:
                 bad.append(key)
         return bad
 
+    # --- the record of verified files (verified.jsonl, one JSON object per line)
+    def _read_record(self) -> None:
+        """Merge what was appended to verified.jsonl since the last call (all of it after a
+        compaction replaced the file). Lines that do not parse are ignored: they can only cost
+        a hash, since a record must match the file to count."""
+        path = self.root / VERIFIED
+        try:
+            with open(path, "rb") as fh:
+                inode = os.fstat(fh.fileno()).st_ino
+                start = self._record_at[1] if self._record_at[0] == inode else 0
+                fh.seek(start)
+                raw = fh.read(64 << 20)
+        except OSError:
+            return
+        complete = raw[: raw.rfind(b"\n") + 1]   # a line still being appended is read next time
+        self._record_at = (inode, start + len(complete))
+        lines = complete.splitlines()
+        for line in lines:
+            try:
+                rec = json.loads(line)
+                file, sig, sha = rec["file"], tuple(rec["sig"]), rec["sha256"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if isinstance(file, str) and isinstance(sha, str) and len(sig) == 5 and all(type(n) is int for n in sig):
+                self._verified[file] = (sig, sha)
+        if start == 0 and len(lines) > 2 * len(self.entries) + 64:
+            self._compact()
+
+    def _append_record(self, file: str, sig: tuple, sha: str) -> None:
+        """One line per verified file, one write(2) on an O_APPEND descriptor, so DataLoader
+        workers and DDP ranks can add lines at once. A read-only cache keeps them in memory;
+        O_NOFOLLOW: a verified.jsonl shipped as a symlink is not written through."""
+        line = json.dumps({"file": file, "sig": list(sig), "sha256": sha}) + "\n"
+        try:
+            fd = os.open(self.root / VERIFIED, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                         0o644)
+        except OSError:
+            return
+        try:
+            os.write(fd, line.encode("utf-8"))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def _compact(self) -> None:
+        """Rewrite verified.jsonl with one line per listed file (temp file + rename)."""
+        lines = [json.dumps({"file": f, "sig": list(sig), "sha256": sha}) + "\n"
+                 for f, (sig, sha) in sorted(self._verified.items()) if f in {e.file for e in self.entries.values()}]
+        try:
+            _write_atomic(self.root / VERIFIED, "".join(lines).encode("utf-8"))
+        except OSError:
+            pass
+
+
+def _open_new(path: Path):
+    """A fresh file at `path` for writing: whatever is there (a stale temp file, or a symlink
+    planted in a downloaded cache) is removed first and never written through."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    return os.fdopen(fd, "wb")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with _open_new(tmp) as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _previous_entries(manifest_path: Path, size: int, keep_aspect: bool) -> dict:
+    """Entries of an earlier manifest packed with the same settings (those that check out), so a
+    re-run keeps what is already packed; anything unreadable is simply packed again."""
+    try:
+        prev = _read_manifest(manifest_path)
+    except DataError:
+        return {}
+    if prev.get("size") != size or prev.get("keep_aspect") != keep_aspect or not isinstance(prev.get("videos"), dict):
+        return {}
+    old = {}
+    for key, value in prev["videos"].items():
+        try:
+            old[key] = _parse_entry(manifest_path, key, value)
+        except DataError:
+            continue
+    return old
+
 
 def pack_videos(items: Sequence[tuple[str, str, str]], out_dir: str | Path, *, size: int = 256,
-                keep_aspect: bool = False, progress: bool = True) -> Path:
+                keep_aspect: bool = False, progress: bool = True,
+                on_error: Optional[Callable[[str, FrameError], None]] = None) -> Path:
     """Write the packed cache for `items` = [(key, frames_path, frame_glob)]. Videos already
     packed with the same settings and a matching checksum are kept (so a re-run resumes).
-    Every file is written to a temp name and renamed; the manifest is written last."""
+    Every file is written to a temp name and renamed; the manifest is written last.
+    A video whose frames cannot be read raises a FrameError naming it, or, with `on_error`,
+    is passed to it and left out of the cache."""
     from tqdm import tqdm
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    old: dict = {}
+    real_out = out.resolve()
     manifest_path = out / MANIFEST
-    if manifest_path.is_file():
-        try:
-            prev = json.loads(manifest_path.read_text(encoding="utf-8"))
-            if prev.get("version") == CACHE_VERSION and prev.get("size") == size and prev.get("keep_aspect") == keep_aspect:
-                old = prev.get("videos", {})
-        except json.JSONDecodeError:
-            old = {}
+    old = _previous_entries(manifest_path, size, keep_aspect) if manifest_path.is_file() else {}
     videos = {}
+    used: set[str] = set()
     total_frames = 0
     bar = tqdm(items, desc=f"packing {out}", unit="video", disable=not progress)
     for key, frames, pattern in bar:
         name = _safe_name(key) + ".npy"
+        if name in used:   # two keys that differ only in characters _safe_name replaces
+            name = f"{_safe_name(key)}-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:10]}.npy"
+        used.add(name)
         path = out / name
         prev = old.get(key)
-        if prev and prev.get("file") == name and path.is_file() and _sha256(path) == prev.get("sha256"):
-            videos[key] = prev
-            total_frames += int(prev["shape"][0])
+        if prev and prev.file == name and path.is_file() and _sha256(path) == prev.sha256:
+            videos[key] = {"file": prev.file, "shape": list(prev.shape), "sha256": prev.sha256}
+            total_frames += prev.shape[0]
             continue
-        clip = read_source_frames(frames, pattern, size=size, keep_aspect=keep_aspect)
+        try:
+            clip = read_source_frames(frames, pattern, size=size, keep_aspect=keep_aspect)
+        except FrameError as exc:
+            if on_error is None:
+                raise FrameError(f"video {key!r}: {exc}", exc.file) from None
+            on_error(key, exc)
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.resolve().is_relative_to(real_out):   # a symlinked folder inside `out`
+            raise DataError(f"{path.parent}: leads outside the cache folder {out}; remove it and re-run")
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
+        with _open_new(tmp) as fh:
             np.save(fh, np.ascontiguousarray(clip, dtype=np.uint8))
         os.replace(tmp, path)
         videos[key] = {"file": name, "shape": list(clip.shape), "sha256": _sha256(path)}
@@ -259,9 +564,7 @@ def pack_videos(items: Sequence[tuple[str, str, str]], out_dir: str | Path, *, s
         bar.set_postfix(frames=total_frames, refresh=False)   # redrawn at tqdm's own pace
     manifest = {"version": CACHE_VERSION, "size": size, "keep_aspect": keep_aspect,
                 "videos": videos, "total_frames": total_frames}
-    tmp = manifest_path.with_name(MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, manifest_path)
+    _write_atomic(manifest_path, json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"))
     return manifest_path
 
 
@@ -290,6 +593,17 @@ class FrameSource:
 
     def num_frames(self, key: str, frames: str, pattern: str) -> int:
         raw = self._raw_count(key, frames, pattern)
+        return (raw + self.frame_interval - 1) // self.frame_interval
+
+    def probe(self, key: str, frames: str, pattern: str) -> int:
+        """`num_frames` after the cheap checks made before training starts: a packed file's
+        header, a video's first frame, the first and last image of a folder. Decoding every
+        frame of a corpus up front would take longer than an epoch; what only a full decode
+        finds (a corrupt middle frame, a checksum mismatch) is a FrameError at first use."""
+        if self.cache is not None:
+            raw = self.cache.probe(key)
+        else:
+            raw = count_source_frames(frames, pattern, check=True)
         return (raw + self.frame_interval - 1) // self.frame_interval
 
     def read(self, key: str, frames: str, pattern: str, indices: Optional[np.ndarray] = None) -> np.ndarray:
