@@ -94,7 +94,6 @@ class Vocabs:
         private temporary folder holding only allow-listed files; with `work_dir` a copy goes to
         `work_dir/tokenizer` (replacing an older one whole, so no stale file mixes in)."""
         from signkd.data.vocab import GlossVocab, WordVocab
-        from signkd.errors import SignkdError
 
         if not isinstance(state, dict):
             raise CheckpointError(f"{where}: field 'vocab' is not a mapping")
@@ -198,13 +197,18 @@ def preprocessing_of(cfg: Config, frame_size: Optional[list] = None) -> dict:
     return out
 
 
-def frame_size_of(ds) -> Optional[list]:
-    """[H, W] of the first frame of a dataset's first sample (None without video)."""
-    if ds.frame_source is None or not len(ds):
+def frame_size_of(ds, tries: int = 8) -> Optional[list]:
+    """[H, W] of the first readable frame among a dataset's first samples (None without video, or
+    when none of them reads: a bad sample is the data checks' business, not this probe's)."""
+    if ds.frame_source is None:
         return None
-    it = ds.items[0]
-    frame = ds.frame_source.read(it.key, it.frames, it.frame_glob, np.array([0]))
-    return list(frame.shape[1:3])
+    for it in ds.items[:tries]:
+        try:
+            frame = ds.frame_source.read(it.key, it.frames, it.frame_glob, np.array([0]))
+        except DataError:
+            continue
+        return list(frame.shape[1:3])
+    return None
 
 
 def frame_source(cfg: Config) -> FrameSource:

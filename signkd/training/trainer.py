@@ -310,7 +310,8 @@ class Trainer:
         if not hasattr(self, "_frame_size_cache"):
             from signkd.training.data import frame_size_of
 
-            self._frame_size_cache = frame_size_of(self.data.datasets["train"]) if not self.cfg.data.augment.resize else None
+            d = self.cfg.data   # only a run that kept its frames' own size needs it (a cache records its size)
+            self._frame_size_cache = frame_size_of(self.data.datasets["train"]) if not (d.augment.resize or d.cache) else None
         return self._frame_size_cache
 
     @property
