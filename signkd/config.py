@@ -471,6 +471,7 @@ def _deep_merge(base: dict, over: dict) -> dict:
 MAX_CONFIG_BYTES = 1 << 20
 MAX_CONFIG_VALUES = 100_000
 MAX_CONFIG_DEPTH = 32
+MAX_BASE_CHAIN = 16
 
 # What yaml.safe_load raises besides YAMLError on bad input: ValueError for an impossible date
 # (2020-13-01) or an int past Python's 4300-digit limit, RecursionError for deep nesting.
@@ -512,6 +513,8 @@ def read_yaml(path: str | Path, _seen: tuple = ()) -> dict:
             raise ConfigError(f"{path}: config file not found")
         if path.resolve() in _seen:
             raise ConfigError(f"{path}: circular 'base:' chain")
+        if len(_seen) >= MAX_BASE_CHAIN:
+            raise ConfigError(f"{path}: 'base:' chain longer than {MAX_BASE_CHAIN} files")
         with open(path, "rb") as fh:
             raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
@@ -526,6 +529,10 @@ def read_yaml(path: str | Path, _seen: tuple = ()) -> dict:
                           f"expected a YAML config") from None
     try:
         data = yaml.safe_load(text)
+    except yaml.reader.ReaderError as exc:   # a character YAML does not allow (NUL, most controls)
+        line = text.count("\n", 0, exc.position) + 1
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise ConfigError(f"{path}:{line}: invalid YAML (character {char} is not allowed)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

@@ -221,13 +221,14 @@ def _bomb(levels: int = 8) -> str:
     (b"\xef\xbb\xbftrain:\r\n  epochs: 3\r\n  seed: \xfe\n", "bad.yaml:3: not UTF-8 text (bad byte 0xfe)"),
     (b"name: {a: " + b"x" * 5000 + b"}\n", "name: expected a string, got {'a': 'xxxxxxxxxxxxxxxxxxxxxxxxxx"),
     (b"- a\n- b\n", "bad.yaml: expected a mapping at the top level, got list"),
+    (b"name: a\ntrain: \x00\n", "bad.yaml:2: invalid YAML (character U+0000 is not allowed)"),
     (b"\"a\\nb\": 2\n", "a\\nb: unknown key"),                        # the newline is escaped: one line
     ("train:\n  epochs: \u00b2\n".encode(), "train.epochs: expected an integer, got '\u00b2'"),
     ("model:\n  visual:\n    temporal: [K\u00b2]\n".encode(), "model.visual.temporal: 'K\u00b2' is not a layer spec"),
     (b"train:\n  optim:\n    lr: " + b"9" * 400 + b"\n", "train.optim.lr: expected a number, got 9999"),
     (b"train:\n  seed: 2020-13-01\n", "bad.yaml: invalid YAML value (month must be in 1..12)"),
     (b"train:\n  seed: " + b"9" * 5000 + b"\n", "bad.yaml: invalid YAML value (Exceeds the limit"),
-    (b"name: " + b"[" * 3000 + b"\n", "bad.yaml: invalid YAML (nested too deeply)"),
+    (b"name: " + b"[" * 600 + b"\n", "bad.yaml: invalid YAML (nested too deeply)"),
     (b"train: &a {optim: *a}\n", "bad.yaml: nested more than 32 levels deep"),
     (f"name: {_bomb()}\n".encode(), "bad.yaml: more than 100000 values (with YAML aliases expanded)"),
     (b"base: 5\n", "bad.yaml: base: expected the file name of another YAML config, got 5"),
@@ -247,6 +248,16 @@ def test_malformed_config_files_give_one_line(tmp_path, data, expected):
     message = str(exc.value)
     assert len(message.splitlines()) == 1 and len(message) < 500 + len(str(tmp_path)), message
     assert expected in message
+
+
+def test_base_chain_is_limited(tmp_path):
+    """A chain of ~1000 distinct files used to end in a RecursionError traceback."""
+    for i in range(20):
+        (tmp_path / f"c{i}.yaml").write_text(f"base: c{i + 1}.yaml\n")
+    (tmp_path / "c20.yaml").write_text("name: end\n")
+    assert load_config(tmp_path / "c5.yaml").name == "end"          # c5 .. c20: 16 files, fine
+    with pytest.raises(ConfigError, match=r"c16.yaml: 'base:' chain longer than 16 files"):
+        load_config(tmp_path / "c0.yaml")
 
 
 def test_too_large_config_file_is_refused(tmp_path):
