@@ -638,7 +638,8 @@ def validate(cfg: Config) -> None:
                             ("train.eval_every", t.eval_every, 1), ("train.average_last", t.average_last, 0),
                             ("train.max_steps_per_epoch", t.max_steps_per_epoch, 0),
                             ("train.log_every", t.log_every, 0), ("train.num_threads", t.num_threads, 0),
-                            ("train.optim.accumulate", o.accumulate, 1), ("train.optim.warmup_epochs", o.warmup_epochs, 0),
+                            ("train.optim.accumulate", o.accumulate, 1),
+                            ("train.optim.warmup_epochs", o.warmup_epochs, 0),
                             ("eval.beam_width", e.beam_width, 1), ("eval.translation_beam", e.translation_beam, 1)):
         _at_least(key, value, low)
     if a.resize > 0 and a.crop > a.resize:
@@ -647,8 +648,8 @@ def validate(cfg: Config) -> None:
     if 0 < a.max_frames < a.min_frames:
         raise ConfigError(f"data.augment.max_frames: {a.max_frames} is below data.augment.min_frames "
                           f"{a.min_frames}; expected max_frames >= min_frames (or 0 = no limit)")
-    for key, value in (("train.optim.lr", o.lr), ("train.optim.gamma", o.gamma), ("loss.temperature", cfg.loss.temperature),
-                       ("eval.max_output_factor", e.max_output_factor)):
+    for key, value in (("train.optim.lr", o.lr), ("train.optim.gamma", o.gamma),
+                       ("loss.temperature", cfg.loss.temperature), ("eval.max_output_factor", e.max_output_factor)):
         if not value > 0:
             raise ConfigError(f"{key}: expected a number > 0, got {value}")
     for key, value in (("train.optim.weight_decay", o.weight_decay), ("train.optim.grad_clip", o.grad_clip),

@@ -135,7 +135,8 @@ def test_random_config_mappings_load_or_fail_in_one_line(data):
         assert isinstance(cfg, Config)
 
 
-yaml_alphabet = st.sampled_from(list("abcdefgkKP0123456789 :-_.,[]{}&*!|>'\"#%@`?~\n\t\\") + ["\u00e9", "\ufeff", "\x00"])
+yaml_alphabet = st.sampled_from(list("abcdefgkKP0123456789 :-_.,[]{}&*!|>'\"#%@`?~\n\t\\")
+                                + ["\u00e9", "\ufeff", "\x00"])
 
 
 @FUZZ
@@ -220,7 +221,8 @@ def run_score(*argv: str) -> None:
 
 
 @FUZZ
-@given(stm_ctm_pairs(), st.sampled_from(["hyp.ctm", "hyp.txt"]), st.sampled_from(["none", "phoenix2014", "phoenix2014t"]))
+@given(stm_ctm_pairs(), st.sampled_from(["hyp.ctm", "hyp.txt"]),
+       st.sampled_from(["none", "phoenix2014", "phoenix2014t"]))
 @example((b"u1 1 S 0.0 1.79769e+308 A\n", b"u1 1 0.00 0.01 A\n\x1b[2J 1 0.01 0.01 B\n"), "hyp.ctm", "none")
 @example((b"\xef\xbb\xbfu1 1 S 0.0 1.79769e+308 A\r\n", b"\xef\xbb\xbfu1 A\r\n"), "hyp.txt", "none")
 def test_score_with_one_field_mutated_scores_or_fails_in_one_line(files, hyp_name, corpus):
