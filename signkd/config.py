@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,7 +26,33 @@ from signkd.errors import SignkdError
 
 
 class ConfigError(SignkdError, ValueError):
-    """A config problem, always one line naming the key."""
+    """A config problem, always one line naming the key.
+
+    Keys, values and file names in the message come from the (possibly untrusted) file, so
+    anything non-printable in them, line breaks and terminal escapes included, is escaped here:
+    the message stays one line whatever the input."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(_printable(str(message)))
+
+
+def _printable(text: str) -> str:
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxset = _SHORT.maxdict = 4
+_SHORT.maxlevel = 3
+
+
+def _show(value) -> str:
+    """A bounded repr for error messages: a value built from YAML aliases can expand to billions
+    of items, and a plain repr of it would never finish."""
+    try:
+        return _SHORT.repr(value)
+    except (ValueError, OverflowError):   # e.g. an int past Python's 4300-digit str() limit
+        return f"<{type(value).__name__}>"
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,7 +337,7 @@ def _convert(value: Any, tp, key: str):
         if isinstance(value, tp):
             return value
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__} {value!r}")
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__} {_show(value)}")
         return _build(tp, value, key)
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
@@ -321,42 +350,54 @@ def _convert(value: Any, tp, key: str):
                 return _convert(value, arg, key)
             except ConfigError as exc:
                 errors.append(exc)
-        raise ConfigError(f"{key}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+        raise ConfigError(f"{key}: expected {' or '.join(_type_name(a) for a in args)}, got {_show(value)}")
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"{key}: expected one of {', '.join(map(repr, args))}, got {value!r}"
+            raise ConfigError(f"{key}: expected one of {', '.join(map(repr, args))}, got {_show(value)}"
                               + (_closest(str(value), [str(a) for a in args]) if isinstance(value, str) else ""))
         return value
     if origin is list:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {_show(value)}")
         return [_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__} {value!r}")
-        return {_convert(k, args[0], f"{key} (key {k!r})"): _convert(v, args[1], f"{key}.{k}") for k, v in value.items()}
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__} {_show(value)}")
+        return {_convert(k, args[0], f"{key} (key {_show(k)})"): _convert(v, args[1], f"{key}.{_show_key(k)}")
+                for k, v in value.items()}
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true/false, got {value!r}")
+            raise ConfigError(f"{key}: expected true/false, got {_show(value)}")
         return value
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                return int(value)
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and len(value) < 100 and re.fullmatch(r"\s*-?[0-9]+\s*", value):
+            return int(value)
+        raise ConfigError(f"{key}: expected an integer, got {_show(value)}")
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # no bool (true would silently become 1.0) and no bytes; strings are allowed because
+        # YAML 1.1 reads `1e-4` (no dot) as a string
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
             try:
                 return float(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{key}: expected a number, got {value!r}") from None
-        return float(value)
+            except (ValueError, OverflowError):
+                pass
+        raise ConfigError(f"{key}: expected a number, got {_show(value)}")
     if tp is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return str(value)
+            raise ConfigError(f"{key}: expected a string, got {_show(value)}")
+        try:
+            return str(value)
+        except ValueError:   # an int past Python's 4300-digit str() limit
+            raise ConfigError(f"{key}: expected a string, got {_show(value)}") from None
     raise ConfigError(f"{key}: unsupported type {tp}")
+
+
+def _show_key(key) -> str:
+    """A mapping key as it appears in a dotted name (keys may be ints, None, dates, long text)."""
+    text = key if isinstance(key, str) else _show(key)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _build(cls, data: dict, prefix: str = ""):
@@ -366,9 +407,9 @@ def _build(cls, data: dict, prefix: str = ""):
     for key, value in data.items():
         if key is True and "on" in fields:
             key = "on"   # YAML 1.1 reads a bare `on:` key as the boolean true
-        full = f"{prefix}.{key}" if prefix else str(key)
-        if key not in fields:
-            raise ConfigError(f"{full}: unknown key{_closest(str(key), fields)}")
+        full = f"{prefix}.{_show_key(key)}" if prefix else _show_key(key)
+        if not isinstance(key, str) or key not in fields:
+            raise ConfigError(f"{full}: unknown key{_closest(_show_key(key), fields)}")
         kwargs[key] = _convert(value, hints[key], full)
     obj = cls(**kwargs)
     if cls is LossConfig:
@@ -377,18 +418,23 @@ def _build(cls, data: dict, prefix: str = ""):
 
 
 def normalize_loss_weights(weights: dict, key: str = "loss.weights") -> dict:
-    """Map the original's aliases to canonical names; reject unknown names with a suggestion."""
+    """Map the original's aliases to canonical names; reject unknown names with a suggestion, and
+    weights that are negative or not finite (a negative weight would train the model to make that
+    loss worse; a NaN one turns every parameter into NaN at the first step)."""
     out: dict = {}
     for name, w in weights.items():
+        where = f"{key}.{_show_key(name)}"
         canonical = LOSS_ALIASES.get(name, name)
         if canonical not in LOSS_NAMES:
-            raise ConfigError(f"{key}.{name}: unknown loss{_closest(name, list(LOSS_NAMES) + list(LOSS_ALIASES))}")
+            raise ConfigError(f"{where}: unknown loss{_closest(name, list(LOSS_NAMES) + list(LOSS_ALIASES))}")
         if canonical in out:
-            raise ConfigError(f"{key}.{name}: given twice (as '{canonical}' and an alias)")
-        if isinstance(w, dict):
-            for epoch in w:
-                if epoch < 0:
-                    raise ConfigError(f"{key}.{name}: schedule epochs must be >= 0, got {epoch}")
+            raise ConfigError(f"{where}: given twice (as '{canonical}' and an alias)")
+        for epoch, value in (w.items() if isinstance(w, dict) else [(None, w)]):
+            if epoch is not None and epoch < 0:
+                raise ConfigError(f"{where}: schedule epochs must be >= 0, got {epoch}")
+            if not (math.isfinite(value) and value >= 0):
+                at = "" if epoch is None else f" (from epoch {epoch})"
+                raise ConfigError(f"{where}: expected a finite weight >= 0{at}, got {value}")
         out[canonical] = w
     return out
 
@@ -418,39 +464,111 @@ def _deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
+# Limits on what a config file may hold. Real configs are a few KiB with a few hundred values
+# nested at most six deep; the limits only stop pathological input: a huge file, deep nesting
+# (the YAML composer recurses), or YAML aliases that expand to billions of values ("billion
+# laughs": safe_load shares the aliased nodes, but merging, converting or printing them walks
+# every expanded path).
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_VALUES = 100_000
+MAX_CONFIG_DEPTH = 32
+MAX_BASE_CHAIN = 16
+
+# What yaml.safe_load raises besides YAMLError on bad input: ValueError for an impossible date
+# (2020-13-01) or an int past Python's 4300-digit limit, RecursionError for deep nesting.
+_YAML_FAILURES = (yaml.YAMLError, ValueError, OverflowError, RecursionError)
+
+
+def check_size(data, where: str) -> None:
+    """Refuse a loaded YAML value with more than MAX_CONFIG_VALUES values once aliases are
+    expanded, or nested deeper than MAX_CONFIG_DEPTH. Stops counting at the limit, so the check
+    itself is cheap on a bomb."""
+    count, stack = 0, [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            raise ConfigError(f"{where}: more than {MAX_CONFIG_VALUES} values (with YAML aliases expanded); "
+                              f"expected a config")
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{where}: nested more than {MAX_CONFIG_DEPTH} levels deep; expected a config")
+        if isinstance(node, dict):
+            items = node.values()
+        elif isinstance(node, (list, tuple, set, frozenset)):
+            items = node
+        else:
+            continue
+        if len(items) > MAX_CONFIG_VALUES:
+            raise ConfigError(f"{where}: more than {MAX_CONFIG_VALUES} values; expected a config")
+        stack.extend((child, depth + 1) for child in items)
+
+
 def read_yaml(path: str | Path, _seen: tuple = ()) -> dict:
-    """Read a YAML config, resolving `base:` chains (relative to the file)."""
+    """Read a YAML config, resolving `base:` chains (relative to the file).
+
+    The file is untrusted input (configs are shared): only yaml.safe_load reads it, it must be
+    UTF-8 (a BOM is fine) and within the limits above, and `base:` must name another such file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    if path.resolve() in _seen:
-        raise ConfigError(f"{path}: circular 'base:' chain")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        if path.resolve() in _seen:
+            raise ConfigError(f"{path}: circular 'base:' chain")
+        if len(_seen) >= MAX_BASE_CHAIN:
+            raise ConfigError(f"{path}: 'base:' chain longer than {MAX_BASE_CHAIN} files")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; expected a YAML config")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:   # exc.object is the input after a BOM
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (bad byte 0x{exc.object[exc.start]:02x}); "
+                          f"expected a YAML config") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.reader.ReaderError as exc:   # a character YAML does not allow (NUL, most controls)
+        line = text.count("\n", 0, exc.position) + 1
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise ConfigError(f"{path}:{line}: invalid YAML (character {char} is not allowed)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ConfigError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML (nested too deeply)") from None
+    except (ValueError, OverflowError) as exc:
+        raise ConfigError(f"{path}: invalid YAML value ({exc})") from None
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    base = data.pop("base", None)
-    if base:
-        data = _deep_merge(read_yaml(path.parent / base, _seen + (path.resolve(),)), data)
-    return data
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    check_size(data, str(path))
+    if "base" not in data:
+        return data
+    base = data.pop("base")
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{path}: base: expected the file name of another YAML config, got {_show(base)}")
+    return _deep_merge(read_yaml(path.parent / base, _seen + (path.resolve(),)), data)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """`a.b.c=value` -> (['a','b','c'], parsed YAML value)."""
+    """`a.b.c=value` -> (['a','b','c'], parsed YAML value). A value that is not valid YAML is
+    taken as the literal string (`--set name=a: b`)."""
     if "=" not in text:
-        raise ConfigError(f"--set {text}: expected key=value, e.g. train.epochs=10")
+        raise ConfigError(f"--set {_show(text)}: expected key=value, e.g. train.epochs=10")
     key, raw = text.split("=", 1)
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"--set {text}: malformed key {key!r}")
+        raise ConfigError(f"--set {_show(text)}: malformed key {_show(key)}")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+    except _YAML_FAILURES:
         value = raw
+    check_size(value, f"--set {_show_key(key)}")
     return key.split("."), value
 
 
@@ -469,6 +587,10 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
 
 
 def from_dict(data: dict) -> Config:
+    """Build a Config from plain data (a YAML file's, or the one stored in a checkpoint)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: expected a mapping, got {type(data).__name__}")
+    check_size(data, "config")
     return _build(Config, data)
 
 
@@ -481,22 +603,75 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return cfg
 
 
+# The dev metrics the Evaluator reports (signkd/training/evaluate.py) that `train.select_metric`
+# may name: recognised glosses give WER and its parts; generated glosses (Text2Gloss) also the
+# translation metrics on gloss text, prefixed gloss_; translated words the translation metrics.
+GLOSS_METRICS = ("wer", "sub", "del", "ins")
+TRANSLATION_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "chrf", "rouge_l")
+GENERATED_GLOSS_METRICS = tuple(f"gloss_{m}" for m in TRANSLATION_METRICS)
+SELECT_METRICS = GLOSS_METRICS + GENERATED_GLOSS_METRICS + TRANSLATION_METRICS
+
+
 def validate(cfg: Config) -> None:
-    """Cross-field checks that types alone cannot express."""
+    """Cross-field and range checks that types alone cannot express. Each value checked here would
+    otherwise fail only later (a ZeroDivisionError in the first epoch, a torch error without the
+    key, a stage missing at epoch 40) or silently do nothing (a select_metric typo: no best.pt)."""
+    for key, value in _float_values(cfg, ""):
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {value}")
     for i, stage in enumerate(cfg.train.stages):
         for group in ("train", "frozen"):
             for name in getattr(stage, group):
                 if name not in MODULE_NAMES:
-                    raise ConfigError(f"train.stages[{i}].{group}: unknown module {name!r}{_closest(name, MODULE_NAMES)}")
-    ends = [s.until_epoch for s in cfg.train.stages if s.until_epoch is not None]
-    if ends != sorted(ends):
-        raise ConfigError("train.stages: until_epoch values must increase")
+                    raise ConfigError(f"train.stages[{i}].{group}: unknown module {_show(name)}"
+                                      f"{_closest(name, MODULE_NAMES)}")
+    _at_least("train.epochs", cfg.train.epochs, 1)
+    check_stage_epochs(cfg)
     for spec in cfg.model.visual.temporal:
         parse_temporal_spec(spec)
-    if cfg.train.optim.accumulate < 1:
-        raise ConfigError(f"train.optim.accumulate: must be >= 1, got {cfg.train.optim.accumulate}")
-    if cfg.loss.temperature <= 0:
-        raise ConfigError(f"loss.temperature: must be > 0, got {cfg.loss.temperature}")
+    d, t, o, a, e = cfg.data, cfg.train, cfg.train.optim, cfg.data.augment, cfg.eval
+    for key, value, low in (("data.batch_size", d.batch_size, 1), ("data.eval_batch_size", d.eval_batch_size, 1),
+                            ("data.num_workers", d.num_workers, 0), ("data.frame_interval", d.frame_interval, 1),
+                            ("data.tokenizer_vocab_size", d.tokenizer_vocab_size, 1),
+                            ("data.word_min_freq", d.word_min_freq, 0),
+                            ("data.augment.resize", a.resize, 0), ("data.augment.crop", a.crop, 0),
+                            ("data.augment.min_frames", a.min_frames, 0), ("data.augment.max_frames", a.max_frames, 0),
+                            ("train.eval_every", t.eval_every, 1), ("train.average_last", t.average_last, 0),
+                            ("train.max_steps_per_epoch", t.max_steps_per_epoch, 0),
+                            ("train.log_every", t.log_every, 0), ("train.num_threads", t.num_threads, 0),
+                            ("train.optim.accumulate", o.accumulate, 1),
+                            ("train.optim.warmup_epochs", o.warmup_epochs, 0),
+                            ("eval.beam_width", e.beam_width, 1), ("eval.translation_beam", e.translation_beam, 1)):
+        _at_least(key, value, low)
+    if a.resize > 0 and a.crop > a.resize:
+        raise ConfigError(f"data.augment.crop: {a.crop} is larger than data.augment.resize {a.resize}; "
+                          f"expected crop <= resize (or resize 0)")
+    if 0 < a.max_frames < a.min_frames:
+        raise ConfigError(f"data.augment.max_frames: {a.max_frames} is below data.augment.min_frames "
+                          f"{a.min_frames}; expected max_frames >= min_frames (or 0 = no limit)")
+    for key, value in (("train.optim.lr", o.lr), ("train.optim.gamma", o.gamma),
+                       ("loss.temperature", cfg.loss.temperature), ("eval.max_output_factor", e.max_output_factor)):
+        if not value > 0:
+            raise ConfigError(f"{key}: expected a number > 0, got {value}")
+    for key, value in (("train.optim.weight_decay", o.weight_decay), ("train.optim.grad_clip", o.grad_clip),
+                       ("loss.rdrop", cfg.loss.rdrop)):
+        if value < 0:
+            raise ConfigError(f"{key}: expected a number >= 0 (0 = off), got {value}")
+    for prefix, factor in o.lr_multipliers.items():
+        if factor < 0:
+            raise ConfigError(f"train.optim.lr_multipliers.{_show_key(prefix)}: expected a factor >= 0, got {factor}")
+    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
+        raise ConfigError(f"train.optim.betas: expected two values in [0, 1), got {_show(o.betas)}")
+    if not 0 <= a.flip <= 1:
+        raise ConfigError(f"data.augment.flip: expected a probability in [0, 1], got {a.flip}")
+    if not 0 <= a.temporal_rescale < 1:
+        raise ConfigError(f"data.augment.temporal_rescale: expected a ratio in [0, 1), got {a.temporal_rescale}")
+    for name in ("mean", "std"):
+        values = getattr(a, name)
+        if len(values) != 3:
+            raise ConfigError(f"data.augment.{name}: expected 3 values (R, G, B), got {len(values)}")
+    if not all(v > 0 for v in a.std):
+        raise ConfigError(f"data.augment.std: expected 3 values > 0, got {_show(a.std)}")
     if not 0 <= cfg.loss.label_smoothing < 1:
         raise ConfigError(f"loss.label_smoothing: expected a value in [0, 1), got {cfg.loss.label_smoothing}")
     for key, value in _dropout_fields(cfg.model, "model"):
@@ -504,8 +679,57 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{key}: expected a probability in [0, 1), got {value}")
     if cfg.train.max_nonfinite_batches < 0:
         raise ConfigError(f"train.max_nonfinite_batches: must be >= 0 (0 = never stop), got {cfg.train.max_nonfinite_batches}")
-    if cfg.loss.rdrop < 0:
-        raise ConfigError(f"loss.rdrop: must be >= 0 (0 = off), got {cfg.loss.rdrop}")
+    if t.select_metric and t.select_metric not in SELECT_METRICS:
+        raise ConfigError(f"train.select_metric: {_show(t.select_metric)} is not a dev metric the evaluator "
+                          f"reports{_closest(t.select_metric, SELECT_METRICS)} (or leave it empty: by task)")
+
+
+def check_stage_epochs(cfg: Config) -> None:
+    """The stages cover every epoch 0 .. train.epochs-1 exactly once, in order: each until_epoch
+    (exclusive) is > 0 and above the previous one, only the last stage may leave it empty, and a
+    last stage with one reaches train.epochs. Checked when the config is loaded rather than when
+    the first uncovered epoch comes (possibly days into a run)."""
+    stages = cfg.train.stages
+    if not stages:
+        raise ConfigError("train.stages: at least one stage is needed")
+    previous = 0
+    for i, stage in enumerate(stages):
+        end = stage.until_epoch
+        if end is None:
+            if i != len(stages) - 1:
+                raise ConfigError(f"train.stages[{i}].until_epoch: only the last stage may leave it empty "
+                                  f"(stages after it would never run)")
+            continue
+        if end <= previous:
+            raise ConfigError(f"train.stages[{i}].until_epoch: expected an epoch > {previous}"
+                              + (" (the previous stage's until_epoch); until_epoch values must increase" if i else "")
+                              + f", got {end}")
+        previous = end
+    last = stages[-1].until_epoch
+    if last is not None and last < cfg.train.epochs:
+        raise ConfigError(f"train.stages[{len(stages) - 1}].until_epoch: the last stage ends at epoch {last} but "
+                          f"train.epochs is {cfg.train.epochs}; leave its until_epoch empty or raise it")
+
+
+def _at_least(key: str, value: int, low: int) -> None:
+    if value < low:
+        raise ConfigError(f"{key}: expected an integer >= {low}, got {value}")
+
+
+def _float_values(node, prefix: str):
+    """(dotted key, value) of every float anywhere in a config (fields, list items, mapping
+    values, loss-weight schedules), for the finiteness check."""
+    if dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            yield from _float_values(getattr(node, f.name), f"{prefix}.{f.name}" if prefix else f.name)
+    elif isinstance(node, float):
+        yield prefix, node
+    elif isinstance(node, (list, tuple)):
+        for i, item in enumerate(node):
+            yield from _float_values(item, f"{prefix}[{i}]")
+    elif isinstance(node, dict):
+        for k, item in node.items():
+            yield from _float_values(item, f"{prefix}.{_show_key(k)}")
 
 
 def _dropout_fields(node, prefix: str):
@@ -525,8 +749,8 @@ MODULE_NAMES = ("student", "dialogue_teacher", "text2gloss", "gloss2text")
 
 def parse_temporal_spec(spec: str) -> tuple[str, int]:
     """'K5' -> ('K', 5) (Conv1d kernel 5), 'P2' -> ('P', 2) (MaxPool 2)."""
-    if len(spec) < 2 or spec[0] not in "KP" or not spec[1:].isdigit() or int(spec[1:]) < 1:
-        raise ConfigError(f"model.visual.temporal: {spec!r} is not a layer spec like 'K5' or 'P2'")
+    if not isinstance(spec, str) or not re.fullmatch(r"[KP][0-9]{1,4}", spec) or int(spec[1:]) < 1:
+        raise ConfigError(f"model.visual.temporal: {_show(spec)} is not a layer spec like 'K5' or 'P2'")
     return spec[0], int(spec[1:])
 
 

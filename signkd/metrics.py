@@ -14,6 +14,7 @@ translation metrics.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -149,7 +150,7 @@ def sclite_wer(refs: dict[str, list[str]], hyps: dict[str, list[str]], *,
         raise DataError("no reference utterances to score")
     extra = sorted(set(hyps) - set(refs))
     if extra:
-        raise DataError(f"hypothesis id '{extra[0]}' has no reference"
+        raise DataError(f"hypothesis id {extra[0]!r} has no reference"
                         + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))
     per = {}
     tot = {"C": 0, "S": 0, "D": 0, "I": 0}
@@ -201,23 +202,49 @@ def format_alignment_report(result: WerResult) -> str:
 STM_OPEN_SEGMENT = "0.0 1.79769e+308"  # PHOENIX's STM segments span the whole recording
 
 
+def _excerpt(line: str) -> str:
+    """The start of an offending line, quoted and escaped so that the message stays one line
+    whatever the file holds (control characters, terminal escapes, odd line separators)."""
+    return repr(line[:60] + ("..." if len(line) > 60 else ""))
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_LINE_END_BYTES = re.compile(rb"\r\n|\r|\n")
+
+
 def text_lines(path: str | Path):
+    """(path, line number, stripped line) of every non-blank, non-``;;`` line of a UTF-8 text
+    file. A BOM before the first id is dropped and CRLF and CR end lines as LF does; bytes
+    that are not UTF-8 or a NUL byte (a binary file) are a one-line DataError naming file:line."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if line and not line.startswith(";;"):
-                yield path, lineno, line
+    try:
+        if not path.is_file():
+            raise DataError(f"{path}: file not found")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:   # exc.object is the input after a BOM
+        lineno = len(_LINE_END_BYTES.findall(exc.object, 0, exc.start)) + 1
+        raise DataError(f"{path}:{lineno}: not UTF-8 text (bad byte 0x{exc.object[exc.start]:02x}); "
+                        f"expected a UTF-8 text file") from None
+    if "\0" in text:
+        lineno = len(_LINE_END.findall(text, 0, text.index("\0"))) + 1
+        raise DataError(f"{path}:{lineno}: NUL byte; expected a text file, not binary data")
+    for lineno, line in enumerate(_LINE_END.split(text), 1):
+        line = line.strip()
+        if line and not line.startswith(";;"):
+            yield path, lineno, line
 
 
 def _is_number(text: str) -> bool:
+    """A time field: any float but NaN (which would make the order of CTM words arbitrary)."""
     try:
-        float(text)
+        value = float(text)
     except ValueError:
         return False
-    return True
+    return not math.isnan(value)
 
 
 def read_stm(path: str | Path, speakers: dict | None = None) -> dict[str, list[str]]:
@@ -228,12 +255,12 @@ def read_stm(path: str | Path, speakers: dict | None = None) -> dict[str, list[s
         parts = line.split()
         if len(parts) < 5 or not (_is_number(parts[3]) and _is_number(parts[4])):
             raise DataError(f"{p}:{lineno}: expected 'FILE CHANNEL SPEAKER START END WORDS...' "
-                            f"in an STM file, got '{line[:60]}'")
+                            f"in an STM file, got {_excerpt(line)}")
         words = parts[5:]
         if words and words[0].startswith("<") and words[0].endswith(">"):
             words = words[1:]
         if parts[0] in refs:
-            raise DataError(f"{p}:{lineno}: utterance '{parts[0]}' has a second segment; "
+            raise DataError(f"{p}:{lineno}: utterance {parts[0]!r} has a second segment; "
                             f"expected one STM line per utterance")
         refs[parts[0]] = words
         if speakers is not None:
@@ -258,7 +285,7 @@ def read_ctm(path: str | Path) -> dict[str, list[str]]:
         parts = line.split()
         if len(parts) not in (5, 6) or not (_is_number(parts[2]) and _is_number(parts[3])):
             raise DataError(f"{p}:{lineno}: expected 'FILE CHANNEL START DURATION WORD "
-                            f"[CONFIDENCE]' in a CTM file, got '{line[:60]}'")
+                            f"[CONFIDENCE]' in a CTM file, got {_excerpt(line)}")
         rows.setdefault(parts[0], []).append((float(parts[2]), lineno, parts[4]))
     return {uid: [w for _, _, w in sorted(words)] for uid, words in rows.items()}
 
@@ -280,7 +307,7 @@ def read_id_lines(path: str | Path) -> dict[str, list[str]]:
     for p, lineno, line in text_lines(path):
         uid, *words = line.split()
         if uid in out:
-            raise DataError(f"{p}:{lineno}: utterance '{uid}' appears twice; expected one line per id")
+            raise DataError(f"{p}:{lineno}: utterance {uid!r} appears twice; expected one line per id")
         out[uid] = words
     return out
 

@@ -146,6 +146,18 @@ def test_malformed_files_raise_one_line_data_errors(tmp_path, name, text, reader
     assert "\n" not in str(exc.value)
 
 
+@pytest.mark.parametrize("text, reader", [
+    ("u1 1 0.0\x1b[2J A\n", M.read_ctm),           # a terminal escape (clears the screen) in a bad line
+    ("u1 1 spk\x85x 0.0\n", M.read_stm),           # U+0085 is a line break for str.splitlines()
+])
+def test_malformed_line_is_quoted_with_control_characters_escaped(tmp_path, text, reader):
+    path = tmp_path / "odd.txt"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError, match=r"odd.txt:1: expected") as exc:
+        reader(path)
+    assert str(exc.value).isprintable()
+
+
 def test_missing_file_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="file not found"):
         M.read_ctm(tmp_path / "nope.ctm")

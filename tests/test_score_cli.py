@@ -131,3 +131,63 @@ def test_bad_inputs_give_one_line_errors(capsys, files, case, pattern):
     assert rc == 2 and out == ""
     assert err.startswith("signkd score: error: ") and err.count("\n") == 1
     assert re.search(pattern, err), err
+
+
+# ---------------------------------------------------------------------------------------------
+# Encodings and odd files: scored as intended or one line naming file:line, never a traceback
+# ---------------------------------------------------------------------------------------------
+
+def test_bom_and_crlf_score_like_plain_lf_files(capsys, files):
+    """Files saved by Windows editors: a UTF-8 BOM before the first id and CRLF line ends."""
+    rc, plain, _ = score(capsys, "--ref", str(files["stm"]), "--hyp", str(files["hyp"]), "--json")
+    d = files["dir"]
+    for name in ("ref.stm", "hyp.txt"):
+        text = (d / name).read_bytes()
+        (d / f"win-{name}").write_bytes(b"\xef\xbb\xbf" + text.replace(b"\n", b"\r\n"))
+    ctm = M.write_ctm(d / "win-hyp.ctm", M.read_id_lines(files["hyp"]))
+    ctm.write_bytes(b"\xef\xbb\xbf" + ctm.read_bytes().replace(b"\n", b"\r\n"))
+    for hyp in (d / "win-hyp.txt", ctm):
+        rc2, windows, err = score(capsys, "--ref", str(d / "win-ref.stm"), "--hyp", str(hyp), "--json")
+        assert rc == rc2 == 0, err
+        assert json.loads(windows) == json.loads(plain)
+
+
+@pytest.mark.parametrize("which, data, pattern", [
+    ("hyp", b"u1 REGEN\nu2 NORD \xff WIND\n", r"hyp\.bad:2: not UTF-8 text \(bad byte 0xff\)"),
+    ("hyp", b"\xef\xbb\xbfu1 REGEN\r\n\r\nu2 \xc3\x28\r\n", r"hyp\.bad:3: not UTF-8 text \(bad byte 0xc3\)"),
+    ("ref", "u1 1 S 0.0 1.0 SCH\u00d6N\n".encode("latin-1"), r"ref\.bad:1: not UTF-8 text \(bad byte 0xd6\)"),
+    ("hyp", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", r"hyp\.bad:1: not UTF-8 text \(bad byte 0x89\)"),
+    ("hyp", b"u1 REGEN\r\n\x1a\n\x00\x00\x00\rIHDR", r"hyp\.bad:3: NUL byte; expected a text file"),
+    ("ref", b"u1 REGEN\n\x00\x00\n", r"ref\.bad:2: NUL byte"),
+    ("hyp", b"u1 REGEN\nx\x1b[31mred WIND\n", r"hypothesis id 'x\\x1b\[31mred' is not in"),
+    ("ctm", b"u1 1 nan 0.01 REGEN\n", r"hyp\.ctm:1: expected 'FILE CHANNEL START DURATION WORD"),
+])
+def test_undecodable_binary_empty_and_odd_inputs_are_one_line(capsys, files, which, data, pattern):
+    d = files["dir"]
+    ref, hyp = files["stm"], files["hyp"]
+    if which == "ref":
+        ref = d / "ref.bad"
+        ref.write_bytes(data)
+    elif which == "ctm":
+        hyp = d / "hyp.ctm"
+        hyp.write_bytes(data)
+    else:
+        hyp = d / "hyp.bad"
+        hyp.write_bytes(data)
+    rc, out, err = score(capsys, "--ref", str(ref), "--hyp", str(hyp))
+    assert rc == 2 and out == ""
+    assert err.startswith("signkd score: error: ") and err.count("\n") == 1 and "\x1b" not in err
+    assert re.search(pattern, err), err
+
+
+def test_empty_stm_reference_names_the_file(capsys, files):
+    empty = files["dir"] / "empty.stm"
+    empty.write_text(";; no segments\n")
+    rc, out, err = score(capsys, "--ref", str(empty), "--hyp", str(files["hyp"]))
+    assert rc == 2 and "empty.stm: no STM segments found" in err and err.count("\n") == 1
+
+
+def test_unwritable_report_is_one_line(capsys, files):
+    report = files["dir"] / "no-such-dir" / "align.pra"
+    rc, out, err = score(capsys, "--ref", str(files["stm"]), "--hyp", str(files["hyp"]), "--report", str(report))
+    assert rc == 2 and err.count("\n") == 1 and "--report" in err and "cannot write" in err

@@ -41,7 +41,11 @@ def read_references(path: str | Path, task: str) -> dict[str, object]:
         if task == "translation":
             raise DataError(f"{path}: an STM file holds glosses, not translations; "
                             f"use the corpus file as --ref")
-        return dict(read_stm(path))
+        refs = read_stm(path)
+        if not refs:
+            raise DataError(f"{path}: no STM segments found; expected 'FILE CHANNEL SPEAKER START END "
+                            f"WORDS...' lines")
+        return refs
     lines = list(text_lines(path))
     if not lines:
         raise DataError(f"{path}: no references found; expected {REF_FORMATS}")
@@ -60,7 +64,7 @@ def run(args) -> int:
     hyps = read_hypotheses(args.hyp)
     unknown = sorted(set(hyps) - set(refs))
     if unknown:
-        raise DataError(f"{args.hyp}: hypothesis id '{unknown[0]}' is not in {args.ref}"
+        raise DataError(f"{args.hyp}: hypothesis id {unknown[0]!r} is not in {args.ref}"
                         + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
     if args.task == "translation":
         return _score_translation(args, refs, hyps)
@@ -69,7 +73,10 @@ def run(args) -> int:
         refs = {uid: cleanup_glosses(words, args.corpus) for uid, words in refs.items()}
     result = run_sclite(refs, hyps) if args.scorer == "sclite" else sclite_wer(refs, hyps)
     if args.report:
-        Path(args.report).write_text(format_alignment_report(result) + "\n", encoding="utf-8")
+        try:
+            Path(args.report).write_text(format_alignment_report(result) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise DataError(f"--report {args.report}: cannot write ({exc.strerror or exc})") from None
     missing = sum(1 for uid in refs if uid not in hyps)
     if args.json:
         print(json.dumps({**result.to_dict(), "cleanup": args.corpus, "missing_hyps": missing}))

@@ -26,10 +26,22 @@ LOWER_IS_BETTER = ("wer", "loss", "sub", "del", "ins")
 
 
 def select_metric(cfg: Config) -> str:
-    if cfg.train.select_metric:
-        return cfg.train.select_metric
+    """The dev metric that picks best.pt. One this model's dev results do not hold is an error:
+    otherwise no epoch would ever count as better, best.pt would never be written and the final
+    test would silently use the last weights."""
+    from signkd.config import GENERATED_GLOSS_METRICS, GLOSS_METRICS, TRANSLATION_METRICS, ConfigError
+
     plan = eval_plan(cfg)
-    return "bleu4" if plan["words"] else "wer"   # a translator is selected on BLEU-4, a recogniser on WER
+    reported = ((GLOSS_METRICS if plan["glosses"] else ())
+                + (GENERATED_GLOSS_METRICS if plan["glosses"] and plan["glosses"][1] == "seq2seq" else ())
+                + (TRANSLATION_METRICS if plan["words"] else ()))
+    metric = cfg.train.select_metric
+    if not metric:
+        return "bleu4" if plan["words"] else "wer"   # a translator is selected on BLEU-4, a recogniser on WER
+    if metric not in reported:
+        raise ConfigError(f"train.select_metric: {metric!r} is not among this model's dev metrics "
+                          f"({', '.join(reported) or 'none'}); choose one of them or leave it empty")
+    return metric
 
 
 def evaluated_models(cfg: Config) -> set:

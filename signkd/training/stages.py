@@ -21,7 +21,7 @@ from typing import Optional
 
 from torch import nn
 
-from signkd.config import MODULE_NAMES, Config, ConfigError, StageConfig, weight_at
+from signkd.config import MODULE_NAMES, Config, ConfigError, StageConfig, check_stage_epochs, weight_at
 
 def loss_owners(name: str) -> tuple[str, ...]:
     """Module(s) a loss term trains, from the system's own table (one source of truth)."""
@@ -55,8 +55,7 @@ def check_stages(cfg: Config, system: Optional[nn.Module] = None) -> None:
     """Every stage names modules this model has, trains something, and has a loss for it
     (checked from the config alone when no system is given)."""
     have = present_modules(system) if system is not None else configured_modules(cfg)
-    if not cfg.train.stages:
-        raise ConfigError("train.stages: at least one stage is needed")
+    check_stage_epochs(cfg)   # also here for a Config built without load_config's validate()
     for i, stage in enumerate(cfg.train.stages):
         for group in ("train", "frozen"):
             for name in getattr(stage, group):
