@@ -70,3 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"signkd {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `signkd score ... | head -1`: the reader left; say nothing more (Python's own advice:
+        # point stdout at devnull so the interpreter's final flush cannot fail again)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

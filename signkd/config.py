@@ -26,18 +26,8 @@ from signkd.errors import SignkdError
 
 
 class ConfigError(SignkdError, ValueError):
-    """A config problem, always one line naming the key.
-
-    Keys, values and file names in the message come from the (possibly untrusted) file, so
-    anything non-printable in them, line breaks and terminal escapes included, is escaped here:
-    the message stays one line whatever the input."""
-
-    def __init__(self, message: str = ""):
-        super().__init__(_printable(str(message)))
-
-
-def _printable(text: str) -> str:
-    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    """A config problem, always one line naming the key (non-printable characters from the file
+    are escaped by SignkdError)."""
 
 
 _SHORT = reprlib.Repr()

@@ -2,7 +2,18 @@
 
 
 class SignkdError(Exception):
-    """Base class: the CLI prints `signkd CMD: error: <message>` and exits 2 (no traceback)."""
+    """Base class: the CLI prints `signkd CMD: error: <message>` and exits 2 (no traceback).
+
+    Ids, keys and names in a message often come from an untrusted file, so anything
+    non-printable in it (line breaks, terminal escapes, U+2028) is escaped here: the message
+    stays one line, and a file cannot write to the user's terminal through it."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(printable(str(message)))
+
+
+def printable(text: str) -> str:
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class DataError(SignkdError):

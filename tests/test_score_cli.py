@@ -191,3 +191,17 @@ def test_unwritable_report_is_one_line(capsys, files):
     report = files["dir"] / "no-such-dir" / "align.pra"
     rc, out, err = score(capsys, "--ref", str(files["stm"]), "--hyp", str(files["hyp"]), "--report", str(report))
     assert rc == 2 and err.count("\n") == 1 and "--report" in err and "cannot write" in err
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(files):
+    """`signkd score ... | true`: the reader is gone before the report is printed."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    cmd = f"{sys.executable} -m signkd score --ref {files['stm']} --hyp {files['hyp']} --json | true"
+    done = subprocess.run(["bash", "-c", cmd], cwd=REPO, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr[-1500:]
