@@ -53,7 +53,7 @@ def test_config_changes_lists_what_matters_and_lets_locations_speed_and_epochs_p
                     "train.tensorboard=true", "train.log_every=5", "train.epochs=30", "train.test_at_end=false")
     assert rd.config_changes(old, moved) == []
     changed = rd.config_changes(old, _config("train.optim.lr=0.001", "data.batch_size=2",
-                                             "train.stages=[{train: [student], frozen: []}, {train: [student]}]"))
+                                             "train.stages=[{until_epoch: 1, train: [student], frozen: []}, {train: [student]}]"))
     assert ("train.optim.lr", 0.01, 0.001) in changed and ("data.batch_size", 4, 2) in changed
     assert [k for k, _, _ in changed if k.startswith("train.stages")] == ["train.stages"]   # other length: whole list
     # inside a list of mappings the key names the element
