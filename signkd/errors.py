@@ -12,8 +12,12 @@ class SignkdError(Exception):
         super().__init__(printable(str(message)))
 
 
-def printable(text: str) -> str:
-    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+def printable(text: object, limit: int = 0) -> str:
+    """`text` as one printable line (non-printable characters escaped), cut to `limit` characters
+    when one is given."""
+    text = str(text)
+    out = text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return out if not limit or len(out) <= limit else out[:limit] + "..."
 
 
 class DataError(SignkdError):

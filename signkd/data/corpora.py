@@ -41,6 +41,7 @@ from typing import Iterator
 
 import numpy as np
 
+from signkd.data.names import unsafe_relative_path
 from signkd.data.safe_pickle import safe_load
 from signkd.errors import DataError
 
@@ -163,19 +164,6 @@ def _one_line(text: str) -> str:
     return _LINE_BREAKING.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
-def _unsafe_path(value: str) -> str:
-    """Why `value` (a folder, video or name read from an annotation file) cannot be used below the
-    frame root, or "" when it can. Lexical only: symlinks inside the corpus are the user's own."""
-    v = value.strip()
-    if "\x00" in v:
-        return "contains a NUL character"
-    if v.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", v):
-        return "is an absolute path"
-    if ".." in re.split(r"[/\\]", v):
-        return "has a '..' component"
-    return ""
-
-
 def _natural_key(path: Path):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
 
@@ -264,7 +252,7 @@ def _synthetic_frames(root: Path) -> str:
     frames = meta.get("frames", "") if isinstance(meta, dict) else None
     if not isinstance(frames, str):
         raise DataError(f"{path}: expected an object whose 'frames' is a folder name")
-    reason = _unsafe_path(frames)
+    reason = unsafe_relative_path(frames)
     if reason:
         raise DataError(_one_line(f"{path}: field 'frames' {frames!r} {reason}; "
                                   "expected a folder below the corpus root"))
@@ -305,7 +293,7 @@ class _Reader:
 
     def unsafe(self, file, line, sample_id: str, field_name: str, value: str) -> bool:
         """Refuse (or, with skip_bad, record) a path-like field that would leave the frame root."""
-        reason = _unsafe_path(value)
+        reason = unsafe_relative_path(value)
         if reason:
             self.bad(file, line, sample_id, f"field '{field_name}' {value.strip()!r} {reason}; "
                                             "expected a name below the corpus frame folder")

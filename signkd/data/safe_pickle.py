@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signkd.errors import DataError
+from signkd.errors import DataError, printable
 
 try:  # numpy >= 2 moved its core to numpy._core; pickles written by numpy 1 name numpy.core
     from numpy._core import multiarray as _multiarray
@@ -78,13 +78,6 @@ class RefusedGlobal(pickle.UnpicklingError):
     """The pickle names a global outside `ALLOWED`."""
 
 
-def printable(text: object, limit: int = 80) -> str:
-    """`text` as one printable line (control characters escaped), cut to `limit` characters."""
-    text = str(text)
-    out = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", lambda m: ascii(m.group())[1:-1], text)
-    return out if len(out) <= limit else out[:limit] + "..."
-
-
 class RestrictedUnpickler(pickle.Unpickler):
     """`pickle.Unpickler` whose globals come from `ALLOWED` only; no persistent ids."""
 
@@ -92,7 +85,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         try:
             return ALLOWED[(module, name)]
         except (KeyError, TypeError):
-            raise RefusedGlobal(f"refused to load global '{printable(module)}.{printable(name)}' "
+            raise RefusedGlobal(f"refused to load global '{printable(module, 80)}.{printable(name, 80)}' "
                                 "(only plain containers, scalars and numpy arrays are allowed)") from None
 
 
@@ -109,4 +102,4 @@ def safe_load(path: str | Path, what: str = "pickle"):
     except RefusedGlobal as exc:
         raise DataError(f"{path}: {exc}") from None
     except Exception as exc:  # any other unpickling failure: not the file it claims to be
-        raise DataError(f"{path}: not a readable {what} ({type(exc).__name__}: {printable(exc)})") from None
+        raise DataError(f"{path}: not a readable {what} ({type(exc).__name__}: {printable(exc, 80)})") from None

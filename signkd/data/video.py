@@ -34,7 +34,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from signkd.errors import DataError
+from signkd.data.names import unsafe_relative_path
+from signkd.errors import DataError, printable
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -243,19 +244,11 @@ def _safe_name(key: str) -> str:
 
 def _unsafe_file(name: str) -> str:
     """Why a manifest's `file` cannot be read below the cache folder ("" if it can)."""
-    if not name or "\x00" in name:
-        return "is empty or contains a NUL character"
-    if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
-        return "is an absolute path"
-    if ".." in re.split(r"[/\\]", name):
-        return "has a '..' component"
-    return ""
+    return "is empty" if not name.strip() else unsafe_relative_path(name)
 
 
 def _printable(text: object) -> str:
-    from signkd.data.safe_pickle import printable
-
-    return printable(text)
+    return printable(text, limit=80)
 
 
 @dataclass

@@ -381,12 +381,18 @@ def unwrap_worker_error(exc: SignkdError) -> SignkdError:
     """The error a DataLoader worker raised, with its own message, from PyTorch's re-raised copy
     ("Caught X in DataLoader worker process 0.\nOriginal Traceback ...\nmodule.X: message")."""
     text = str(exc)
-    if not text.startswith("Caught ") or "\nOriginal Traceback" not in text:
+    # SignkdError escapes line breaks, so the copy's lines are joined by a literal backslash-n
+    newline = next((sep for sep in ("\n", "\\n") if f"{sep}Original Traceback" in text), None)
+    if not text.startswith("Caught ") or newline is None:
         return exc
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ in ("builtins", "__main__") else f"{cls.__module__}.{cls.__qualname__}"
-    at = text.rfind(f"\n{name}: ")
-    message = text[at + len(name) + 3:].strip().split("\n")[0] if at >= 0 else text.split("\n")[0]
+    at = text.rfind(f"{newline}{name}: ")
+    if at >= 0:   # the last line of the worker's traceback is its own (one-line) message
+        message = text[at + len(newline) + len(name) + 2:]
+        message = message[:-len(newline)] if message.endswith(newline) else message
+    else:
+        message = text.split(newline)[0]
     try:
         return cls(message)
     except Exception:   # a subclass with another constructor: keep the message, lose the subtype
