@@ -10,7 +10,7 @@ gloss order, refuses anything left over or missing, and writes a normal signkd c
 Trust: both inputs are downloads. The checkpoint is read with `torch.load(weights_only=True)`.
 VAC's `save_model` also stores `rng_state["numpy"] = np.random.get_state()` (a uint32 array), which
 weights_only refuses; only then is the file read again with weights_only plus exactly NumPy's
-array-rebuild globals allow-listed (`_reconstruct`, `ndarray`, `dtype` and its dtype classes), and
+array-rebuild globals allow-listed (`_reconstruct`, `ndarray`, `dtype`, numeric dtype classes), and
 `signkd import` says so. Nothing ever falls back to full unpickling. `gloss_dict.npy` is a pickle;
 it is read with a restricted unpickler that resolves no global at all to a real object: the
 three NumPy names an `np.save`d dict needs resolve to inert stand-ins that only unwrap the dict.
