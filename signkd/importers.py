@@ -11,9 +11,9 @@ Trust: both inputs are downloads. The checkpoint is read with `torch.load(weight
 VAC's `save_model` also stores `rng_state["numpy"] = np.random.get_state()` (a uint32 array), which
 weights_only refuses; only then is the file read again with weights_only plus exactly NumPy's
 array-rebuild globals allow-listed (`_reconstruct`, `ndarray`, `dtype`, numeric dtype classes), and
-`signkd import` says so. Nothing ever falls back to full unpickling. `gloss_dict.npy` is a pickle;
-it is read with a restricted unpickler that resolves no global at all to a real object: the
-three NumPy names an `np.save`d dict needs resolve to inert stand-ins that only unwrap the dict.
+`signkd import` says so. Nothing ever falls back to full unpickling. `gloss_dict.npy` is a pickle
+behind a .npy header: the header is parsed as a literal and the pickle goes through
+`signkd.data.safe_pickle`'s restricted unpickler (plain containers and NumPy arrays only).
 
 Key mapping, read off their model code. P = the part's prefix: "" for VAC, "sign_encoder_2." for
 the original's student, "sign_encoder." for its dialogue teacher's sign encoder. j(i) = where layer
@@ -71,6 +71,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -118,8 +119,6 @@ STUDENT_TERMS = ("ConvCTCSign", "SeqCTCSign", "Dist")   # the loss terms a stude
 
 def _numpy_globals() -> list:
     """NumPy's array-rebuild globals under the names numpy 1 and numpy 2 pickle them with."""
-    import numpy as np
-
     try:
         from numpy._core.multiarray import _reconstruct
     except ImportError:   # pragma: no cover - numpy 1.x
@@ -201,79 +200,12 @@ def source_state(raw: dict, path: str | Path) -> dict:
 # The gloss dictionary: gloss_dict.npy (a pickle) or a vocab.txt
 # --------------------------------------------------------------------------------------------
 
-class _RefusedGlobal(pickle.UnpicklingError):
-    pass
-
-
-class _NdarrayName:
-    """Stands for `numpy.ndarray` as `_reconstruct`'s first argument; not callable."""
-
-
-_NDARRAY = _NdarrayName()
-
-
-class _Dtype:
-    """Stands for `numpy.dtype(spec, align, copy)`: keeps the spec, ignores its state."""
-
-    def __init__(self, spec=None, *_args):
-        self.spec = spec
-
-    def __setstate__(self, state) -> None:
-        pass
-
-
-class _ObjectScalar:
-    """Stands for the 0-d object array `np.save` writes a dict as; BUILD hands it the array's
-    state (version, shape, dtype, fortran, data) and it keeps the one element."""
-
-    def __init__(self, *_args):
-        self.value = None
-        self.ok = False
-
-    def __setstate__(self, state) -> None:
-        if not (isinstance(state, tuple) and len(state) == 5):
-            raise pickle.UnpicklingError("array state is not (version, shape, dtype, fortran, data)")
-        _, shape, dtype, _, data = state
-        if shape != () or not isinstance(dtype, _Dtype) or not str(dtype.spec).startswith("O") \
-                or not isinstance(data, list) or len(data) != 1:
-            raise pickle.UnpicklingError("not a 0-d object array holding one dict")
-        self.value, self.ok = data[0], True
-
-
-def _reconstruct(subtype, shape, typecode):
-    if subtype is not _NDARRAY or shape != (0,):
-        raise pickle.UnpicklingError("_reconstruct is allowed for a plain numpy.ndarray only")
-    return _ObjectScalar()
-
-
-def _latin1(text, encoding="latin1"):
-    """Protocol 2 writes bytes as `_codecs.encode(str, 'latin1')`; only that codec."""
-    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
-        raise pickle.UnpicklingError("_codecs.encode is allowed with latin1 only")
-    return text.encode("latin1")
-
-
-_GLOSS_DICT_GLOBALS = {("numpy", "ndarray"): _NDARRAY, ("numpy", "dtype"): _Dtype, ("_codecs", "encode"): _latin1,
-                       ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-                       ("numpy._core.multiarray", "_reconstruct"): _reconstruct}
-
-
-class _GlossDictUnpickler(pickle.Unpickler):
-    """Resolves only the names an `np.save`d dict of plain values needs, each to an inert stand-in;
-    every other global (`os.system`, `builtins.eval`, ...) is refused before anything is called."""
-
-    def find_class(self, module, name):
-        try:
-            return _GLOSS_DICT_GLOBALS[(module, name)]
-        except KeyError:
-            raise _RefusedGlobal(f"{module}.{name}") from None
-
-    def persistent_load(self, pid):
-        raise pickle.UnpicklingError("persistent ids are not allowed")
-
-
 def _read_npy_dict(data: bytes, path: Path) -> object:
+    """The object an `np.save`d dict holds: the .npy header is parsed as a literal, the pickle
+    after it goes through signkd.data.safe_pickle's restricted unpickler."""
     from numpy.lib import format as npformat
+
+    from signkd.data.safe_pickle import RefusedGlobal, RestrictedUnpickler
 
     stream = io.BytesIO(data)
     try:
@@ -285,15 +217,14 @@ def _read_npy_dict(data: bytes, path: Path) -> object:
     if shape != () or dtype.kind != "O":
         raise CheckpointError(f"{path}: expected a pickled dict (0-d object array), got shape {shape} dtype {dtype}")
     try:
-        holder = _GlossDictUnpickler(stream).load()
-    except _RefusedGlobal as exc:
-        raise CheckpointError(f"{path}: the pickle names {exc}, which a gloss dictionary never needs; "
-                              "refused") from None
+        array = RestrictedUnpickler(stream).load()
+    except RefusedGlobal as exc:
+        raise CheckpointError(f"{path}: {_first_line(exc)}; a gloss dictionary needs none") from None
     except Exception as exc:   # malformed pickles raise many types
         raise CheckpointError(f"{path}: not a readable gloss dictionary pickle ({_first_line(exc)})") from None
-    if not isinstance(holder, _ObjectScalar) or not holder.ok:
+    if not isinstance(array, np.ndarray) or array.shape != () or array.dtype != object:
         raise CheckpointError(f"{path}: the pickle is not the 0-d object array np.save writes for a dict")
-    return holder.value
+    return array.item()
 
 
 def read_gloss_dict(path: str | Path) -> dict[str, int]:
