@@ -19,6 +19,7 @@ COMMANDS = {
     "translate": "translate_cmd",
     "export": "export_cmd",
     "back-translate": "backtranslate_cmd",
+    "import": "import_cmd",
 }
 
 

@@ -160,6 +160,7 @@ class Checkpoint:
     scheduler: Optional[dict] = None
     scaler: Optional[dict] = None
     rng: Optional[dict] = None
+    imported: dict = field(default_factory=dict)  # provenance of a converted checkpoint (signkd.importers)
 
     RESUME_FIELDS = ("optimizer", "scheduler", "rng", "trainer")
 
@@ -183,7 +184,7 @@ class Checkpoint:
         typed: dict = {}
         for name, required in (("config", True), ("vocab", True), ("preprocessing", False), ("metrics", False),
                                ("trainer", False), ("optimizer", False), ("scheduler", False), ("scaler", False),
-                               ("rng", False)):
+                               ("rng", False), ("imported", False)):
             value = raw.get(name)
             if value is None and not required:
                 continue
@@ -200,6 +201,8 @@ class Checkpoint:
                "preprocessing": self.preprocessing, "metrics": self.metrics, "trainer": self.trainer}
         out.update({k: getattr(self, k) for k in ("optimizer", "scheduler", "scaler", "rng")
                     if getattr(self, k) is not None})
+        if self.imported:
+            out["imported"] = self.imported
         return out
 
     def save(self, path: str | Path) -> Path:

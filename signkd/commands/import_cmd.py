@@ -1,0 +1,39 @@
+"""`signkd import {vac,original} CKPT --gloss-dict FILE --out OUT.pt`: a published checkpoint
+(VAC's release, the original method's student or its dialogue teacher's sign encoder) as a signkd
+student checkpoint for `signkd test`, `recognize` and `export` (signkd/importers.py says how)."""
+from __future__ import annotations
+
+HELP = "convert a VAC or original-method checkpoint into a signkd student checkpoint"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("source", choices=["vac", "original"],
+                   help="vac: VAC_CSLR's SLRModel; original: the distillation code's SLRModel (its VACModel parts)")
+    p.add_argument("checkpoint", help="their checkpoint file (a torch.save dict with model_state_dict)")
+    p.add_argument("--gloss-dict", metavar="FILE",
+                   help="their gloss dictionary: gloss_dict.npy (VAC) or vocab.txt (original, one gloss per line)")
+    p.add_argument("--config", metavar="CONFIG",
+                   help="signkd config of the same architecture (default: configs/phoenix2014/vac_baseline.yaml "
+                        "for vac, configs/phoenix2014t/slr_baseline.yaml for original)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value (repeatable)")
+    p.add_argument("--part", default="student", choices=["student", "teacher-sign-encoder"],
+                   help="original only: the student (sign_encoder_2) or the dialogue teacher's sign encoder "
+                        "(sign_encoder), each as a signkd student")
+    p.add_argument("--out", required=True, metavar="OUT.pt", help="signkd checkpoint to write")
+
+
+def run(args) -> int:
+    from signkd.importers import import_checkpoint, write_imported
+
+    result = import_checkpoint(args.source, args.checkpoint, gloss_dict=args.gloss_dict, config=args.config,
+                               overrides=args.overrides, part=args.part)
+    out = write_imported(result, args.out)
+    info = result.payload["imported"]
+    glosses = len(result.payload["vocab"]["gloss"]["glosses"])
+    layouts = ", ".join(f"{k} {v}" for k, v in info["classifier_layout"].items())
+    print(f"wrote {out}: {args.source} {args.part} ({glosses} glosses, {info['gloss_order']}; {layouts}; "
+          f"config {info['config']})")
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0
