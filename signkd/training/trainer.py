@@ -30,7 +30,7 @@ from signkd.training import checkpoint as ckpt_io
 from signkd.training.checkpoint import Checkpoint
 from signkd.training import distributed as D
 from signkd.training import run_dir as run_dirs
-from signkd.training.data import (DataBundle, Vocabs, build_data, preprocessing_of, train_loader,
+from signkd.training.data import (DataBundle, Vocabs, build_data, frame_size_of, preprocessing_of, train_loader,
                                   vocabs_from_train_split, write_report)
 from signkd.training.evaluate import Evaluator, evaluated_models, is_better, select_metric
 from signkd.training.optimizer import Schedule, build_optimizer
@@ -123,6 +123,10 @@ class Trainer:
         tokenizer_files = self._init_tokenizer() if vocabs is None else None
         self.data: DataBundle = build_data(cfg, self.work_dir, roles=roles, vocabs=vocabs,
                                            tokenizer_files=tokenizer_files, log=self.log)
+        # the frame size training reads, for `recognize` when training kept the frames' own size
+        # (resize 0; a packed cache records its size itself)
+        self.frame_size = frame_size_of(self.data.datasets["train"]) \
+            if not (cfg.data.augment.resize or cfg.data.cache) else None
         if self.is_main:
             write_report(self.data.report, self.work_dir / "data_report.txt")
             (self.work_dir / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
@@ -273,7 +277,7 @@ class Trainer:
             rng=ckpt_io.capture_rng(),
             config=to_dict(self.cfg),
             vocab=self.data.vocabs.to_state(),
-            preprocessing={**preprocessing_of(self.cfg, self._frame_size()), "max_lengths": self.evaluator.max_lengths},
+            preprocessing={**preprocessing_of(self.cfg, self.frame_size), "max_lengths": self.evaluator.max_lengths},
             metrics=metrics,
             trainer=self.state.to_dict(),
         )
@@ -305,14 +309,6 @@ class Trainer:
     #   4. best.next.pt is renamed to best.pt.
     # `_reconcile_best` finishes or rolls back step 4 on resume, so best.pt always holds the
     # epoch last.pt calls best, and the final test scores the right weights.
-
-    def _frame_size(self) -> Optional[list]:
-        if not hasattr(self, "_frame_size_cache"):
-            from signkd.training.data import frame_size_of
-
-            d = self.cfg.data   # only a run that kept its frames' own size needs it (a cache records its size)
-            self._frame_size_cache = frame_size_of(self.data.datasets["train"]) if not (d.augment.resize or d.cache) else None
-        return self._frame_size_cache
 
     @property
     def _best_next(self) -> Path:
