@@ -20,6 +20,7 @@ COMMANDS = {
     "export": "export_cmd",
     "back-translate": "backtranslate_cmd",
     "import": "import_cmd",
+    "run": "run_cmd",
 }
 
 

@@ -1,0 +1,449 @@
+"""`signkd run PIPELINE.yaml`: pipeline files are checked line by line, every shipped pipeline
+passes --dry-run against a synthetic corpus laid out like its corpus, and a small pipeline runs
+end to end: nothing retrains on a second run, a changed stage reruns with its dependents only,
+and a killed stage is reported and resumes."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, TINY_CONFIG
+from signkd.cli import main as cli_main
+from signkd.pipeline import PipelineError, _Lock, load_pipeline, resolve, run_pipeline
+
+CONFIGS = REPO / "configs"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    """`signkd ARGS` in this process: (exit code, stdout, stderr)."""
+    code = cli_main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# ----------------------------------------------------------------------------- the file format
+
+TWO = f"""
+stages:
+  teacher:
+    config: {TINY_CONFIG}
+  student:
+    config: {TINY_CONFIG}
+    needs: [teacher]
+"""
+
+
+@pytest.mark.parametrize("text, message", [
+    ("stage: {}\n", "stage: unknown key; did you mean 'stages'?"),
+    (TWO.replace("    needs: [teacher]", "    need: [teacher]"), "stages.student.need: unknown key; did you mean 'needs'?"),
+    (TWO.replace("needs: [teacher]", "needs: [teachr]"),
+     "stages.student.needs: 'teachr' is not a stage of this pipeline; did you mean 'teacher'?"),
+    (TWO.replace("    config: {}\n  student".format(TINY_CONFIG), f"    config: {TINY_CONFIG}\n    needs: [student]\n  student"),
+     "stages: a cycle: teacher -> student -> teacher (each needs the next)"),
+    (TWO + "    set: {train.init: [{checkpoint: ${other}/best.pt, prefix: x.}]}\n  other:\n    config: " + str(TINY_CONFIG),
+     "stages.student.set.train.init: ${other} is the folder of stage 'other', which is not in its needs"),
+    (TWO + "    set: {train.init: [{checkpoint: ${teachr}/best.pt, prefix: x.}]}\n",
+     "stages.student.set.train.init: ${teachr} names no stage; did you mean 'teacher'?"),
+    (TWO + f"  teacher:\n    config: {TINY_CONFIG}\n", "invalid YAML ('teacher' given twice)"),
+    (TWO + "    command: tset\n", "stages.student.command: expected one of train, test, got 'tset'; did you mean 'test'?"),
+    (TWO + "    command: test\n", "stages.student.weights: a test stage scores a checkpoint"),
+    (TWO.replace("  student:", "  my/student:"), "a stage name is its folder name"),
+    (TWO + "    set: [train.epochs=1]\n", "stages.student.set: expected a mapping of config keys to values"),
+    ("set: {train.init: [{checkpoint: ${teacher}/best.pt}]}\n" + TWO,
+     "set.train.init: ${teacher}: a stage's folder belongs in that stage's own set"),
+])
+def test_a_bad_pipeline_file_is_one_line_naming_the_key(tmp_path, capsys, text, message):
+    path = write(tmp_path / "p.yaml", text)
+    with pytest.raises(PipelineError) as err:
+        load_pipeline(path)
+    assert message in str(err.value) and str(err.value).startswith(str(path))
+    code, out, errtext = run(["run", str(path), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and errtext.strip() == f"signkd run: error: {err.value}"
+    assert not (tmp_path / "out").exists()
+
+
+def test_dependency_order_and_placeholders_in_flow_mappings(tmp_path):
+    """`${stage}` works unquoted inside YAML flow mappings, expands to the stage's folder under
+    --out, and stays a placeholder in the fingerprinted config (moving --out changes nothing)."""
+    path = write(tmp_path / "p.yaml", f"""
+out: runs/somewhere
+stages:
+  student:
+    config: {TINY_CONFIG}
+    needs: [teacher]
+    set: {{train.init: [{{checkpoint: ${{teacher}}/best.pt, prefix: dialogue_teacher.}}], data.root: ${{out}}/corpus}}
+  teacher:
+    config: {TINY_CONFIG}
+""")
+    pipe = load_pipeline(path)
+    assert pipe.order == ("teacher", "student") and pipe.dependents("teacher") == ["teacher", "student"]
+    a, b = resolve(pipe, tmp_path / "a"), resolve(pipe, tmp_path / "b")
+    student = a["student"]
+    assert student.cfg.train.init[0].checkpoint == str(tmp_path / "a" / "teacher" / "best.pt")
+    assert student.cfg.data.root == str(tmp_path / "a" / "corpus")
+    assert f"train.init=[{{checkpoint: {tmp_path / 'a' / 'teacher' / 'best.pt'}, prefix: dialogue_teacher.}}]" in student.argv
+    assert student.argv[student.argv.index("--work-dir") + 1] == str(tmp_path / "a" / "student")
+    assert student.config["train"]["init"][0]["checkpoint"] == "${teacher}/best.pt"
+    assert student.config == b["student"].config and not student.problems
+
+
+def test_config_paths_under_out_are_stage_references_that_must_be_needed(tmp_path):
+    """A config that names <out>/<stage>/... (as the shipped ones name their teachers' runs) refers
+    to that stage, so the shipped configs run unchanged in a pipeline with another --out."""
+    config = write(tmp_path / "student.yaml", f"base: {TINY_CONFIG}\n"
+                   "train:\n  init: [{checkpoint: runs/x/teacher/best.pt, prefix: dialogue_teacher.}]\n"
+                   "data: {tokenizer: runs/x/teacher/tokenizer, cache: runs/x/corpus/cache}\n")
+    text = f"out: runs/x\nstages:\n  teacher: {{config: {TINY_CONFIG}}}\n  student: {{config: {config}, needs: [teacher]}}\n"
+    runs = resolve(load_pipeline(write(tmp_path / "p.yaml", text)), tmp_path / "out")
+    cfg = runs["student"].cfg
+    assert cfg.train.init[0].checkpoint == str(tmp_path / "out" / "teacher" / "best.pt")
+    assert cfg.data.tokenizer == str(tmp_path / "out" / "teacher" / "tokenizer")
+    assert cfg.data.cache == str(tmp_path / "out" / "corpus" / "cache")
+    runs = resolve(load_pipeline(write(tmp_path / "p.yaml", text.replace(", needs: [teacher]", ""))), tmp_path / "out")
+    assert runs["student"].problems == [f"{config}: data.tokenizer names runs/x/teacher, the folder of stage 'teacher'; "
+                                        f"add teacher to the needs of student"]
+
+
+def test_dry_run_lists_every_problem_once_and_trains_nothing(tmp_path, tiny_corpus, capsys):
+    path = write(tmp_path / "p.yaml", f"""
+stages:
+  a:
+    config: {TINY_CONFIG}
+    set: {{data.root: {tmp_path / 'no-corpus'}}}
+  b:
+    config: {TINY_CONFIG}
+    set: {{model.sequence.kindd: bilstm}}
+  c:
+    config: {TINY_CONFIG}
+    set: {{train.init: [{{checkpoint: {tmp_path / 'elsewhere.pt'}, prefix: student.}}]}}
+  d:
+    config: {tmp_path / 'missing.yaml'}
+  e:
+    config: {TINY_CONFIG}
+    needs: [a]
+""")
+    code, out, err = run(["run", str(path), "--out", str(tmp_path / "out"), "--dry-run",
+                          "--set", f"data.root={tiny_corpus}"], capsys)
+    assert code == 2
+    assert err.splitlines() == [
+        f"signkd run: error: stage b: {TINY_CONFIG}: model.sequence.kindd: unknown key; did you mean 'kind'?",
+        f"signkd run: error: stage d: {tmp_path / 'missing.yaml'}: config file not found",
+        f"signkd run: error: stage c: train.init[0].checkpoint: not found: {tmp_path / 'elsewhere.pt'}",
+    ]   # the --set data.root wins over stage a's own data.root, as documented
+    assert "4 problem(s)" not in out and "3 problem(s); nothing was trained" in out
+    assert not (tmp_path / "out").exists()
+    # without the command line's corpus, stages a and e share one problem line
+    code, out, err = run(["run", str(path), "--out", str(tmp_path / "out"), "--dry-run"], capsys)
+    lines = err.splitlines()
+    assert f"signkd run: error: stage a: synthetic: corpus root not found: {tmp_path / 'no-corpus'}" in lines
+    assert sum("corpus root not found: data/synthetic-tiny" in ln for ln in lines) == 1
+    assert any(ln.startswith("signkd run: error: stages c, e: synthetic: corpus root not found") for ln in lines)
+
+
+def test_a_folder_the_pipeline_did_not_write_is_never_overwritten(tmp_path, tiny_corpus, capsys):
+    path = write(tmp_path / "p.yaml", f"stages:\n  a: {{config: {TINY_CONFIG}}}\n")
+    write(tmp_path / "out" / "a" / "best.pt", "someone's run")
+    code, _, err = run(["run", str(path), "--out", str(tmp_path / "out"), "--set", f"data.root={tiny_corpus}"], capsys)
+    assert code == 2
+    assert err.strip() == (f"signkd run: error: stage a: {tmp_path / 'out' / 'a'} holds files this pipeline did not "
+                           f"write; move them away (or rerun the stage with --from a)")
+    assert (tmp_path / "out" / "a" / "best.pt").read_text() == "someone's run"
+    code, _, err = run(["run", str(path), "--out", str(tmp_path / "out"), "--from", "b"], capsys)
+    assert code == 2 and err.strip() == f"signkd run: error: --from: 'b' is not a stage of {path}; its stages: a"
+
+
+def test_one_runner_per_output_folder(tmp_path):
+    lock = _Lock(tmp_path)
+    try:
+        with pytest.raises(PipelineError, match=f"^{tmp_path}: another `signkd run` is using this folder "
+                                                f"\\(pid {os.getpid()} since .*\\); wait for it or pick another --out$"):
+            _Lock(tmp_path)
+    finally:
+        lock.release()
+    _Lock(tmp_path).release()   # free again once released
+
+
+# ----------------------------------------------------------------------------- shipped pipelines
+
+def phoenix2014_layout(corpus: Path, root: Path) -> Path:
+    """The synthetic corpus laid out as PHOENIX-2014 ships: annotations/manual/<split>.corpus.csv
+    (`id|folder|signer|annotation`, header) and features/fullFrame-210x260px/<split>/<id>/1/."""
+    from signkd.data.corpora import read_corpus
+
+    for split in ("train", "dev", "test"):
+        samples = read_corpus("synthetic", corpus, split)
+        write(root / "annotations" / "manual" / f"{split}.corpus.csv", "id|folder|signer|annotation\n" + "".join(
+            f"{s.id}|{s.id}/1/*.png|{s.signer}|{' '.join(s.glosses)}\n" for s in samples))
+        for s in samples:
+            link = root / "features" / "fullFrame-210x260px" / split / s.id / "1"
+            link.parent.mkdir(parents=True)
+            link.symlink_to(s.frames, target_is_directory=True)
+    return root
+
+
+def csl_daily_layout(corpus: Path, root: Path) -> Path:
+    """The synthetic corpus laid out as CSL-Daily ships: sentence_label/csl2020ct_v2.pkl,
+    sentence_label/split_1.txt and sentence/frames_512x512/<name>/."""
+    from signkd.data.corpora import read_corpus
+
+    info, splits = [], ["Name|Split"]
+    for split in ("train", "dev", "test"):
+        for s in read_corpus("synthetic", corpus, split):
+            info.append({"name": s.id, "length": len(os.listdir(s.frames)), "label_gloss": list(s.glosses),
+                         "label_char": list(s.translation.replace(" ", "")), "label_word": s.translation.split(),
+                         "signer": s.signer})
+            splits.append(f"{s.id}|{split}")
+            link = root / "sentence" / "frames_512x512" / s.id
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(s.frames, target_is_directory=True)
+    (root / "sentence_label").mkdir(parents=True)
+    with open(root / "sentence_label" / "csl2020ct_v2.pkl", "wb") as fh:
+        pickle.dump({"info": info, "gloss_map": [], "char_map": []}, fh)
+    write(root / "sentence_label" / "split_1.txt", "\n".join(splits) + "\n")
+    return root
+
+
+FRAMES = "data.frames=features/fullFrame-32x32px"
+
+
+def shipped(name: str, corpus: Path, tmp: Path) -> list[str]:
+    """The command-line settings that point pipeline `name` at a synthetic corpus in its layout."""
+    if name == "phoenix2014":
+        return ["--set", f"data.root={phoenix2014_layout(corpus, tmp / 'phoenix2014')}"]
+    if name == "csl_daily":
+        return ["--set", f"data.root={csl_daily_layout(corpus, tmp / 'csl')}"]
+    if name == "synthetic/demo":
+        return ["--set", f"data.root={corpus}", "--set", "data.cache="]
+    return ["--set", f"data.root={corpus}", "--set", f"data.dialogue={corpus / 'dialogue'}", "--set", FRAMES]
+
+
+def test_every_pipeline_file_is_tested_below():
+    assert sorted(str(p.parent.relative_to(CONFIGS)) for p in CONFIGS.rglob("pipeline.yaml")) == sorted(SHIPPED)
+
+
+SHIPPED = ["dialogue_phoenix", "phoenix2014t", "csl_daily", "phoenix2014", "synthetic/demo"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_pipelines_pass_the_dry_run_on_a_synthetic_corpus_in_their_layout(name, tiny_corpus, tmp_path, capsys):
+    path = CONFIGS / name / "pipeline.yaml"
+    pipe = load_pipeline(path)
+    code, out, err = run(["run", str(path), "--dry-run", "--out", str(tmp_path / "out"),
+                          *shipped(name, tiny_corpus, tmp_path)], capsys)
+    assert (code, err) == (0, ""), err
+    assert "every stage's config validates and every input exists" in out
+    for stage in pipe.order:   # each stage is in the plan, and it was never run
+        assert any(line.split()[:1] == [stage] for line in out.splitlines()), stage
+    assert not (tmp_path / "out").exists()
+    # and the dry run does look at the corpus: without it every stage names the missing root
+    code, out, err = run(["run", str(path), "--dry-run", "--out", str(tmp_path / "out"),
+                          "--set", f"data.root={tmp_path / 'nowhere'}"], capsys)
+    assert code == 2 and f"corpus root not found: {tmp_path / 'nowhere'}" in err
+
+
+def test_the_dialogue_pipeline_chains_vac_teachers_and_students(tmp_path):
+    """Each teacher's sign encoder and each SLR student start from the VAC baseline of their kind;
+    the SLT students from the SLR student and the SLT teacher (the original's chain)."""
+    runs = resolve(load_pipeline(CONFIGS / "dialogue_phoenix" / "pipeline.yaml"), tmp_path)
+    init = {name: [(i.prefix, Path(i.checkpoint).parent.name) for i in r.cfg.train.init] for name, r in runs.items()}
+    for kind in ("bilstm", "transformer"):
+        vac = "vac_baseline" + ("_transformer" if kind == "transformer" else "")
+        assert runs[vac].cfg.model.sequence.kind == kind and init[vac] == []
+        for task in ("slr", "slt"):
+            teacher = f"teacher_{task}_{kind}"
+            assert runs[teacher].cfg.model.sequence.kind == kind
+            assert init[teacher] == [("dialogue_teacher.sign_encoder.", vac)]
+        assert init[f"student_slr_2teacher_{kind}"] == [("dialogue_teacher.", f"teacher_slr_{kind}"), ("student.", vac)]
+        assert init[f"student_slt_2teacher_{kind}"] == [("student.encoder.", f"student_slr_2teacher_{kind}"),
+                                                        ("dialogue_teacher.", f"teacher_slt_{kind}")]
+
+
+def test_the_demo_pipeline_trains_what_the_demo_trains(tmp_path):
+    """Stage by stage the same config (as `signkd demo --preset demo` builds it) and the same
+    dependencies, so replacing the demo's own runner changes no result."""
+    from signkd.config import to_dict
+    from signkd.demo import STAGE_KEYS, stage_config, stage_dependencies
+
+    pipe = load_pipeline(CONFIGS / "synthetic" / "demo" / "pipeline.yaml")
+    runs = resolve(pipe, tmp_path, ["train.seed=0"])
+    assert set(pipe.order) == set(STAGE_KEYS)
+    for key in STAGE_KEYS:
+        demo = stage_config(key, tmp_path, seed=0)
+        mine = to_dict(runs[key].cfg)
+        assert {k: v for k, v in mine.items() if k != "work_dir"} == {k: v for k, v in to_dict(demo).items()
+                                                                       if k != "work_dir"}, key
+        assert set(pipe.stages[key].needs) == stage_dependencies(demo, tmp_path), key
+
+
+# ----------------------------------------------------------------------------- end to end
+
+def e2e_pipeline(tmp_path: Path, corpus: Path, *, teacher_lr: float = 0.01, other: str = "",
+                 after_other: bool = False) -> Path:
+    """A dialogue teacher, a student distilled from it, an independent student (and one after it)."""
+    return write(tmp_path / "p.yaml", f"""
+out: runs/e2e
+set:
+  data.root: {corpus}
+  train.epochs: 1
+  train.max_steps_per_epoch: 1
+  train.test_at_end: false
+stages:
+  teacher:
+    config: {TINY_CONFIG}
+    set:
+      model.student: false
+      model.dialogue_teacher: true
+      loss.weights: {{DialogueCTC: 1.0}}
+      train.stages: [{{train: [dialogue_teacher]}}]
+      train.optim.lr: {teacher_lr}
+  student:
+    config: {TINY_CONFIG}
+    needs: [teacher]
+    set:
+      model.dialogue_teacher: true
+      loss.weights: {{SeqCTCSign: 1.0, DistFusion2SLR: 1.0}}
+      train.stages: [{{train: [student], frozen: [dialogue_teacher]}}]
+      train.init: [{{checkpoint: ${{teacher}}/best.pt, prefix: dialogue_teacher.}}]
+  other:
+    config: {TINY_CONFIG}
+    set: {{{other}}}
+""" + (f"  after_other:\n    config: {TINY_CONFIG}\n    needs: [other]\n" if after_other else ""))
+
+
+def plan_of(text: str) -> dict[str, tuple[str, str]]:
+    """{stage: (status, why)} from the first table `signkd run` prints."""
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("  stage "))
+    width = lines[start].index("status") - 4
+    rows = {}
+    for line in lines[start + 1:]:
+        if not line.startswith("  "):
+            break
+        rest = line[2 + width + 2:]
+        rows[line.split()[0]] = (rest[:11].strip(), rest[21:].strip())
+    return rows
+
+
+def statuses(out: Path) -> dict[str, str]:
+    return {k: v["status"] for k, v in json.loads((out / "pipeline.json").read_text())["stages"].items()}
+
+
+def mtimes(out: Path) -> dict[str, int]:
+    return {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/best.pt")}
+
+
+def wait_for_checkpoint(folder: Path, older_than: int, runner: subprocess.Popen) -> int:
+    """The pid of the stage process in `folder` once it has written a last.pt newer than
+    `older_than` (its first epoch; it has 7 more to go, so it is still running)."""
+    deadline = time.monotonic() + 120
+    while runner.poll() is None and time.monotonic() < deadline:
+        state = json.loads((folder / "stage.json").read_text()) if (folder / "stage.json").is_file() else {}
+        last = folder / "last.pt"
+        if state.get("status") == "running" and "pid" in state and last.is_file() and \
+                last.stat().st_mtime_ns > older_than:
+            return state["pid"]
+        time.sleep(0.02)
+    raise AssertionError(f"no new checkpoint in {folder}: {runner.communicate()}")
+
+
+def test_a_pipeline_end_to_end_skips_reruns_and_resumes(tmp_path, tiny_corpus, capsys):
+    out = tmp_path / "out"
+    args = ["run", str(e2e_pipeline(tmp_path, tiny_corpus)), "--out", str(out), "--jobs", "2", "--threads", "1"]
+    code, text, err = run(args, capsys)
+    assert (code, err) == (0, ""), text + err
+    assert statuses(out) == dict.fromkeys(["teacher", "student", "other"], "done")
+    assert "init: dialogue_teacher. <- " + str(out / "teacher" / "best.pt") in (out / "student" / "train.log").read_text()
+    assert "teacher: epoch 1/1" in text and "student: done in" in text      # progress, and the table
+    first = mtimes(out)
+    assert len(first) == 3
+
+    # the same pipeline again: nothing retrains
+    code, text, _ = run(args, capsys)
+    assert code == 0 and set(statuses(out).values()) == {"up to date"} and mtimes(out) == first
+
+    # one stage's override changes: it and the stage that needs it rerun, nothing else
+    e2e_pipeline(tmp_path, tiny_corpus, teacher_lr=0.005)
+    dry = args[:4] + ["--dry-run"]
+    code, text, _ = run(dry, capsys)
+    assert code == 0 and plan_of(text) == {"teacher": ("run", "train.optim.lr: 0.01 -> 0.005"),
+                                           "student": ("run", "after teacher"),
+                                           "other": ("up to date", plan_of(text)["other"][1])}
+    code, text, _ = run(args, capsys)
+    assert code == 0
+    assert statuses(out) == {"teacher": "done", "student": "done", "other": "up to date"}
+    now = mtimes(out)
+    assert sorted(k for k in now if now[k] != first[k]) == ["student", "teacher"]
+    # --from reruns a stage and its dependents even when up to date (the plan says so)
+    code, text, _ = run(dry + ["--from", "teacher"], capsys)
+    assert {k: v[0] for k, v in plan_of(text).items()} == {"teacher": "run", "student": "run", "other": "up to date"}
+    assert plan_of(text)["teacher"][1] == plan_of(text)["student"][1] == "--from"
+
+    # a stage killed mid-run: the run names it and its log, skips what needs it; a rerun resumes it
+    e2e_pipeline(tmp_path, tiny_corpus, teacher_lr=0.005, other="train.epochs: 8, train.eval_every: 100",
+                 after_other=True)
+    before = (out / "other" / "last.pt").stat().st_mtime_ns
+    runner = subprocess.Popen([sys.executable, "-m", "signkd", *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    pid = wait_for_checkpoint(out / "other", before, runner)
+    os.kill(pid, signal.SIGKILL)
+    stdout, stderr = runner.communicate(timeout=120)
+    assert runner.returncode == 2, stdout + stderr
+    assert stderr.strip() == (f"signkd run: error: stage other failed (killed by SIGKILL (signal 9)); log: "
+                              f"{out / 'other' / 'stage.log'}; not run: after_other")
+    assert statuses(out) == {"teacher": "up to date", "student": "up to date", "other": "failed", "after_other": "skipped"}
+    code, text, _ = run(dry, capsys)
+    assert plan_of(text)["other"] == ("resume", plan_of(text)["other"][1]), text
+    assert plan_of(text)["other"][1].startswith("failed after epoch ") and plan_of(text)["other"][1].endswith(" of 8")
+    code, text, err = run(args, capsys)
+    assert (code, err) == (0, ""), text + err
+    assert statuses(out) == {"teacher": "up to date", "student": "up to date", "other": "done", "after_other": "done"}
+    attempts = (out / "other" / "stage.log").read_text().split("\n=== ")
+    assert "signkd run (resume: failed after epoch" in attempts[-1] and attempts[-1].split("\n")[0].endswith("--resume")
+    assert "resuming from" in (out / "other" / "train.log").read_text()
+    state = json.loads((out / "other" / "stage.json").read_text())
+    assert state["status"] == "done" and state["attempts"] == 2
+    assert json.loads((out / "other" / "metrics.json").read_text())["history"][-1]["epoch"] == 8
+
+
+def test_ctrl_c_stops_the_stages_and_the_next_run_resumes(tmp_path, tiny_corpus):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it): exit 130, the stage is
+    marked interrupted in pipeline.json and stage.json, and the plan then says resume."""
+    path = write(tmp_path / "p.yaml", f"stages:\n  long:\n    config: {TINY_CONFIG}\n    set: {{data.root: {tiny_corpus}, "
+                                      "train.epochs: 8, train.max_steps_per_epoch: 1, train.eval_every: 100, "
+                                      "train.test_at_end: false}\n")
+    out = tmp_path / "out"
+    runner = subprocess.Popen([sys.executable, "-m", "signkd", "run", str(path), "--out", str(out), "--threads", "1"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_for_checkpoint(out / "long", 0, runner)
+    os.killpg(runner.pid, signal.SIGINT)
+    stdout, stderr = runner.communicate(timeout=120)
+    assert runner.returncode == 130 and stderr.strip().endswith("signkd run: interrupted"), stdout + stderr
+    assert "long: interrupted; the next run picks it up" in stdout
+    assert statuses(out) == {"long": "interrupted"}
+    assert json.loads((out / "long" / "stage.json").read_text())["status"] == "interrupted"
+    plan = subprocess.run([sys.executable, "-m", "signkd", "run", str(path), "--out", str(out), "--dry-run"],
+                          capture_output=True, text=True, timeout=120)
+    assert plan.returncode == 0 and plan_of(plan.stdout)["long"][0] == "resume", plan.stdout + plan.stderr
+    assert plan_of(plan.stdout)["long"][1].startswith("interrupted after epoch ")
+
+
+def test_run_pipeline_refuses_bad_job_counts(tmp_path):
+    path = write(tmp_path / "p.yaml", f"stages:\n  a: {{config: {TINY_CONFIG}}}\n")
+    with pytest.raises(PipelineError, match="^--jobs: expected a positive number of stages run at once, got 0$"):
+        run_pipeline(path, out=tmp_path / "out", jobs=0)
+    with pytest.raises(PipelineError, match=f"^{path}: no out: folder in the file; give --out DIR$"):
+        run_pipeline(path)
