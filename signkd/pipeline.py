@@ -25,6 +25,9 @@ output folder; neither needs quoting in YAML):
         weights: ${student}/best.pt
         needs: [student]
 
+A variant is a file with `base: other_pipeline.yaml`: its `set` and each stage's `set` are merged
+key by key over the base's, other fields replace the base's, new stages are added.
+
 A string in a stage's config file that names `<out>/<stage>/...` refers to that stage's run folder
 (the shipped configs name their teachers' checkpoints that way, so they also run alone with
 `signkd train`); it must be in `needs` like a placeholder. Overrides apply in this order: config
@@ -63,7 +66,7 @@ import difflib
 from signkd.config import ConfigError, _closest, apply_overrides, from_dict, read_yaml, validate
 from signkd.errors import SignkdError
 
-TOP_KEYS = ("out", "set", "stages")
+TOP_KEYS = ("base", "out", "set", "stages")
 STAGE_KEYS = ("config", "command", "needs", "set", "weights")
 COMMANDS = ("train", "test")
 # What each command leaves for the stages that need it: its fingerprint is the file's sha256.
@@ -107,6 +110,8 @@ class Pipeline:
     order: tuple[str, ...]        # dependency order (file order where free)
     out: str = ""
     overrides: tuple[tuple[str, Any], ...] = ()   # the file's top-level `set:`
+    # `out` of this file and of the files in its base: chain: config paths under them name stages
+    homes: tuple[str, ...] = ()
 
     def dependents(self, name: str) -> list[str]:
         """`name` and every stage that needs it, directly or not, in dependency order."""
@@ -177,9 +182,9 @@ def _settings(value, where: str) -> tuple[tuple[str, Any], ...]:
     return tuple(value.items())
 
 
-def load_pipeline(path: str | Path) -> Pipeline:
-    """Read and check a pipeline file; every structural mistake is one PipelineError line."""
-    path = Path(path)
+def _read_file(path: Path, seen: tuple = ()) -> dict:
+    """One pipeline file with its `base:` chain merged in. Stage config paths are joined to the
+    folder of the file that names them, so a variant may live elsewhere than its base."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -197,6 +202,43 @@ def load_pipeline(path: str | Path) -> Pipeline:
     for key in data:
         if key not in TOP_KEYS:
             raise PipelineError(f"{path}: {key}: unknown key{_closest(str(key), TOP_KEYS)}")
+    for spec in (data.get("stages") or {}).values() if isinstance(data.get("stages"), dict) else ():
+        if isinstance(spec, dict) and isinstance(spec.get("config"), str) and spec["config"]:
+            spec["config"] = os.path.normpath(path.parent / spec["config"])
+    if "base" not in data:
+        data["homes"] = [data["out"]] if isinstance(data.get("out"), str) and data["out"] else []
+        return data
+    base = data.pop("base")
+    if not isinstance(base, str) or not base:
+        raise PipelineError(f"{path}: base: expected the file name of another pipeline, got {base!r}")
+    if path.resolve() in seen:
+        raise PipelineError(f"{path}: circular 'base:' chain")
+    return _merge(_read_file(path.parent / base, seen + (path.resolve(),)), data)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """A variant over its base: `out` replaced, `set` merged key by key, each stage's fields
+    replaced (its `set` merged key by key), new stages added after the base's."""
+    out = dict(base, **{k: v for k, v in over.items() if k not in ("set", "stages")})
+    out["homes"] = [*base["homes"], *([over["out"]] if isinstance(over.get("out"), str) and over["out"] else [])]
+    for key in ("set", "stages"):
+        if isinstance(base.get(key), dict) and isinstance(over.get(key), dict):
+            out[key] = {**base[key], **over[key]}
+        elif key in over:
+            out[key] = over[key]
+    for name, spec in (over.get("stages") or {}).items() if isinstance(over.get("stages"), dict) else ():
+        old = (base.get("stages") or {}).get(name) if isinstance(base.get("stages"), dict) else None
+        if isinstance(old, dict) and isinstance(spec, dict):
+            out["stages"][name] = {**old, **spec}
+            if isinstance(old.get("set"), dict) and isinstance(spec.get("set"), dict):
+                out["stages"][name]["set"] = {**old["set"], **spec["set"]}
+    return out
+
+
+def load_pipeline(path: str | Path) -> Pipeline:
+    """Read and check a pipeline file; every structural mistake is one PipelineError line."""
+    path = Path(path)
+    data = _read_file(path)
     out = data.get("out") or ""
     if not isinstance(out, str):
         raise PipelineError(f"{path}: out: expected a folder name, got {out!r}")
@@ -226,7 +268,7 @@ def load_pipeline(path: str | Path) -> Pipeline:
                                 + (_closest(str(command), COMMANDS) if isinstance(command, str) else ""))
         config = spec.get("config")
         if not isinstance(config, str) or not config:
-            raise PipelineError(f"{where}.config: expected the stage's config file (relative to {path.name})")
+            raise PipelineError(f"{where}.config: expected the stage's config file (a path relative to the pipeline file)")
         needs = spec.get("needs") or []
         needs = [needs] if isinstance(needs, str) else needs
         if not isinstance(needs, list) or not all(isinstance(n, str) for n in needs):
@@ -253,9 +295,8 @@ def load_pipeline(path: str | Path) -> Pipeline:
                 if ref not in needs:
                     raise PipelineError(f"{where}.{'set.' if key != 'weights' else ''}{key}: ${{{ref}}} is the folder "
                                         f"of stage {ref!r}, which is not in its needs")
-        stages[name] = Stage(name, Path(os.path.normpath(path.parent / config)), command, tuple(needs), overrides,
-                             weights)
-    return Pipeline(path, stages, _order(stages, path), out, common)
+        stages[name] = Stage(name, Path(config), command, tuple(needs), overrides, weights)
+    return Pipeline(path, stages, _order(stages, path), out, common, tuple(dict.fromkeys(data["homes"])))
 
 
 def _order(stages: dict[str, Stage], path: Path) -> tuple[str, ...]:
@@ -304,14 +345,15 @@ def _norm(path: str) -> str:
     return os.path.normpath(path).replace(os.sep, "/")
 
 
-def _out_references(data: dict, out: str, stages, prefix: str = "") -> list[tuple[str, Any]]:
-    """Overrides that turn the config file's paths under the pipeline's `out` folder into
+def _out_references(data: dict, homes: tuple[str, ...], stages, prefix: str = "") -> list[tuple[str, Any]]:
+    """Overrides that turn the config file's paths under the pipeline's `out` folders (`homes`) into
     placeholders: `<out>/<stage>/x` -> `${stage}/x`, any other `<out>/x` -> `${out}/x`."""
-    root = _norm(out)
+    roots = [_norm(home) for home in homes]
 
     def rewrite(text: str) -> str:
         norm = _norm(text) if text else text
-        if not text or not (norm == root or norm.startswith(root + "/")):
+        root = next((r for r in roots if text and (norm == r or norm.startswith(r + "/"))), None)
+        if root is None:
             return text
         rest = norm[len(root):].lstrip("/")
         head, _, tail = rest.partition("/")
@@ -325,7 +367,7 @@ def _out_references(data: dict, out: str, stages, prefix: str = "") -> list[tupl
         if dotted == "work_dir":
             continue
         if isinstance(value, dict) and key != "weights":
-            found += _out_references(value, out, stages, dotted + ".")
+            found += _out_references(value, homes, stages, dotted + ".")
         else:
             new = _walk_strings(value, rewrite)
             if new != value:
@@ -409,13 +451,13 @@ def resolve(pipe: Pipeline, out: Path, cli_sets: list[str] = (), threads: int = 
         except ConfigError as exc:
             run.problems.append(str(exc))
             continue
-        rewrites = _out_references(written, pipe.out, pipe.stages) if pipe.out else []
+        rewrites = _out_references(written, pipe.homes, pipe.stages) if pipe.homes else []
         overrides = rewrites + list(pipe.overrides) + list(stage.overrides) + cli + runner
         run.config = apply_overrides(written, [f"{k}={_inline(v)}" for k, v in overrides])
         for ref in sorted(_refs(run.config) - {"out", name} - set(stage.needs)):
             keys = [k for k, v in _flat(run.config).items() if ref in _refs(v)]
-            run.problems.append(f"{stage.config}: {keys[0] if keys else 'a value'} names {pipe.out}/{ref}, the folder "
-                                f"of stage {ref!r}; add {ref} to the needs of {name}")
+            run.problems.append(f"{stage.config}: {keys[0] if keys else 'a value'} names the folder of stage {ref!r} "
+                                f"(under {' or '.join(pipe.homes)}); add {ref} to the needs of {name}")
         run.config = copy.deepcopy(run.config)   # apply_overrides shares untouched sub-mappings with `written`
         for key in UNFINGERPRINTED:
             _drop(run.config, key)

@@ -114,7 +114,7 @@ def test_config_paths_under_out_are_stage_references_that_must_be_needed(tmp_pat
     assert cfg.data.tokenizer == str(tmp_path / "out" / "teacher" / "tokenizer")
     assert cfg.data.cache == str(tmp_path / "out" / "corpus" / "cache")
     runs = resolve(load_pipeline(write(tmp_path / "p.yaml", text.replace(", needs: [teacher]", ""))), tmp_path / "out")
-    assert runs["student"].problems == [f"{config}: data.tokenizer names runs/x/teacher, the folder of stage 'teacher'; "
+    assert runs["student"].problems == [f"{config}: data.tokenizer names the folder of stage 'teacher' (under runs/x); "
                                         f"add teacher to the needs of student"]
 
 
@@ -228,6 +228,8 @@ def shipped(name: str, corpus: Path, tmp: Path) -> list[str]:
         return ["--set", f"data.root={csl_daily_layout(corpus, tmp / 'csl')}"]
     if name == "synthetic/demo":
         return ["--set", f"data.root={corpus}", "--set", "data.cache="]
+    if name == "synthetic/tiny_dialogue_phoenix":
+        return ["--set", f"data.root={corpus}", "--set", f"data.dialogue={corpus / 'dialogue'}"]
     return ["--set", f"data.root={corpus}", "--set", f"data.dialogue={corpus / 'dialogue'}", "--set", FRAMES]
 
 
@@ -235,7 +237,8 @@ def test_every_pipeline_file_is_tested_below():
     assert sorted(str(p.parent.relative_to(CONFIGS)) for p in CONFIGS.rglob("pipeline.yaml")) == sorted(SHIPPED)
 
 
-SHIPPED = ["dialogue_phoenix", "phoenix2014t", "csl_daily", "phoenix2014", "synthetic/demo"]
+SHIPPED = ["dialogue_phoenix", "phoenix2014t", "csl_daily", "phoenix2014", "synthetic/demo",
+           "synthetic/tiny_dialogue_phoenix"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -270,6 +273,41 @@ def test_the_dialogue_pipeline_chains_vac_teachers_and_students(tmp_path):
         assert init[f"student_slr_2teacher_{kind}"] == [("dialogue_teacher.", f"teacher_slr_{kind}"), ("student.", vac)]
         assert init[f"student_slt_2teacher_{kind}"] == [("student.encoder.", f"student_slr_2teacher_{kind}"),
                                                         ("dialogue_teacher.", f"teacher_slt_{kind}")]
+
+
+def test_a_variant_pipeline_composes_its_base(tmp_path):
+    """`base:` as for configs: `set` merged key by key (also per stage), other fields replaced, new
+    stages added; the base's `out` still marks the configs' stage paths."""
+    base = write(tmp_path / "base" / "p.yaml", f"""
+out: runs/base
+set: {{train.epochs: 5, train.seed: 1}}
+stages:
+  teacher: {{config: ../student.yaml}}
+  student:
+    config: ../student.yaml
+    set: {{train.optim.lr: 0.5, model.hidden: 16}}
+""")
+    write(tmp_path / "student.yaml", f"base: {TINY_CONFIG}\ndata: {{tokenizer: runs/base/teacher/tokenizer}}\n")
+    variant = write(tmp_path / "variants" / "small.yaml", f"""
+base: ../base/p.yaml
+out: runs/small
+set: {{train.epochs: 1}}
+stages:
+  student:
+    needs: [teacher]
+    set: {{train.optim.lr: 0.1}}
+  extra: {{config: {TINY_CONFIG}}}
+""")
+    pipe = load_pipeline(variant)
+    assert pipe.order == ("teacher", "student", "extra") and pipe.out == "runs/small"
+    assert pipe.stages["student"].config == tmp_path / "student.yaml"
+    runs = resolve(pipe, tmp_path / "out")
+    cfg = runs["student"].cfg
+    assert (cfg.train.epochs, cfg.train.seed, cfg.train.optim.lr, cfg.model.hidden) == (1, 1, 0.1, 16)
+    assert cfg.data.tokenizer == str(tmp_path / "out" / "teacher" / "tokenizer") and not runs["student"].problems
+    write(tmp_path / "loop.yaml", "base: loop.yaml\n")
+    with pytest.raises(PipelineError, match="loop.yaml: circular 'base:' chain$"):
+        load_pipeline(tmp_path / "loop.yaml")
 
 
 def test_the_demo_pipeline_trains_what_the_demo_trains(tmp_path):
@@ -360,6 +398,7 @@ def wait_for_checkpoint(folder: Path, older_than: int, runner: subprocess.Popen)
     raise AssertionError(f"no new checkpoint in {folder}: {runner.communicate()}")
 
 
+@pytest.mark.slow
 def test_a_pipeline_end_to_end_skips_reruns_and_resumes(tmp_path, tiny_corpus, capsys):
     out = tmp_path / "out"
     args = ["run", str(e2e_pipeline(tmp_path, tiny_corpus)), "--out", str(out), "--jobs", "2", "--threads", "1"]
@@ -419,6 +458,7 @@ def test_a_pipeline_end_to_end_skips_reruns_and_resumes(tmp_path, tiny_corpus, c
     assert json.loads((out / "other" / "metrics.json").read_text())["history"][-1]["epoch"] == 8
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_stages_and_the_next_run_resumes(tmp_path, tiny_corpus):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it): exit 130, the stage is
     marked interrupted in pipeline.json and stage.json, and the plan then says resume."""
@@ -447,3 +487,21 @@ def test_run_pipeline_refuses_bad_job_counts(tmp_path):
         run_pipeline(path, out=tmp_path / "out", jobs=0)
     with pytest.raises(PipelineError, match=f"^{path}: no out: folder in the file; give --out DIR$"):
         run_pipeline(path)
+
+
+@pytest.mark.slow
+def test_the_whole_dialogue_phoenix_chain_runs_at_toy_size(tmp_path, tiny_corpus, capsys):
+    """configs/dialogue_phoenix/pipeline.yaml through its toy-size variant, one short epoch per
+    stage: every stage trains and every checkpoint of the chain loads strictly into the next."""
+    path = CONFIGS / "synthetic" / "tiny_dialogue_phoenix" / "pipeline.yaml"
+    out = tmp_path / "out"
+    code, text, err = run(["run", str(path), "--out", str(out), "--jobs", "2", "--threads", "1",
+                           *shipped("synthetic/tiny_dialogue_phoenix", tiny_corpus, tmp_path)], capsys)
+    assert (code, err) == (0, ""), text + err
+    runs = resolve(load_pipeline(path), out)
+    assert set(statuses(out).values()) == {"done"} and len(runs) == 10
+    for name, run_ in runs.items():
+        log = (out / name / "train.log").read_text(encoding="utf-8")
+        for init in run_.cfg.train.init:
+            line = next(ln for ln in log.splitlines() if ln.startswith(f"init: {init.prefix} <- {init.checkpoint}:"))
+            assert "; missing 0; unexpected 0)" in line, line
