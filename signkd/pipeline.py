@@ -36,7 +36,8 @@ file < pipeline `set` < stage `set` < `--set` on the command line.
 Each stage runs as `python -m signkd train CONFIG --work-dir OUT/<stage> --set ...` with its output
 in OUT/<stage>/stage.log; OUT/<stage>/stage.json records what it was run with (its fingerprint: the
 config as written, minus the keys that only say how fast or verbosely it runs, the sha256 of the
-results of the stages it needs and of the checkpoints it loads from elsewhere) and its status.
+results of the stages it needs, of the checkpoints it loads from elsewhere and of the corpus's
+annotation files) and its status.
 OUT/pipeline.json holds the plan and every stage's status and time.
 """
 from __future__ import annotations
@@ -497,13 +498,25 @@ def file_sha256(path: Path, known: Optional[dict] = None) -> dict:
 
 
 def _loaded_files(run: StageRun, folders: list[Path]) -> dict[str, str]:
-    """Checkpoints the stage loads from outside the pipeline: {config key: path}."""
+    """Files the stage reads from outside the pipeline whose content its result depends on:
+    {what: path}. Checkpoints it loads, and the annotation file of each split (a corpus regenerated
+    or corrected in place reruns its stages; frames are not hashed: there are too many)."""
+    from signkd.data.corpora import annotation_file
+
     if run.cfg is None:
         return {}
-    inside = [str(f) for f in folders]
-    paths = {f"train.init[{i}].checkpoint": init.checkpoint for i, init in enumerate(run.cfg.train.init)}
+    cfg, inside = run.cfg, [str(f) for f in folders]
+    paths = {f"train.init[{i}].checkpoint": init.checkpoint for i, init in enumerate(cfg.train.init)}
     if run.stage.command == "test":
         paths["weights"] = run.weights
+    d = cfg.data
+    for role in ("train", "dev", "test"):
+        if getattr(d, role):
+            try:
+                paths[f"data.{role} annotations"] = str(annotation_file(d.format, d.root, getattr(d, role),
+                                                                        annotations=d.annotations, dialogue=d.dialogue))
+            except SignkdError:   # absent: the dry run says so, or training scores without it
+                pass
     return {k: p for k, p in paths.items()
             if p and not any(p == f or p.startswith(f + os.sep) for f in inside) and Path(p).is_file()}
 
@@ -511,7 +524,7 @@ def _loaded_files(run: StageRun, folders: list[Path]) -> dict[str, str]:
 def inputs_of(run: StageRun, needs: dict[str, str], folders: list[Path], known: Optional[dict] = None) -> dict:
     """What the stage's fingerprint covers: the command, the config as written (placeholders kept,
     so moving the output folder changes nothing), the results of the stages it needs and the
-    sha256 of each checkpoint it loads from outside the pipeline."""
+    sha256 of the files it reads from outside the pipeline (`_loaded_files`)."""
     known = (known or {}).get("files", {})
     files = {}
     for key, path in sorted(_loaded_files(run, folders).items()):
@@ -541,7 +554,7 @@ def _changes(old: dict, new: dict) -> str:
             why.append(f"the result of {dep} changed")
     for key in sorted(set(old.get("files") or {}) | set(new["files"])):
         if ((old.get("files") or {}).get(key) or {}).get("sha256") != (new["files"].get(key) or {}).get("sha256"):
-            why.append(f"{key} changed")
+            why.append(f"{key} changed" if key in new["files"] else f"{key} no longer read")
     return "; ".join(why) or "inputs changed"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,6 +117,28 @@ def test_config_paths_under_out_are_stage_references_that_must_be_needed(tmp_pat
     runs = resolve(load_pipeline(write(tmp_path / "p.yaml", text.replace(", needs: [teacher]", ""))), tmp_path / "out")
     assert runs["student"].problems == [f"{config}: data.tokenizer names the folder of stage 'teacher' (under runs/x); "
                                         f"add teacher to the needs of student"]
+
+
+def test_an_annotation_file_changed_in_place_makes_its_stages_stale(tmp_path, tiny_corpus):
+    """The fingerprint covers the corpus's annotation files (not its frames): a corpus regenerated
+    or corrected at the same path reruns the stages that read it."""
+    from signkd.pipeline import _changes, fingerprint, inputs_of
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus / "annotations", corpus / "annotations")
+    shutil.copytree(tiny_corpus / "dialogue", corpus / "dialogue")
+    (corpus / "features").symlink_to(tiny_corpus / "features", target_is_directory=True)
+    shutil.copy(tiny_corpus / "corpus.json", corpus / "corpus.json")
+    path = write(tmp_path / "p.yaml", f"stages:\n  a: {{config: {TINY_CONFIG}, set: {{data.root: {corpus}}}}}\n")
+    run_a = resolve(load_pipeline(path), tmp_path / "out")["a"]
+    before = inputs_of(run_a, {}, [run_a.folder])
+    assert set(before["files"]) == {"data.train annotations", "data.dev annotations", "data.test annotations"}
+    dev = corpus / "annotations" / "manual" / "PHOENIX-2014-T.dev.corpus.csv"
+    dev.write_text(dev.read_text(encoding="utf-8").replace("|Signer0", "|Signer9"), encoding="utf-8")
+    after = inputs_of(run_a, {}, [run_a.folder], known=before)
+    assert fingerprint(after) != fingerprint(before) and before["files"]["data.train annotations"] == \
+        after["files"]["data.train annotations"]
+    assert _changes(before, after) == "data.dev annotations changed"
 
 
 def test_dry_run_lists_every_problem_once_and_trains_nothing(tmp_path, tiny_corpus, capsys):
@@ -330,8 +353,9 @@ def test_the_demo_pipeline_trains_what_the_demo_trains(tmp_path):
 # ----------------------------------------------------------------------------- end to end
 
 def e2e_pipeline(tmp_path: Path, corpus: Path, *, teacher_lr: float = 0.01, other: str = "",
-                 after_other: bool = False) -> Path:
-    """A dialogue teacher, a student distilled from it, an independent student (and one after it)."""
+                 score: bool = False) -> Path:
+    """A dialogue teacher, a student distilled from it, an independent student (and a test stage
+    scoring it)."""
     return write(tmp_path / "p.yaml", f"""
 out: runs/e2e
 set:
@@ -359,7 +383,8 @@ stages:
   other:
     config: {TINY_CONFIG}
     set: {{{other}}}
-""" + (f"  after_other:\n    config: {TINY_CONFIG}\n    needs: [other]\n" if after_other else ""))
+""" + (f"  score:\n    command: test\n    config: {TINY_CONFIG}\n    weights: ${{other}}/best.pt\n"
+       f"    needs: [other]\n" if score else ""))
 
 
 def plan_of(text: str) -> dict[str, tuple[str, str]]:
@@ -433,7 +458,7 @@ def test_a_pipeline_end_to_end_skips_reruns_and_resumes(tmp_path, tiny_corpus, c
 
     # a stage killed mid-run: the run names it and its log, skips what needs it; a rerun resumes it
     e2e_pipeline(tmp_path, tiny_corpus, teacher_lr=0.005, other="train.epochs: 8, train.eval_every: 100",
-                 after_other=True)
+                 score=True)
     before = (out / "other" / "last.pt").stat().st_mtime_ns
     runner = subprocess.Popen([sys.executable, "-m", "signkd", *args], cwd=tmp_path, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
@@ -442,20 +467,24 @@ def test_a_pipeline_end_to_end_skips_reruns_and_resumes(tmp_path, tiny_corpus, c
     stdout, stderr = runner.communicate(timeout=120)
     assert runner.returncode == 2, stdout + stderr
     assert stderr.strip() == (f"signkd run: error: stage other failed (killed by SIGKILL (signal 9)); log: "
-                              f"{out / 'other' / 'stage.log'}; not run: after_other")
-    assert statuses(out) == {"teacher": "up to date", "student": "up to date", "other": "failed", "after_other": "skipped"}
+                              f"{out / 'other' / 'stage.log'}; not run: score")
+    assert statuses(out) == {"teacher": "up to date", "student": "up to date", "other": "failed", "score": "skipped"}
     code, text, _ = run(dry, capsys)
     assert plan_of(text)["other"] == ("resume", plan_of(text)["other"][1]), text
     assert plan_of(text)["other"][1].startswith("failed after epoch ") and plan_of(text)["other"][1].endswith(" of 8")
     code, text, err = run(args, capsys)
     assert (code, err) == (0, ""), text + err
-    assert statuses(out) == {"teacher": "up to date", "student": "up to date", "other": "done", "after_other": "done"}
+    assert statuses(out) == {"teacher": "up to date", "student": "up to date", "other": "done", "score": "done"}
     attempts = (out / "other" / "stage.log").read_text().split("\n=== ")
     assert "signkd run (resume: failed after epoch" in attempts[-1] and attempts[-1].split("\n")[0].endswith("--resume")
     assert "resuming from" in (out / "other" / "train.log").read_text()
     state = json.loads((out / "other" / "stage.json").read_text())
     assert state["status"] == "done" and state["attempts"] == 2
     assert json.loads((out / "other" / "metrics.json").read_text())["history"][-1]["epoch"] == 8
+    # the test stage scored the resumed run's best.pt on dev and test
+    scored = json.loads((out / "score" / "test_metrics.json").read_text())
+    assert set(scored) >= {"dev", "test"} and scored["dev"]["wer"] >= 0
+    assert f"--load-weights {out / 'other' / 'best.pt'}" in (out / "score" / "stage.log").read_text()
 
 
 @pytest.mark.slow
