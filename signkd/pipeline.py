@@ -269,7 +269,8 @@ def load_pipeline(path: str | Path) -> Pipeline:
                                 + (_closest(str(command), COMMANDS) if isinstance(command, str) else ""))
         config = spec.get("config")
         if not isinstance(config, str) or not config:
-            raise PipelineError(f"{where}.config: expected the stage's config file (a path relative to the pipeline file)")
+            raise PipelineError(f"{where}.config: expected the stage's config file (a path relative to the "
+                                f"pipeline file)")
         needs = spec.get("needs") or []
         needs = [needs] if isinstance(needs, str) else needs
         if not isinstance(needs, list) or not all(isinstance(n, str) for n in needs):
@@ -284,7 +285,8 @@ def load_pipeline(path: str | Path) -> Pipeline:
             raise PipelineError(f"{where}.needs: a stage is listed twice")
         weights = spec.get("weights", "")
         if command == "test" and (not isinstance(weights, str) or not weights):
-            raise PipelineError(f"{where}.weights: a test stage scores a checkpoint, e.g. weights: ${{train_stage}}/best.pt")
+            raise PipelineError(f"{where}.weights: a test stage scores a checkpoint, e.g. "
+                                f"weights: ${{train_stage}}/best.pt")
         if command != "test" and weights:
             raise PipelineError(f"{where}.weights: only for command: test (train stages load weights with train.init)")
         overrides = _settings(spec.get("set"), f"{where}.set")
@@ -439,9 +441,9 @@ def resolve(pipe: Pipeline, out: Path, cli_sets: list[str] = (), threads: int = 
     runner = [("train.num_threads", threads)] if threads > 0 else []
 
     def expand(value):
-        def one(text: str) -> str:
-            return REF.sub(lambda m: str(out) if m.group(1) == "out" else str(folders.get(m.group(1), m.group(0))), text)
-        return _walk_strings(value, one)
+        def folder(m: re.Match) -> str:
+            return str(out) if m.group(1) == "out" else str(folders.get(m.group(1), m.group(0)))
+        return _walk_strings(value, lambda text: REF.sub(folder, text))
 
     runs = {}
     for name in pipe.order:
@@ -528,8 +530,8 @@ def inputs_of(run: StageRun, needs: dict[str, str], folders: list[Path], known: 
     known = (known or {}).get("files", {})
     files = {}
     for key, path in sorted(_loaded_files(run, folders).items()):
-        files[key] = dict(file_sha256(Path(path), known.get(key) if (known.get(key) or {}).get("path") == path else None),
-                          path=path)
+        earlier = known.get(key) if (known.get(key) or {}).get("path") == path else None
+        files[key] = dict(file_sha256(Path(path), earlier), path=path)
     return {"command": run.stage.command, "config": run.config, "needs": dict(sorted(needs.items())), "files": files}
 
 
@@ -699,8 +701,8 @@ class InputChecker:
                 frame_source(cfg)
             except SignkdError as exc:
                 problems.append(f"data.cache: {exc}")
-        named = [("data.tokenizer", d.tokenizer), ("model.text.pretrained", m.text.pretrained)] if needs_tokenizer(cfg) else []
-        for key, value in named:
+        named = [("data.tokenizer", d.tokenizer), ("model.text.pretrained", m.text.pretrained)]
+        for key, value in named if needs_tokenizer(cfg) else []:
             if not value or self.made_here(value) or Path(value).exists():
                 continue
             if _hub_name(value):
@@ -899,7 +901,8 @@ class Runner:
         job.log.close()
         self.progress(job)
         state = run.state() or {}
-        state.update(seconds=round(float(state.get("seconds", 0.0)) + seconds, 1), finished=_now(), exit_code=code)
+        state.update(seconds=round(float(state.get("seconds", 0.0)) + seconds, 1), finished=_now(), exit_code=code,
+                     load_average=round(os.getloadavg()[0], 2))   # times measured on a busy machine say so
         product = run.product()
         if code == 0 and product.is_file():
             state.update(status="done", product=dict(file_sha256(product), file=product.name))
@@ -907,7 +910,8 @@ class Runner:
             self.sha[run.name] = state["product"]["sha256"]
             result = _result(run)
             self.say(f"{run.name}: done in {_duration(seconds)}" + (f" ({result})" if result else ""))
-            self.note(run.name, status="done", seconds=state["seconds"], result=result, finished=state["finished"])
+            self.note(run.name, status="done", seconds=state["seconds"], result=result, finished=state["finished"],
+                      load_average=state["load_average"])
             return
         if code == 0:
             error = f"exit 0 without writing {product.name}"
@@ -1062,6 +1066,9 @@ def run_pipeline(path: str | Path, *, out: str | Path | None = None, jobs: int =
         found += [(name, p) for p in checker.check(runs[name])]
     for text in checker.notes(list(pipe.order)):
         log(f"note: {text}")
+    if jobs > 1 and threads == 0 and len(todo) > 1:
+        log(f"note: --jobs {jobs} without --threads: each stage takes torch's default thread count (every core), "
+            f"so {jobs} stages compete for the cores; --threads N sets it")
     problems = merge_problems(found, list(pipe.order))
     for text in problems:
         problem(text)

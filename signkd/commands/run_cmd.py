@@ -12,13 +12,15 @@ def add_arguments(p) -> None:
     p.add_argument("--jobs", type=int, default=1,
                    help="stages run at the same time, one process each (e.g. 2 on a 2-core machine with --threads 1)")
     p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads per stage (0: torch's default; 1 is fastest for small models on a shared machine)")
+                   help="torch CPU threads per stage (0: torch's default; 1 is fastest for small models on a "
+                        "shared machine)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan and check every config and input; train nothing")
     p.add_argument("--from", dest="from_stages", action="append", default=[], metavar="STAGE",
                    help="rerun this stage and every stage that needs it, even if up to date (repeatable)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value in every stage, e.g. --set data.root=/data/PHOENIX-2014-T (repeatable)")
+                   help="override a config value in every stage, e.g. --set data.root=/data/PHOENIX-2014-T "
+                        "(repeatable)")
 
 
 def run(args) -> int:
