@@ -502,7 +502,8 @@ def file_sha256(path: Path, known: Optional[dict] = None) -> dict:
 def _loaded_files(run: StageRun, folders: list[Path]) -> dict[str, str]:
     """Files the stage reads from outside the pipeline whose content its result depends on:
     {what: path}. Checkpoints it loads, and the annotation file of each split (a corpus regenerated
-    or corrected in place reruns its stages; frames are not hashed: there are too many)."""
+    or corrected in place reruns its stages; frames are not hashed: there are too many, but a
+    synthetic corpus's corpus.json records how they were made)."""
     from signkd.data.corpora import annotation_file
 
     if run.cfg is None:
@@ -519,6 +520,8 @@ def _loaded_files(run: StageRun, folders: list[Path]) -> dict[str, str]:
                                                                         annotations=d.annotations, dialogue=d.dialogue))
             except SignkdError:   # absent: the dry run says so, or training scores without it
                 pass
+    if d.format == "synthetic" and d.root:   # how its frames were rendered, which the annotations do not show
+        paths["corpus.json"] = str(Path(d.root) / "corpus.json")
     return {k: p for k, p in paths.items()
             if p and not any(p == f or p.startswith(f + os.sep) for f in inside) and Path(p).is_file()}
 

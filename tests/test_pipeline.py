@@ -132,7 +132,8 @@ def test_an_annotation_file_changed_in_place_makes_its_stages_stale(tmp_path, ti
     path = write(tmp_path / "p.yaml", f"stages:\n  a: {{config: {TINY_CONFIG}, set: {{data.root: {corpus}}}}}\n")
     run_a = resolve(load_pipeline(path), tmp_path / "out")["a"]
     before = inputs_of(run_a, {}, [run_a.folder])
-    assert set(before["files"]) == {"data.train annotations", "data.dev annotations", "data.test annotations"}
+    assert set(before["files"]) == {"data.train annotations", "data.dev annotations", "data.test annotations",
+                                    "corpus.json"}
     dev = corpus / "annotations" / "manual" / "PHOENIX-2014-T.dev.corpus.csv"
     dev.write_text(dev.read_text(encoding="utf-8").replace("|Signer0", "|Signer9"), encoding="utf-8")
     after = inputs_of(run_a, {}, [run_a.folder], known=before)
