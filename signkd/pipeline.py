@@ -66,13 +66,14 @@ import difflib
 
 from signkd.config import ConfigError, _closest, apply_overrides, from_dict, read_yaml, validate
 from signkd.errors import SignkdError
+from signkd.training.run_dir import STAGE_LOG, STAGE_RECORD, previous_run
 
 TOP_KEYS = ("base", "out", "set", "stages")
 STAGE_KEYS = ("config", "command", "needs", "set", "weights")
 COMMANDS = ("train", "test")
 # What each command leaves for the stages that need it: its fingerprint is the file's sha256.
 PRODUCT = {"train": "best.pt", "test": "test_metrics.json"}
-STATE_FILE, LOG_FILE, PLAN_FILE = "stage.json", "stage.log", "pipeline.json"
+STATE_FILE, LOG_FILE, PLAN_FILE = STAGE_RECORD, STAGE_LOG, "pipeline.json"   # the first two are not a run to `train`
 # Keys that say how fast, where or how verbosely a run goes, not what it computes: a change to
 # them does not make a stage stale (and `signkd train --resume` accepts them changed).
 # data.cache holds the same frames as the frame folders, packed (`signkd prepare`). The corpus's
@@ -578,7 +579,7 @@ def assess(run: StageRun, needs: dict[str, str], folders: list[Path], forced: bo
     fp = fingerprint(inputs)
     verdict = lambda action, why: Verdict(action, why, inputs, fp)  # noqa: E731
     if state is None:
-        if run.folder.is_dir() and any(run.folder.iterdir()) and not forced:
+        if run.folder.is_dir() and previous_run(run.folder) and not forced:
             return verdict("blocked", f"{run.folder} holds files this pipeline did not write; move them away "
                                       f"(or rerun the stage with --from {run.name})")
         return verdict("run", "--from" if forced else "never run")
@@ -754,18 +755,6 @@ def _now() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def _train_takes_force() -> bool:
-    """Whether `signkd train` has --force (it refuses a work dir holding a run without it; a
-    trainer without the flag overwrites such a folder anyway)."""
-    import argparse
-
-    from signkd.commands import train_cmd
-
-    parser = argparse.ArgumentParser()
-    train_cmd.add_arguments(parser)
-    return any("--force" in action.option_strings for action in parser._actions)
-
-
 def _last_line(path: Path) -> str:
     """The last non-empty line of a log (a failed command's one-line error), progress bars removed."""
     try:
@@ -828,7 +817,6 @@ class Runner:
         self.start = time.perf_counter()
         self.record = {"pipeline": str(pipe.path), "out": str(out), "started": _now(), "jobs": jobs,
                        "threads": threads, "from": sorted(forced), "stages": self.status}
-        self.force_flag = _train_takes_force()
 
     # --- bookkeeping
     def save(self) -> None:
@@ -852,8 +840,8 @@ class Runner:
         argv = list(run.argv)
         if verdict.action == "resume":
             argv.append("--resume")
-        elif self.force_flag and run.stage.command == "train":
-            argv.append("--force")   # the pipeline decided this run starts over; its folder is not empty
+        elif run.stage.command == "train" and previous_run(run.folder):
+            argv.append("--force")   # the pipeline decided that the run in its folder is stale: start over
         last = run.folder / "last.pt"
         state = {"stage": run.name, "status": "running", "fingerprint": verdict.fingerprint, "inputs": verdict.inputs,
                  "started": _now(), "argv": argv, "seconds": carried,

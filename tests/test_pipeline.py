@@ -402,6 +402,11 @@ def plan_of(text: str) -> dict[str, tuple[str, str]]:
     return rows
 
 
+def headers(folder: Path) -> list[str]:
+    """The header line of each attempt in a stage's stage.log (what ran, and why)."""
+    return [ln for ln in (folder / "stage.log").read_text(encoding="utf-8").splitlines() if ln.startswith("=== ")]
+
+
 def statuses(out: Path) -> dict[str, str]:
     return {k: v["status"] for k, v in json.loads((out / "pipeline.json").read_text())["stages"].items()}
 
@@ -435,6 +440,7 @@ def test_a_pipeline_end_to_end_skips_reruns_and_resumes(tmp_path, tiny_corpus, c
     assert "teacher: epoch 1/1" in text and "student: done in" in text      # progress, and the table
     first = mtimes(out)
     assert len(first) == 3
+    assert not headers(out / "teacher")[-1].endswith("--force")   # its folder held no run yet
 
     # the same pipeline again: nothing retrains
     code, text, _ = run(args, capsys)
@@ -452,6 +458,7 @@ def test_a_pipeline_end_to_end_skips_reruns_and_resumes(tmp_path, tiny_corpus, c
     assert statuses(out) == {"teacher": "done", "student": "done", "other": "up to date"}
     now = mtimes(out)
     assert sorted(k for k in now if now[k] != first[k]) == ["student", "teacher"]
+    assert len(headers(out / "teacher")) == 2 and headers(out / "teacher")[-1].endswith("--force")   # stale run replaced
     # --from reruns a stage and its dependents even when up to date (the plan says so)
     code, text, _ = run(dry + ["--from", "teacher"], capsys)
     assert {k: v[0] for k, v in plan_of(text).items()} == {"teacher": "run", "student": "run", "other": "up to date"}
@@ -476,8 +483,8 @@ def test_a_pipeline_end_to_end_skips_reruns_and_resumes(tmp_path, tiny_corpus, c
     code, text, err = run(args, capsys)
     assert (code, err) == (0, ""), text + err
     assert statuses(out) == {"teacher": "up to date", "student": "up to date", "other": "done", "score": "done"}
-    attempts = (out / "other" / "stage.log").read_text().split("\n=== ")
-    assert "signkd run (resume: failed after epoch" in attempts[-1] and attempts[-1].split("\n")[0].endswith("--resume")
+    assert "signkd run (resume: failed after epoch" in headers(out / "other")[-1]
+    assert headers(out / "other")[-1].endswith("--resume")
     assert "resuming from" in (out / "other" / "train.log").read_text()
     state = json.loads((out / "other" / "stage.json").read_text())
     assert state["status"] == "done" and state["attempts"] == 2

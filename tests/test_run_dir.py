@@ -98,6 +98,20 @@ def test_claim_locks_refuses_a_second_holder_and_releases(tmp_path):
     assert os.listdir(work) == [rd.LOCK_NAME]
 
 
+def test_the_files_signkd_run_keeps_beside_a_run_are_no_run(tmp_path):
+    """`signkd run` writes its stage record and log into the stage's work dir before training there."""
+    work = tmp_path / "stage"
+    work.mkdir()
+    for name in (rd.STAGE_RECORD, rd.STAGE_LOG):
+        (work / name).write_text("{}", encoding="utf-8")
+    claim = rd.claim_local(work)
+    assert claim.previous == []
+    claim.release()
+    (work / "best.pt").write_bytes(b"x")
+    with pytest.raises(RunDirError, match="holds"):
+        rd.claim_local(work)
+
+
 _HOLD = """
 import sys
 from signkd.training.run_dir import claim_local

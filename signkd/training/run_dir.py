@@ -10,7 +10,9 @@ Why each rule:
   the old one). The holder writes its pid, host and start time into it for the refusal message.
   DataLoader workers forked while it is held share the lock; they end with their epoch or with
   their parent. Only rank 0 locks under DDP; every rank learns its verdict (see `claim`).
-- **What counts as a run** (`previous_run`): any entry of the work dir other than the lock file.
+- **What counts as a run** (`previous_run`): any entry of the work dir other than the lock file and
+  the two files `signkd run` keeps in a stage's work dir beside the run (its record of the stage
+  and the stage's console log, signkd/pipeline.py), so a stage's first training needs no --force.
   A run writes many files (checkpoints, logs, hypotheses, tokenizer, TensorBoard events) and a
   half-started one may have written only some of them; an allow-list of "harmless" names would
   have to follow every new output, and would let a new run mix its train.log and hypotheses with
@@ -38,6 +40,8 @@ from typing import Any, Callable, Optional
 from signkd.errors import SignkdError
 
 LOCK_NAME = ".signkd.lock"
+STAGE_RECORD, STAGE_LOG = "stage.json", "stage.log"   # written by `signkd run` (signkd/pipeline.py)
+NOT_A_RUN = (LOCK_NAME, STAGE_RECORD, STAGE_LOG)
 
 # The previous run's weights, deleted by --force: anything else it left is rewritten by the new run.
 STALE_CHECKPOINTS = ("last.pt", "best.pt", "best.next.pt")
@@ -106,8 +110,8 @@ class RunDir:
 
 
 def previous_run(path: Path) -> list[str]:
-    """The entries of `path` that make it hold a run: all but the lock file (sorted names)."""
-    return sorted(p.name for p in path.iterdir() if p.name != LOCK_NAME)
+    """The entries of `path` that make it hold a run: all but NOT_A_RUN (sorted names)."""
+    return sorted(p.name for p in path.iterdir() if p.name not in NOT_A_RUN)
 
 
 def _holder(lock_path: Path) -> str:
