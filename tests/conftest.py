@@ -17,6 +17,12 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 TINY_CONFIG = REPO / "configs" / "synthetic" / "tiny.yaml"
 
 
+def shipped_configs() -> list[Path]:
+    """Every training config under configs/. The pipeline.yaml files there list stages for
+    `signkd run`; tests/test_pipeline.py loads each of them as a pipeline."""
+    return sorted(p for p in (REPO / "configs").rglob("*.yaml") if p.name != "pipeline.yaml")
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     """The machine is shared: keep each test on one intra-op thread (and results reproducible)."""

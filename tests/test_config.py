@@ -1,6 +1,7 @@
 """The config contract: defaults < YAML < --set, one-line errors naming the key and a suggestion."""
 import pytest
 
+from conftest import shipped_configs
 from signkd.cli import main
 from signkd.config import (ConfigError, LOSS_ALIASES, load_config, parse_override, weight_at)
 
@@ -189,8 +190,6 @@ def test_range_limits_sit_exactly_at_the_documented_bound(rejected, accepted):
 def test_select_metric_must_be_one_the_model_reports():
     """Checked against what this model's dev evaluation reports: a recogniser has no BLEU, so
     `select_metric: bleu4` would never find a better epoch and best.pt would never be written."""
-    from pathlib import Path
-
     from signkd.training.evaluate import select_metric
 
     text2gloss = ["model.student=false", "model.text2gloss=true", "loss.weights={TranslationToGlossCrossEntropy: 1}",
@@ -202,7 +201,7 @@ def test_select_metric_must_be_one_the_model_reports():
             select_metric(load_config(None, [*model, f"train.select_metric={metric}"]))
     for model, metric in ((["model.task=slr"], "sub"), (["model.task=slt"], "bleu4"), (text2gloss, "gloss_bleu4")):
         assert select_metric(load_config(None, [*model, f"train.select_metric={metric}"])) == metric
-    for path in sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml")):
+    for path in shipped_configs():
         select_metric(load_config(path))   # every shipped config names a metric its model reports
 
 

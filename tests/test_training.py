@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import REPO, TINY_CONFIG, tiny_overrides
+from conftest import REPO, TINY_CONFIG, shipped_configs, tiny_overrides
 from signkd.cli import main as cli_main
 from signkd.config import ConfigError, OptimConfig, load_config
 from signkd.training.optimizer import Schedule, build_optimizer, param_groups
@@ -161,8 +161,7 @@ def test_schedules_multistep_and_cosine_with_warmup():
 
 
 def test_every_shipped_config_loads_and_its_stages_are_consistent():
-    # pipeline.yaml files list stages for `signkd run` (tests/test_pipeline.py loads each of them)
-    configs = sorted(p for p in (REPO / "configs").rglob("*.yaml") if p.name != "pipeline.yaml")
+    configs = shipped_configs()
     assert len(configs) >= 25
     for path in configs:
         cfg = load_config(path)
