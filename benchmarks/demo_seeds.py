@@ -4,7 +4,9 @@ WERs and of the ratio distilled / baseline, and whether the gain exceeds the see
 
 Seed s runs in <out>-seed<s> (seed 0 in <out> itself, so a finished `make demo` is reused: its
 stages are up to date and are not retrained). The corpus and the two teachers of <out> are
-shared by every seed through symbolic links, so only the students differ.
+shared by every seed through symbolic links, so only the students differ: each seed folder runs
+<folder>/bench_pipeline.yaml, a variant of the demo pipeline with the teachers at the first seed
+and the students at that seed, through `signkd run`'s runner (only the students and what they need).
 
     python benchmarks/demo_seeds.py --seeds 0 1 2 [--preset demo] [--out runs/demo]
 """
@@ -19,8 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from signkd.demo import PAIRS, run_demo  # noqa: E402
+from signkd.demo import PAIRS, frames_folder, pipeline_file, run_demo  # noqa: E402
 from signkd.demo_report import final_metric, read_metrics  # noqa: E402
+from signkd.pipeline import load_pipeline, plan, resolve, run_pipeline  # noqa: E402
 
 TEACHERS = ["dialogue_teacher", "text2gloss"]
 SHARED = ["corpus"] + TEACHERS
@@ -39,6 +42,17 @@ def link_shared(src: Path, dst: Path) -> None:
                 continue
             raise SystemExit(f"{link}: exists and is not a link to {src / name}; remove it or pick another --out")
         link.symlink_to((src / name).resolve(), target_is_directory=True)
+
+
+def seed_pipeline(folder: Path, preset: str, teacher_seed: int, seed: int, students: list[str]) -> Path:
+    """The preset's demo pipeline with every stage at `teacher_seed` but `students`, at `seed`."""
+    lines = [f"# benchmarks/demo_seeds.py: the students at seed {seed}, the shared teachers at seed {teacher_seed}",
+             f"base: {json.dumps(str(pipeline_file(preset).resolve()))}",
+             f"set: {{train.seed: {teacher_seed}}}", "stages:"]
+    lines += [f"  {key}: {{set: {{train.seed: {seed}}}}}" for key in students]
+    path = folder / "bench_pipeline.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -67,13 +81,22 @@ def main(argv=None) -> int:
     # teachers (and corpus) once, with the first seed
     run_demo(preset=args.preset, out=out, seed=first, stages=TEACHERS, report=False,
              jobs=args.jobs, threads=args.threads)
+    frames = frames_folder(out / "corpus")
+    settings = [f"data.frames={frames}"] if frames else []
     rows = {}
     for seed in args.seeds:
         folder = seed_dir(out, seed, first)
         if folder != out:
             link_shared(out, folder)
-        run_demo(preset=args.preset, out=folder, seed=seed, stages=students, report=False,
-                 jobs=args.jobs, threads=args.threads)
+        variant = seed_pipeline(folder, args.preset, first, seed, students)
+        pipe = load_pipeline(variant)
+        verdicts = plan(pipe.subset(TEACHERS), resolve(pipe, folder, settings, args.threads), set())
+        stale = [(k, v.why) for k, v in verdicts.items() if v.action != "up to date"]
+        if stale:   # they are <out>'s own teachers, linked: never retrain them from here
+            raise SystemExit(f"{folder / stale[0][0]}: the shared teacher is not up to date for seed {seed}'s "
+                             f"pipeline ({stale[0][1]}); nothing was trained")
+        if run_pipeline(variant, out=folder, jobs=args.jobs, threads=args.threads, only=students, overrides=settings):
+            raise SystemExit(f"{variant}: the checks found the problems above; nothing was trained")
         rows[seed] = {key: {split: final_metric(read_metrics(folder / key), split, "wer") for split in ("dev", "test")}
                       for key in students}
 

@@ -335,6 +335,26 @@ def _minutes(seconds) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+def demo_timings(out: Path, corpus: Optional[dict] = None, total_seconds: Optional[float] = None) -> dict:
+    """The times the report shows, from the runner's OUT/pipeline.json: {stage: {seconds, cached,
+    load_average}} for each stage it ran ("done") or kept ("up to date": `cached`, with the time and
+    load of the run that made it), plus the corpus's (from `prepare_corpus`), parallel_stages and
+    total_seconds (this invocation)."""
+    from signkd.pipeline import PLAN_FILE
+
+    path = Path(out) / PLAN_FILE
+    record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    timings: dict = {"parallel_stages": int(record.get("jobs") or 1)}
+    for key, row in (record.get("stages") or {}).items():
+        if isinstance(row, dict) and row.get("status") in ("done", "up to date"):
+            timings[key] = {"seconds": row.get("seconds"), "cached": row["status"] == "up to date",
+                            "load_average": row.get("load_average")}
+    if corpus is not None:
+        timings["corpus"] = {"seconds": corpus.get("seconds"), "cached": bool(corpus.get("cached"))}
+    timings["total_seconds"] = None if total_seconds is None else round(total_seconds, 1)
+    return timings
+
+
 def report_rows(out: Path, timings: dict) -> tuple[list[str], dict]:
     """Markdown table lines and the numbers behind them ({row key: {column: value}})."""
     rows, numbers = [], {}

@@ -38,7 +38,8 @@ in OUT/<stage>/stage.log; OUT/<stage>/stage.json records what it was run with (i
 config as written, minus the keys that only say how fast or verbosely it runs, the sha256 of the
 results of the stages it needs, of the checkpoints it loads from elsewhere and of the corpus's
 annotation files) and its status.
-OUT/pipeline.json holds the plan and every stage's status and time.
+OUT/pipeline.json holds the plan and every stage's status and time (of the stages run: `--only
+STAGE` runs that stage and those it needs).
 """
 from __future__ import annotations
 
@@ -122,6 +123,22 @@ class Pipeline:
             if hit & set(self.stages[other].needs):
                 hit.add(other)
         return [n for n in self.order if n in hit]
+
+    def requirements(self, names) -> list[str]:
+        """`names` and every stage they need, directly or not, in dependency order."""
+        hit = set(names)
+        for other in reversed(self.order):
+            if other in hit:
+                hit.update(self.stages[other].needs)
+        return [n for n in self.order if n in hit]
+
+    def subset(self, names, option: str = "--only") -> "Pipeline":
+        """The pipeline of `names` and the stages they need; an unknown name is one PipelineError line."""
+        for name in names:
+            if name not in self.stages:
+                raise PipelineError(f"{option}: {name!r} is not a stage of {self.path}{_stage_hint(name, self.stages)}")
+        keep = self.requirements(names)
+        return dataclasses.replace(self, stages={n: s for n, s in self.stages.items() if n in keep}, order=tuple(keep))
 
 
 def _stage_hint(name: str, names) -> str:
@@ -941,7 +958,8 @@ class Runner:
                         self.sha[name] = _product_sha(run)
                         state = run.state() or {}
                         self.note(name, status="up to date", plan="up to date", why=verdict.why,
-                                  seconds=state.get("seconds"), result=_result(run), log=str(run.folder / LOG_FILE))
+                                  seconds=state.get("seconds"), load_average=state.get("load_average"),
+                                  result=_result(run), log=str(run.folder / LOG_FILE))
                         self.say(f"{name}: up to date ({verdict.why})")
                         continue
                     if verdict.action == "blocked":   # checked before the run; a folder filled meanwhile
@@ -1027,9 +1045,11 @@ class _Lock:
 
 def run_pipeline(path: str | Path, *, out: str | Path | None = None, jobs: int = 1, threads: int = 0,
                  dry_run: bool = False, from_stages: list[str] = (), overrides: list[str] = (),
-                 log: Callable[[str], None] = print, problem: Callable[[str], None] | None = None) -> int:
+                 only: list[str] = (), log: Callable[[str], None] = print,
+                 problem: Callable[[str], None] | None = None) -> int:
     """Plan, check, then run a pipeline. Returns 0, or 2 when the checks found problems (each
-    passed to `problem`); a failed stage raises PipelineError naming it and its log."""
+    passed to `problem`); a failed stage raises PipelineError naming it and its log. `only`: run
+    these stages and the stages they need (directly or not), none of the others."""
     problem = problem or (lambda text: print(f"signkd run: error: {text}", file=sys.stderr))
     pipe = load_pipeline(path)
     if jobs < 1:
@@ -1044,7 +1064,11 @@ def run_pipeline(path: str | Path, *, out: str | Path | None = None, jobs: int =
         if name not in pipe.stages:
             raise PipelineError(f"--from: {name!r} is not a stage of {pipe.path}{_stage_hint(name, pipe.stages)}")
         forced.update(pipe.dependents(name))
-    runs = resolve(pipe, out, list(overrides), threads)
+    runs = resolve(pipe, out, list(overrides), threads)   # the whole pipeline: its stage names mark the configs' paths
+    if only:
+        pipe = pipe.subset(only)
+        runs = {n: runs[n] for n in pipe.order}
+        forced &= set(pipe.order)
     verdicts = plan(pipe, runs, forced)
     rows = {n: {"status": v.action, "why": v.why} for n, v in verdicts.items()}
     todo = [n for n in pipe.order if verdicts[n].action != "up to date"]

@@ -10,17 +10,26 @@ import pytest
 import torch
 
 from signkd.config import TEACHER_TERMS, to_dict
-from signkd.demo import STAGE_KEYS, STAGES, run_demo, stage_config
+from signkd.demo import STAGE_KEYS, STAGES, pipeline_file, run_demo
+from signkd.demo_report import _minutes
+from signkd.pipeline import load_pipeline, resolve
 
 # every stage that another one loads, plus the two students that load them
 SMOKE_STAGES = ["dialogue_teacher", "text2gloss", "slr_baseline", "slr_distilled", "gloss2text", "slt_distilled"]
+
+
+def stage_config(key: str, out: Path, *, seed: int, preset: str = "demo"):
+    """The Config stage `key` trains with in a demo in folder `out` (as `signkd demo` runs it)."""
+    run = resolve(load_pipeline(pipeline_file(preset)), out, [f"train.seed={seed}"])[key]
+    assert not run.problems, run.problems
+    return run.cfg
 
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("demo")
-    timings = run_demo(preset="tiny", out=out, seed=0, stages=SMOKE_STAGES, log=lambda m: None)
+    timings = run_demo(preset="tiny", out=out, seed=0, stages=SMOKE_STAGES, threads=1, log=lambda m: None)
     return out, timings
 
 
@@ -53,6 +62,10 @@ def test_report_numbers_come_from_each_runs_metrics(demo_dir):
             assert cell == ("-" if value is None else f"{value:.2f}"), (stage.key, split, key)
             checked += value is not None
     assert checked >= 2 * len(SMOKE_STAGES)   # every stage has a WER or BLEU on dev and test
+    record = json.loads((out / "pipeline.json").read_text(encoding="utf-8"))["stages"]
+    for stage in STAGES:   # the time column: each stage's time as the runner recorded it
+        seconds = record[stage.key]["seconds"] if stage.key in SMOKE_STAGES else None
+        assert table[stage.title][6] == _minutes(seconds), stage.key
     ratio = re.search(r"\(Transformer student\): [0-9.]+ / [0-9.]+ = \*\*([0-9.]+)\*\*", report)
     base = json.loads((out / "slr_baseline" / "metrics.json").read_text())["final"]["test"]["wer"]
     dist = json.loads((out / "slr_distilled" / "metrics.json").read_text())["final"]["test"]["wer"]
@@ -110,7 +123,7 @@ def test_teachers_reach_the_students_through_init(demo_dir):
 
 def test_second_run_keeps_up_to_date_stages(demo_dir):
     out, first = demo_dir
-    again = run_demo(preset="tiny", out=out, seed=0, stages=SMOKE_STAGES, report=False, log=lambda m: None)
+    again = run_demo(preset="tiny", out=out, seed=0, stages=SMOKE_STAGES, report=False, threads=1, log=lambda m: None)
     assert all(again[k]["cached"] for k in SMOKE_STAGES)
     assert all(again[k]["seconds"] == first[k]["seconds"] for k in SMOKE_STAGES)
     assert again["corpus"]["cached"]
@@ -151,23 +164,33 @@ def test_distilled_student_differs_from_its_baseline_only_by_the_teachers(tmp_pa
 
 
 def test_parallel_stages_give_the_same_runs_as_one_after_another(demo_dir, tmp_path):
-    """--jobs 2: stages in worker processes, started as soon as the runs they load are done."""
+    """--jobs 2: stages in their own processes, started as soon as the runs they load are done. A
+    stage folder left by the demo's older runner (demo_stage.json, no stage.json) is retrained."""
     out, _ = demo_dir
-    cfg = lambda key: stage_config(key, tmp_path, seed=0, preset="tiny")  # noqa: E731
-    from signkd.demo import stage_dependencies
-
-    assert stage_dependencies(cfg("slr_distilled"), tmp_path) == {"dialogue_teacher", "text2gloss"}
-    assert stage_dependencies(cfg("slt_distilled"), tmp_path) == {"slr_distilled", "gloss2text"}
-    assert not stage_dependencies(cfg("text2gloss"), tmp_path) and not stage_dependencies(cfg("slr_baseline"), tmp_path)
-    stages = ["dialogue_teacher", "text2gloss", "slr_baseline", "slr_distilled"]
+    pipe = load_pipeline(pipeline_file("tiny"))
+    assert set(pipe.stages["slr_distilled"].needs) == {"dialogue_teacher", "text2gloss"}
+    assert set(pipe.stages["slt_distilled"].needs) == {"slr_distilled", "gloss2text"}
+    assert not pipe.stages["text2gloss"].needs and not pipe.stages["slr_baseline"].needs
+    older = tmp_path / "text2gloss"
+    older.mkdir()
+    for name in ("best.pt", "metrics.json", "train.log"):
+        (older / name).write_bytes((out / "text2gloss" / name).read_bytes())
+    (older / "demo_stage.json").write_text('{"fingerprint": "0123", "seconds": 1.0}', encoding="utf-8")
+    (older / "console.log").write_text("", encoding="utf-8")
+    lines = []
+    stages = ["slr_distilled", "slr_baseline"]   # and the teachers slr_distilled needs
     timings = run_demo(preset="tiny", out=tmp_path, seed=0, stages=stages, report=False, jobs=2, threads=1,
-                       log=lambda m: None)
+                       log=lines.append)
+    stages = ["dialogue_teacher", "text2gloss", "slr_baseline", "slr_distilled"]
+    assert sorted(k for k in timings if k in STAGE_KEYS) == sorted(stages)
     assert not any(timings[k]["cached"] for k in stages)
+    assert any("text2gloss: trained by an older `signkd demo`" in line for line in lines)
+    assert not (older / "demo_stage.json").exists() and not (older / "console.log").exists()
     for key in stages:
         ours = json.loads((tmp_path / key / "metrics.json").read_text())["final"]["dev"]
         theirs = json.loads((out / key / "metrics.json").read_text())["final"]["dev"]
         assert ours.get("wer") == theirs.get("wer"), key
-        assert (tmp_path / key / "console.log").is_file()
+        assert json.loads((tmp_path / key / "stage.json").read_text())["status"] == "done"
     a = torch.load(tmp_path / "slr_distilled" / "best.pt", weights_only=True)["model"]
     b = torch.load(out / "slr_distilled" / "best.pt", weights_only=True)["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import REPO, TINY_CONFIG
 from signkd.cli import main as cli_main
-from signkd.pipeline import PipelineError, _Lock, load_pipeline, resolve, run_pipeline
+from signkd.pipeline import PipelineError, _flat, _Lock, load_pipeline, resolve, run_pipeline
 
 CONFIGS = REPO / "configs"
 
@@ -334,21 +334,45 @@ stages:
         load_pipeline(tmp_path / "loop.yaml")
 
 
-def test_the_demo_pipeline_trains_what_the_demo_trains(tmp_path):
-    """Stage by stage the same config (as `signkd demo --preset demo` builds it) and the same
-    dependencies, so replacing the demo's own runner changes no result."""
+@pytest.mark.parametrize("preset", ["demo", "quick", "tiny"])
+def test_the_demo_pipelines_train_every_stage_of_the_report(preset, tmp_path):
+    """`signkd demo` runs its stages from these files: each preset's pipeline has every stage the
+    report shows, each stage needs exactly the stages whose folders its config reads (checkpoints it
+    loads, tokenizer), and a preset's variant changes only what it sets."""
     from signkd.config import to_dict
-    from signkd.demo import STAGE_KEYS, stage_config, stage_dependencies
+    from signkd.demo import STAGE_KEYS, pipeline_file
 
-    pipe = load_pipeline(CONFIGS / "synthetic" / "demo" / "pipeline.yaml")
+    pipe = load_pipeline(pipeline_file(preset))
     runs = resolve(pipe, tmp_path, ["train.seed=0"])
     assert set(pipe.order) == set(STAGE_KEYS)
+    demo = resolve(load_pipeline(pipeline_file("demo")), tmp_path, ["train.seed=0"])
+    variant = set(_flat(dict(pipe.overrides))) | {k for s in pipe.stages.values() for k in _flat(dict(s.overrides))}
     for key in STAGE_KEYS:
-        demo = stage_config(key, tmp_path, seed=0)
-        mine = to_dict(runs[key].cfg)
-        assert {k: v for k, v in mine.items() if k != "work_dir"} == {k: v for k, v in to_dict(demo).items()
-                                                                       if k != "work_dir"}, key
-        assert set(pipe.stages[key].needs) == stage_dependencies(demo, tmp_path), key
+        cfg = runs[key].cfg
+        assert not runs[key].problems, runs[key].problems
+        read = [Path(i.checkpoint).parent for i in cfg.train.init] + ([Path(cfg.data.tokenizer).parent]
+                                                                       if cfg.data.tokenizer else [])
+        assert {p.name for p in read if p.parent == tmp_path} == set(pipe.stages[key].needs), key
+        assert cfg.data.root == str(tmp_path / "corpus") and cfg.work_dir == str(tmp_path / key)
+        mine, base = _flat(to_dict(cfg)), _flat(to_dict(demo[key].cfg))
+        assert {k for k in mine if mine[k] != base.get(k)} <= variant, key
+    assert {runs[k].cfg.train.seed for k in STAGE_KEYS} == {0}
+
+
+def test_only_runs_the_chosen_stages_and_what_they_need(tiny_corpus, tmp_path, capsys):
+    from signkd.demo import pipeline_file
+
+    pipe = load_pipeline(pipeline_file("demo"))
+    assert pipe.requirements(["slt_baseline"]) == ["dialogue_teacher", "text2gloss", "slr_distilled", "slt_baseline"]
+    assert pipe.subset(["text2gloss", "slr_baseline"]).order == ("text2gloss", "slr_baseline")
+    with pytest.raises(PipelineError, match="--only: 'slr_distiled' is not a stage of .*did you mean 'slr_distilled'"):
+        pipe.subset(["slr_distiled"])
+    code, out, err = run(["run", str(pipe.path), "--dry-run", "--out", str(tmp_path / "out"), "--only", "slt_baseline",
+                          *shipped("synthetic/demo", tiny_corpus, tmp_path)], capsys)
+    assert (code, err) == (0, ""), err
+    planned = {line.split()[0] for line in out.splitlines() if line.startswith("  ") and line.split()[0] in pipe.stages}
+    assert planned == {"dialogue_teacher", "text2gloss", "slr_distilled", "slt_baseline"}
+    assert "4 stages, 4 to run" in out
 
 
 # ----------------------------------------------------------------------------- end to end

@@ -1,21 +1,22 @@
 """`signkd demo [--preset demo|quick|tiny] [--out DIR] [--seed N]`: the whole method on the
 synthetic corpus (teachers, baseline and distilled students, SLT), then runs/demo/report.md.
-See signkd/demo.py for the stages and configs/synthetic/demo/ for what each one trains."""
+The stages run through `signkd run`'s runner from configs/synthetic/demo/pipeline.yaml (see
+signkd/demo.py and signkd/pipeline.py); configs/synthetic/demo/ says what each one trains."""
 from __future__ import annotations
 
 HELP = "generate the synthetic corpus, train teachers and students from the shipped configs, write a report"
 
 
 def add_arguments(p):
-    from signkd.demo import PRESET_SETTINGS, STAGE_KEYS
+    from signkd.demo import PIPELINES, STAGE_KEYS
 
-    p.add_argument("--preset", default="demo", choices=sorted(PRESET_SETTINGS),
+    p.add_argument("--preset", default="demo", choices=sorted(PIPELINES),
                    help="corpus preset (demo: the full demo, quick: ~5 min, tiny: smoke test)")
     p.add_argument("--out", default="runs/demo", help="output folder (corpus, one folder per stage, report.md)")
     p.add_argument("--seed", type=int, default=0, help="training seed of every stage")
     p.add_argument("--corpus-seed", type=int, default=0, help="seed of the synthetic corpus")
     p.add_argument("--stages", nargs="+", choices=STAGE_KEYS, default=None, metavar="STAGE",
-                   help=f"run only these stages (earlier ones must exist): {', '.join(STAGE_KEYS)}")
+                   help=f"run only these stages and the stages they need: {', '.join(STAGE_KEYS)}")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value in every stage config, e.g. --set train.epochs=2")
     p.add_argument("--force", action="store_true", help="retrain stages even when an up-to-date run exists")

@@ -1,5 +1,5 @@
-"""`signkd run PIPELINE.yaml [--jobs N] [--threads T] [--dry-run] [--from STAGE] [--out DIR] [--set k=v ...]`:
-the stages of a pipeline file in dependency order (signkd/pipeline.py says why and how)."""
+"""`signkd run PIPELINE.yaml [--jobs N] [--threads T] [--dry-run] [--from STAGE] [--only STAGE] [--out DIR]
+[--set k=v ...]`: the stages of a pipeline file in dependency order (signkd/pipeline.py says why and how)."""
 from __future__ import annotations
 
 HELP = ("run a pipeline of training stages: dependency order, side by side, finished stages kept, "
@@ -18,6 +18,8 @@ def add_arguments(p) -> None:
                    help="print the plan and check every config and input; train nothing")
     p.add_argument("--from", dest="from_stages", action="append", default=[], metavar="STAGE",
                    help="rerun this stage and every stage that needs it, even if up to date (repeatable)")
+    p.add_argument("--only", action="append", default=[], metavar="STAGE",
+                   help="run only this stage and the stages it needs, directly or not (repeatable)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value in every stage, e.g. --set data.root=/data/PHOENIX-2014-T "
                         "(repeatable)")
@@ -27,4 +29,5 @@ def run(args) -> int:
     from signkd.pipeline import run_pipeline
 
     return run_pipeline(args.pipeline, out=args.out, jobs=args.jobs, threads=args.threads, dry_run=args.dry_run,
-                        from_stages=args.from_stages, overrides=args.overrides)
+                        from_stages=args.from_stages, overrides=args.overrides,
+                        only=args.only)
