@@ -179,6 +179,17 @@ def test_inconsistent_stages_fail_with_the_key():
         check_stages(cfg)
 
 
+def test_a_schedule_that_zeroes_every_term_mid_stage_fails_at_config_time_naming_the_epoch():
+    """Epochs 3 and 4 of the one stage have no non-zero term: backward() would fail there, mid-run."""
+    cfg = load_config(TINY_CONFIG, ["train.epochs=8", "loss.weights={ConvCTCSign: {0: 1.0, 3: 0.0}, "
+                                    "SeqCTCSign: {0: 1.0, 3: 0.0}, Dist: {0: 1.0, 3: 0.0, 5: 1.0}}"])
+    with pytest.raises(ConfigError, match=r"train.stages\[0\]: no loss term with a non-zero weight trains student "
+                                          r"at epoch 3 \(stage 0: epochs 0-7"):
+        check_stages(cfg)
+    check_stages(load_config(TINY_CONFIG, ["train.epochs=8", "loss.weights={ConvCTCSign: {0: 1.0, 3: 0.0}, "
+                                           "SeqCTCSign: 1.0}"]))
+
+
 def test_slr_three_stage_schedule_of_the_original():
     cfg = load_config(REPO / "configs" / "dialogue_phoenix" / "student_slr_2teacher_bilstm.yaml")
     expect = {0: ({"TranslationToGlossCrossEntropy"}, ["text2gloss"]),

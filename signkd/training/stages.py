@@ -52,8 +52,8 @@ def configured_modules(cfg: Config) -> list[str]:
 
 
 def check_stages(cfg: Config, system: Optional[nn.Module] = None) -> None:
-    """Every stage names modules this model has, trains something, and has a loss for it
-    (checked from the config alone when no system is given)."""
+    """Every stage names modules this model has, trains something, and has a loss for it at every
+    one of its epochs (checked from the config alone when no system is given)."""
     have = present_modules(system) if system is not None else configured_modules(cfg)
     check_stage_epochs(cfg)   # also here for a Config built without load_config's validate()
     for i, stage in enumerate(cfg.train.stages):
@@ -68,11 +68,14 @@ def check_stages(cfg: Config, system: Optional[nn.Module] = None) -> None:
         if not stage.train:
             raise ConfigError(f"train.stages[{i}].train: no module to train")
         first = 0 if i == 0 else (cfg.train.stages[i - 1].until_epoch or 0)
-        last = (stage.until_epoch or cfg.train.epochs) - 1
-        for epoch in sorted({first, max(first, last)}):
-            if epoch < cfg.train.epochs and not any(w != 0 for w in active_weights(cfg, stage, epoch).values()):
+        last = min(stage.until_epoch or cfg.train.epochs, cfg.train.epochs) - 1
+        # every epoch, not only the stage's first and last: a schedule may zero all of a stage's
+        # terms in its middle, and that epoch's backward() would fail days into the run
+        for epoch in range(first, last + 1):
+            if not any(w != 0 for w in active_weights(cfg, stage, epoch).values()):
                 raise ConfigError(f"train.stages[{i}]: no loss term with a non-zero weight trains "
-                                  f"{', '.join(stage.train)} at epoch {epoch} (see loss.weights)")
+                                  f"{', '.join(stage.train)} at epoch {epoch} (stage {i}: epochs {first}-{last}; "
+                                  f"see the schedules in loss.weights)")
 
 
 def active_weights(cfg: Config, stage: StageConfig, epoch: int) -> dict[str, float]:
