@@ -284,6 +284,9 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     cleanup: Literal["phoenix2014", "phoenix2014t", "csl-daily", "none", "auto"] = "auto"
+    # the side the clean-up rules apply to: the hypotheses only (the original, via VAC's evaluation,
+    # and RWTH's scripts) or both hypotheses and references (signjoey, on PHOENIX-2014-T)
+    cleanup_side: Literal["hyp", "both"] = "hyp"
     ctc_decoder: Literal["greedy", "beam"] = "beam"
     beam_width: int = 10
     translation_beam: int = 1

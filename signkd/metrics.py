@@ -534,8 +534,21 @@ CLEANUP_RULES = {
     "csl-daily": (),
     "none": (),
 }
-# signjoey cleans references as well as hypotheses for PHOENIX-2014-T; RWTH cleans hypotheses only.
-CLEAN_REFERENCES = frozenset({"phoenix2014t"})
+# Which side the clean-up rules apply to (`eval.cleanup_side`, `signkd score --cleanup-side`): "hyp",
+# the hypotheses only, as RWTH's scripts and VAC's evaluation (the original's; the references are the
+# annotation as released), or "both", as signjoey cleans PHOENIX-2014-T references too.
+CLEANUP_SIDES = ("hyp", "both")
+
+
+def cleanup_for_scoring(refs: dict, hyps: dict, corpus: str, side: str = "hyp") -> tuple[dict, dict]:
+    """({id: glosses}, {id: glosses}) as they are scored: the clean-up rules of `corpus` applied
+    to the hypotheses, and to the references too when `side` is "both"."""
+    if side not in CLEANUP_SIDES:
+        raise SignkdError(f"eval.cleanup_side: expected one of {', '.join(CLEANUP_SIDES)}, got {side!r}")
+    hyps = {k: cleanup_glosses(v, corpus) for k, v in hyps.items()}
+    if side == "both":
+        refs = {k: cleanup_glosses(v, corpus) for k, v in refs.items()}
+    return refs, hyps
 
 
 def cleanup_glosses(glosses: list[str], corpus: str) -> list[str]:

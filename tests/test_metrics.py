@@ -232,6 +232,27 @@ def test_no_cleanup_for_csl_daily_and_none_keeps_genuine_repeats():
     assert M.cleanup_for_format("phoenix2014", "synthetic") == "phoenix2014"
 
 
+@pytest.mark.parametrize("side, wer", [(None, 100.0), ("hyp", 100.0), ("both", 0.0)])
+def test_evaluator_cleans_the_side_eval_cleanup_side_names_by_default_hypotheses_only(tmp_path, side, wer):
+    """The original scored with VAC's evaluation, which cleans the hypotheses only (the default)."""
+    from pathlib import Path as P
+
+    from signkd.config import load_config
+    from signkd.data.corpora import Sample
+    from signkd.training.data import DataBundle
+    from signkd.training.distributed import DistInfo
+    from signkd.training.evaluate import Evaluator
+
+    tiny = P(__file__).resolve().parents[1] / "configs" / "synthetic" / "tiny.yaml"
+    cfg = load_config(tiny, ["eval.cleanup=phoenix2014t"] + ([f"eval.cleanup_side={side}"] if side else []))
+    dev = [Sample("u1", "dev", "", ["loc-REGEN", "SONNE"], "", "", "S1")]
+    evaluator = Evaluator(cfg, DataBundle(None, {}, {"dev": dev}, []), DistInfo(), tmp_path)
+    got = evaluator.score("dev", {"u1": ["REGEN", "SONNE"]}, {})
+    assert got["wer"] == pytest.approx(wer / 2)
+    with pytest.raises(SignkdError, match="eval.cleanup_side"):
+        M.cleanup_for_scoring({}, {}, "phoenix2014t", "references")
+
+
 # ---------------------------------------------------------------------------------------------
 # Translation metrics
 # ---------------------------------------------------------------------------------------------

@@ -44,6 +44,22 @@ def test_json_wer_with_phoenix2014_cleanup(capsys, files):
     assert got["missing_hyps"] == 1 and got["cleanup"] == "phoenix2014"
 
 
+def test_phoenix2014t_cleans_the_hypotheses_only_unless_asked_for_both(capsys, files):
+    """The original (VAC's evaluation) cleans hypotheses only; signjoey cleans the references too."""
+    ref = files["dir"] / "ref_t.stm"
+    ref.write_text("u1 1 S 0.0 1.79769e+308 loc-REGEN __ON__ SONNE\n")
+    hyp = files["dir"] / "hyp_t.txt"
+    hyp.write_text("u1 REGEN SONNE\n")
+    base = ["--ref", str(ref), "--hyp", str(hyp), "--corpus", "phoenix2014t", "--json"]
+    _, out, _ = score(capsys, *base)
+    got = json.loads(out)
+    assert (got["sub"], got["del"], got["cleanup_side"]) == (1, 1, "hyp")   # loc-REGEN vs REGEN, __ON__ deleted
+    _, out, _ = score(capsys, *base, "--cleanup-side", "both")
+    assert json.loads(out)["wer"] == 0.0
+    _, out, _ = score(capsys, *base[:-1])
+    assert "clean-up: phoenix2014t (hypotheses)" in out
+
+
 def test_without_cleanup_and_plain_text_output(capsys, files):
     rc, out, _ = score(capsys, "--ref", str(files["stm"]), "--hyp", str(files["hyp"]))
     assert rc == 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from signkd.data.corpora import read_corpus
 from signkd.errors import DataError
-from signkd.metrics import (CLEAN_REFERENCES, CLEANUP_RULES, text_lines, cleanup_glosses,
+from signkd.metrics import (CLEANUP_RULES, CLEANUP_SIDES, text_lines, cleanup_for_scoring,
                             format_alignment_report, read_hypotheses, read_id_lines, read_stm,
                             run_sclite, sclite_wer, translation_metrics)
 
@@ -23,8 +23,10 @@ def add_arguments(p):
                    help="hypotheses: a .ctm file or 'ID WORD WORD ...' lines")
     p.add_argument("--task", choices=["recognition", "translation"], default="recognition")
     p.add_argument("--corpus", choices=list(CLEANUP_RULES), default="none",
-                   help="gloss clean-up rules for the hypotheses (phoenix2014t: references too); "
-                        "default none")
+                   help="gloss clean-up rules (see --cleanup-side); default none")
+    p.add_argument("--cleanup-side", choices=list(CLEANUP_SIDES), default="hyp",
+                   help="clean the hypotheses only (hyp, default: as the original / VAC and RWTH) or the "
+                        "references too (both, as signjoey)")
     p.add_argument("--scorer", choices=["python", "sclite"], default="python",
                    help="python (sclite-exact, no binary needed) or the sclite binary (package sctk)")
     p.add_argument("--char-level", action="store_true",
@@ -68,9 +70,7 @@ def run(args) -> int:
                         + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
     if args.task == "translation":
         return _score_translation(args, refs, hyps)
-    hyps = {uid: cleanup_glosses(words, args.corpus) for uid, words in hyps.items()}
-    if args.corpus in CLEAN_REFERENCES:
-        refs = {uid: cleanup_glosses(words, args.corpus) for uid, words in refs.items()}
+    refs, hyps = cleanup_for_scoring(refs, hyps, args.corpus, args.cleanup_side)
     result = run_sclite(refs, hyps) if args.scorer == "sclite" else sclite_wer(refs, hyps)
     if args.report:
         try:
@@ -79,10 +79,12 @@ def run(args) -> int:
             raise DataError(f"--report {args.report}: cannot write ({exc.strerror or exc})") from None
     missing = sum(1 for uid in refs if uid not in hyps)
     if args.json:
-        print(json.dumps({**result.to_dict(), "cleanup": args.corpus, "missing_hyps": missing}))
+        print(json.dumps({**result.to_dict(), "cleanup": args.corpus, "cleanup_side": args.cleanup_side,
+                          "missing_hyps": missing}))
     else:
         print(result.summary())
-        print(f"clean-up: {args.corpus}" + (f"; {missing} utterances without a hypothesis "
+        print(f"clean-up: {args.corpus} ({'hypotheses and references' if args.cleanup_side == 'both' else 'hypotheses'})"
+              + (f"; {missing} utterances without a hypothesis "
                                             f"(scored as deletions)" if missing else ""))
     return 0
 

@@ -175,15 +175,12 @@ class Evaluator:
                 {s.id: normalise_translation(s.translation, lower) for s in samples})
 
     def score(self, split: str, gloss_hyps: dict, word_hyps: dict) -> dict:
-        from signkd.metrics import CLEAN_REFERENCES, cleanup_glosses, sclite_wer, translation_metrics
+        from signkd.metrics import cleanup_for_scoring, sclite_wer, translation_metrics
 
         gloss_refs, word_refs = self.references(split)
         out: dict = {"split": split}
         if self.plan["glosses"]:
-            refs = gloss_refs
-            if self.cleanup in CLEAN_REFERENCES:
-                refs = {k: cleanup_glosses(v, self.cleanup) for k, v in refs.items()}
-            hyps = {k: cleanup_glosses(v, self.cleanup) for k, v in gloss_hyps.items()}
+            refs, hyps = cleanup_for_scoring(gloss_refs, gloss_hyps, self.cleanup, self.cfg.eval.cleanup_side)
             result = sclite_wer(refs, hyps)
             out.update(result.to_dict())
             out["gloss_model"] = self.plan["glosses"][0]
