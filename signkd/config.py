@@ -263,8 +263,10 @@ class TrainConfig:
     deterministic: bool = False
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     amp: bool = True                 # float16 autocast + grad scaler, only on CUDA
-    cpu_bf16: bool = False           # bfloat16 autocast of the training forward on CPU: ~1.5x per step on CPUs
-                                     # with AVX512-BF16/AMX (weights, optimizer and losses stay float32)
+    # bfloat16 autocast of the training forward on CPU (weights, optimizer and losses stay float32):
+    # ~1.5x per step on CPUs with AVX512-BF16 / AMX, ~14x *slower* where PyTorch emulates it. "auto" =
+    # on only where the CPU has the units (what shipped configs use: a recipe must not depend on one CPU)
+    cpu_bf16: Union[bool, Literal["auto"]] = False
     sync_bn: bool = False
     eval_every: int = 1
     select_metric: str = ""          # "wer" (lower better) / "bleu4"; empty = by task

@@ -316,3 +316,22 @@ def test_cpu_bf16_without_bf16_units_says_it_is_slower(tiny_corpus, tmp_path, mo
     monkeypatch.setattr(trainer_module, "cpu_has_bf16", lambda: True)
     _trainer(tiny_corpus, tmp_path / "other", "train.cpu_bf16=true")
     assert "bfloat16 units" not in capsys.readouterr().out
+
+
+def test_cpu_bf16_auto_follows_the_cpu_and_says_what_it_chose(tiny_corpus, tmp_path, monkeypatch, capsys):
+    from signkd.training import trainer as trainer_module
+
+    for units, work in ((False, tmp_path / "no"), (True, tmp_path / "yes")):
+        monkeypatch.setattr(trainer_module, "cpu_has_bf16", lambda units=units: units)
+        assert _trainer(tiny_corpus, work, "train.cpu_bf16=auto").cpu_bf16 is units
+        out = capsys.readouterr().out
+        assert f"train.cpu_bf16: auto -> {'bfloat16' if units else 'float32'} training" in out
+    assert _trainer(tiny_corpus, tmp_path / "off", "train.cpu_bf16=false").cpu_bf16 is False
+    with pytest.raises(ConfigError, match="train.cpu_bf16: expected bool or"):
+        load_config(TINY_CONFIG, ["train.cpu_bf16=sometimes"])
+
+
+def test_no_shipped_config_forces_bfloat16_on_every_cpu():
+    """A recipe must not be 14x slower on a CPU without bfloat16 units: `auto`, never `true`."""
+    for path in sorted((REPO / "configs").rglob("*.yaml")):
+        assert load_config(path).train.cpu_bf16 in (False, "auto"), path

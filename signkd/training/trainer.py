@@ -145,10 +145,7 @@ class Trainer:
         self.amp = cfg.train.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         # bfloat16 has float32's range, so CPU autocast needs no grad scaler
-        self.cpu_bf16 = cfg.train.cpu_bf16 and self.device.type == "cpu"
-        if self.cpu_bf16 and not cpu_has_bf16():
-            self.log("train.cpu_bf16: this CPU has no bfloat16 units (AVX512-BF16 / AMX), so PyTorch emulates "
-                     "them and training is slower than float32; set train.cpu_bf16=false")
+        self.cpu_bf16 = self._resolve_cpu_bf16(cfg.train.cpu_bf16)
         self.evaluator = Evaluator(cfg, self.data, self.dist, self.work_dir)
         self.select = select_metric(cfg)
         self._ddp = None
@@ -163,6 +160,24 @@ class Trainer:
                                          ckpt_model_cfg=weights_ckpt.model_config, model_cfg=to_dict(cfg.model))
                 self.log(f"loaded weights from {load_weights}")
             self._apply_inits()
+
+    def _resolve_cpu_bf16(self, setting) -> bool:
+        """train.cpu_bf16 (true / false / auto) -> whether the training forward runs under bfloat16
+        autocast here; logs the choice. Only on a CPU device; `auto` turns it on only where the CPU
+        has bfloat16 units, because emulated bfloat16 is many times slower than float32."""
+        if not setting or self.device.type != "cpu":
+            return False
+        units = cpu_has_bf16()
+        if setting == "auto":
+            self.log(f"train.cpu_bf16: auto -> {'bfloat16' if units else 'float32'} training "
+                     f"(this CPU {'has' if units else 'has no'} bfloat16 units: AVX512-BF16 / AMX)")
+            return units
+        if not units:
+            self.log("train.cpu_bf16: this CPU has no bfloat16 units (AVX512-BF16 / AMX), so PyTorch emulates "
+                     "them and training is slower than float32; set train.cpu_bf16=auto or false")
+        else:
+            self.log("train.cpu_bf16: true -> bfloat16 training")
+        return True
 
     def close(self) -> None:
         """Release the work dir's lock (held since __init__, through fit and the final test)."""
