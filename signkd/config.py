@@ -98,6 +98,17 @@ class VisualConfig:
     pretrained: str = ""             # "", "imagenet" (downloads torchvision weights) or a file path
     small_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     temporal: list[str] = field(default_factory=lambda: ["K5", "P2", "K5"])
+    # Edge padding of every clip before the temporal conv, as the original (VAC's collate): "vac" =
+    # (R - S) // 2 copies of the first frame on the left and copies of the last frame up to
+    # ceil(l / M) * M + R - S frames (R, S: receptive field and stride of `temporal`, M =
+    # temporal_pad_multiple or S; 6 and ceil(l/4)*4 + 12 for K5-P2-K5-P2), so a clip of l >= 1
+    # frames gives ceil(l / S) steps (M = S) and its first and last glosses as many steps as the
+    # middle ones. "none": no padding (a clip then needs at least R frames). Applied in the model,
+    # to the frame-CNN features (signkd/models/visual.py TemporalEdgePad says why).
+    temporal_pad: Literal["vac", "none"] = "vac"
+    # M above, a multiple of the stride S; 0 = S. The original's distillation code kept VAC's
+    # collate (M = 4) under a K5-P2-K5 conv (S = 2): 4 reproduces its ceil(l/4)*4 + 12 exactly.
+    temporal_pad_multiple: int = 0
     hidden: int = 768
     dropout: float = 0.0
 
@@ -624,6 +635,8 @@ def validate(cfg: Config) -> None:
     check_stage_epochs(cfg)
     for spec in cfg.model.visual.temporal:
         parse_temporal_spec(spec)
+    _at_least("model.visual.temporal_pad_multiple", cfg.model.visual.temporal_pad_multiple, 0)
+    temporal_padding(cfg.model.visual.temporal, cfg.model.visual.temporal_pad, cfg.model.visual.temporal_pad_multiple)
     d, t, o, a, e = cfg.data, cfg.train, cfg.train.optim, cfg.data.augment, cfg.eval
     for key, value, low in (("data.batch_size", d.batch_size, 1), ("data.eval_batch_size", d.eval_batch_size, 1),
                             ("data.num_workers", d.num_workers, 0), ("data.frame_interval", d.frame_interval, 1),
@@ -747,6 +760,59 @@ def parse_temporal_spec(spec: str) -> tuple[str, int]:
     if not isinstance(spec, str) or not re.fullmatch(r"[KP][0-9]{1,4}", spec) or int(spec[1:]) < 1:
         raise ConfigError(f"model.visual.temporal: {_show(spec)} is not a layer spec like 'K5' or 'P2'")
     return spec[0], int(spec[1:])
+
+
+def temporal_geometry(specs) -> tuple[int, int]:
+    """(stride S, receptive field R) in frames of a temporal spec list (['K5', 'P2', ...] or parsed
+    pairs): output step t of the conv stack sees input frames [t*S, t*S + R)."""
+    stride, field_ = 1, 1
+    for spec in specs:
+        kind, size = parse_temporal_spec(spec) if isinstance(spec, str) else spec
+        field_ += (size - 1) * stride
+        if kind == "P":
+            stride *= size
+    return stride, field_
+
+
+def temporal_padding(specs, mode: str, multiple: int = 0) -> tuple[int, int, int]:
+    """(left, overhang, multiple) of model.visual.temporal_pad for a temporal spec list: a clip of
+    l frames becomes `left` copies of its first frame, the clip, then copies of its last frame up
+    to ceil(l / multiple) * multiple + overhang frames. overhang = R - S (what the receptive field
+    R reaches beyond the stride S), left = overhang // 2: half of it on each side, so step t is
+    centred on frames [t*S, (t+1)*S) of the clip; multiple = `multiple` or S. "none": (0, 0, 1)."""
+    if mode == "none":
+        return 0, 0, 1
+    if mode != "vac":
+        raise ConfigError(f"model.visual.temporal_pad: expected 'vac' or 'none', got {_show(mode)}")
+    stride, field_ = temporal_geometry(specs)
+    multiple = multiple or stride
+    if multiple < 0 or multiple % stride:
+        raise ConfigError(f"model.visual.temporal_pad_multiple: {multiple} is not a multiple of the temporal "
+                          f"conv's stride {stride} (model.visual.temporal); use 0 (= the stride) or a multiple")
+    overhang = field_ - stride
+    return overhang // 2, overhang, multiple
+
+
+def padded_length(frames: int, specs, mode: str, multiple: int = 0) -> int:
+    """Frames a clip of `frames` frames has after model.visual.temporal_pad (0 stays 0: there is
+    no frame to copy)."""
+    left, overhang, multiple = temporal_padding(specs, mode, multiple)
+    if mode == "none" or frames <= 0:
+        return frames
+    return -(-frames // multiple) * multiple + overhang
+
+
+def upgrade_stored_config(data: dict) -> dict:
+    """A config stored in a checkpoint, with the fields whose default changed meaning set to what
+    runs saved before them did: a stored config holds every field of its time, so a missing one was
+    not there yet. model.visual.temporal_pad absent: "none" (those runs did not pad)."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    model = out.get("model")
+    if isinstance(model, dict) and isinstance(model.get("visual"), dict) and "temporal_pad" not in model["visual"]:
+        out["model"] = {**model, "visual": {**model["visual"], "temporal_pad": "none", "temporal_pad_multiple": 0}}
+    return out
 
 
 def to_dict(cfg) -> dict:

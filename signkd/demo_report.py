@@ -99,9 +99,10 @@ def empty_context(tokenizer, batch_size: int) -> tuple[torch.Tensor, torch.Tenso
 # Controls
 # --------------------------------------------------------------------------------------------
 
-def output_step_centres(specs: list[str], steps: int) -> list[float]:
-    """Input frame at the centre of each temporal-conv output step's receptive field."""
-    from signkd.config import parse_temporal_spec
+def output_step_centres(specs: list[str], steps: int, pad: str = "none") -> list[float]:
+    """Clip frame at the centre of each temporal-conv output step's receptive field (the left
+    copies of model.visual.temporal_pad `pad` shift it)."""
+    from signkd.config import parse_temporal_spec, temporal_padding
 
     centres = [float(t) for t in range(steps)]
     # walk back from the output: K k: step t covers inputs t..t+k-1 (centre t+(k-1)/2);
@@ -109,7 +110,8 @@ def output_step_centres(specs: list[str], steps: int) -> list[float]:
     for spec in reversed(specs):
         kind, size = parse_temporal_spec(spec)
         centres = [c + (size - 1) / 2 if kind == "K" else c * size + (size - 1) / 2 for c in centres]
-    return centres
+    left = temporal_padding(specs, pad)[0]
+    return [c - left for c in centres]
 
 
 def load_segments(corpus_root: Path) -> dict:
@@ -167,7 +169,7 @@ def spike_share(run: LoadedRun, split: str, model: str, segments: dict, drop_tex
             if not segs:
                 continue
             n = int(lengths[i])
-            centres = output_step_centres(specs, n)
+            centres = output_step_centres(specs, n, run.cfg.model.visual.temporal_pad)
             previous = 0
             for t in range(n):
                 k = int(best[i, t])
@@ -280,7 +282,7 @@ def plot_posteriors(out: Path, path: Path, segments: dict, pairs=(("slr_baseline
         with torch.no_grad():
             logits, lengths = run.frame_logits(batch, "student")
         probs = torch.softmax(logits[0, : int(lengths[0])].float(), -1)        # (T', C)
-        centres = output_step_centres(run.cfg.model.visual.temporal, probs.shape[0])
+        centres = output_step_centres(run.cfg.model.visual.temporal, probs.shape[0], run.cfg.model.visual.temporal_pad)
         ax.plot(centres, probs[:, 0].numpy(), "k--", lw=1, label="blank")
         colours = plt.cm.tab10.colors
         for j, gloss in enumerate(dict.fromkeys(ref)):

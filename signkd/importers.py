@@ -58,8 +58,8 @@ pytorch_pretrained_bert BertForSignOnly / BertHybridFusion) and the Text2Gloss e
 Preprocessing (docs/import.md has the table and the files it comes from): resize to 256 x 256
 without keeping the aspect, RGB, centre crop 224, x / 127.5 - 1, every frame: stored in the
 checkpoint's `preprocessing`, so `recognize` and `export` apply it. Their collate_fn also pads each
-clip with 6 copies of its first frame and copies of its last up to ceil(T / 4) * 4 + 12 frames;
-signkd cannot express that yet, so it is recorded under the checkpoint's `imported` field only.
+clip with 6 copies of its first frame and copies of its last up to ceil(T / 4) * 4 + 12 frames:
+the imported config's model.visual.temporal_pad (vac, temporal_pad_multiple 4) does the same.
 """
 from __future__ import annotations
 
@@ -82,9 +82,9 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 # What each source was trained on (see the module docstring for the files these come from).
 SOURCE_PREPROCESSING = {"resize": 256, "keep_aspect": False, "crop": 224, "mean": [0.5, 0.5, 0.5],
                         "std": [0.5, 0.5, 0.5], "frame_interval": 1, "cache": False}
-# Their collate_fn's temporal padding, which signkd cannot apply yet (recorded, not applied).
-SOURCE_TEMPORAL_PAD = {"mode": "edge", "left": 6, "round_to": 4, "right_extra": 6,
-                       "total": "ceil(T / 4) * 4 + 12 frames, lengths count the padding"}
+# Their collate_fn's temporal padding (6 copies of the first frame, the last frame up to ceil(T/4)*4 + 12
+# frames, lengths counting it) as model.visual settings: the left pad and the + 12 follow from their specs.
+SOURCE_TEMPORAL_PAD = {"temporal_pad": "vac", "temporal_pad_multiple": 4}
 
 
 @dataclass(frozen=True)
@@ -501,8 +501,12 @@ def student_config(config_path: Path, overrides: Sequence[str], notes: list[str]
     for k in fields:
         setattr(a, k, SOURCE_PREPROCESSING[k])
     cfg.data.frame_interval = SOURCE_PREPROCESSING["frame_interval"]
+    for k, value in SOURCE_TEMPORAL_PAD.items():
+        if getattr(m.visual, k) != value:
+            changed.append(f"model.visual.{k} {getattr(m.visual, k)!r} -> {value!r}")
+        setattr(m.visual, k, value)
     if changed:
-        notes.append(f"data.augment of {config_path.name} set to what the weights saw: {'; '.join(changed)}")
+        notes.append(f"{config_path.name}: data.augment / model.visual set to what the weights saw: {'; '.join(changed)}")
     return cfg
 
 
@@ -565,8 +569,6 @@ def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional
     skipped = sorted({k.split(".")[0] + "." for k in state if not k.startswith(prefix)})
     if skipped:
         notes.append(f"not imported (not part of --part {part}): {', '.join(skipped)}")
-    notes.append("signkd does not yet pad clips the way they were trained (6 copies of the first frame, the last "
-                 "frame up to ceil(T/4)*4+12): logits near clip edges and T' differ from theirs")
     epoch = raw.get("epoch")
     epoch = epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 else None
     imported = {
@@ -575,7 +577,6 @@ def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional
         "gloss_order": "already sorted" if torch.equal(index, torch.arange(len(index))) else "permuted to sorted",
         "classifier_layout": layouts, "config": str(config_path),
         "preprocessing_not_applied": {
-            "temporal_pad": dict(SOURCE_TEMPORAL_PAD),
             "resize_filter": "their frames were resized with cv2 INTER_LANCZOS4; signkd uses PIL LANCZOS"},
     }
     payload = {"epoch": 0 if epoch is None else epoch + 1,      # theirs counts from 0; ours = epochs done

@@ -9,6 +9,11 @@ Why this shape:
   frame goes through the frame CNN in chunks of `cnn_chunk` frames, and only the small per-frame
   CNN features (D floats each) wait in a buffer. The temporal conv + sequence encoder then run
   over overlapping windows of `window` frames, and the step outputs are stitched.
+- **The checkpoint's temporal padding too.** With ``model.visual.temporal_pad: vac`` the model
+  pads every clip's frame features with copies of its first and last frame before the temporal
+  conv (`signkd.models.visual.TemporalEdgePad`); here the copies are put into the feature stream
+  itself (`Recognizer.padded_features`), and the windows below run over the padded stream, so the
+  geometry is the whole-clip model's.
 - **Windowed equals whole-clip where it can, and says where it cannot.** Windows start at
   multiples of the temporal stride S, so every window's temporal-conv grid coincides with the
   whole clip's; consecutive windows overlap by the conv's receptive field, so each kept step sees
@@ -23,8 +28,9 @@ Why this shape:
 
 Time spans: the decoded glosses are CTC-force-aligned (`signkd.alignment`) to the stitched
 log-probabilities; output step t covers the kept frames [t*S + o, (t+1)*S + o) with
-o = (R - S) / 2 (R = receptive field), i.e. the middle of what it sees, and frame k (after the
-frame interval) starts at k * interval / fps seconds.
+o = (R - S) / 2 - left (R = receptive field, left = the temporal padding's left copies: o = 0
+with `vac` padding), i.e. the middle of what it sees, and frame k (after the frame interval)
+starts at k * interval / fps seconds.
 """
 from __future__ import annotations
 
@@ -258,13 +264,10 @@ def _stack(frames: list[np.ndarray], where: str) -> np.ndarray:
 
 def temporal_geometry(specs) -> tuple[int, int]:
     """(stride S, receptive field R) in frames of a temporal spec list [("K", 5), ("P", 2), ...]:
-    output step t sees frames [t*S, t*S + R)."""
-    stride, field_ = 1, 1
-    for kind, size in specs:
-        field_ += (size - 1) * stride
-        if kind == "P":
-            stride *= size
-    return stride, field_
+    output step t sees frames [t*S, t*S + R) of the (padded) input."""
+    from signkd.config import temporal_geometry as geometry
+
+    return geometry(specs)
 
 
 class SingleClipStudent(nn.Module):
@@ -312,8 +315,12 @@ class SingleClipStudent(nn.Module):
             h = seq.layers.norm(h)
         return seq.norm(h)
 
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        # (1, T, D) -> (1, T + pad, D): model.visual.temporal_pad (see TemporalEdgePad.single)
+        return self.encoder.front.pad.single(x)
+
     def forward(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        conv_features = self.temporal(self.frame_features(video))
+        conv_features = self.temporal(self.pad(self.frame_features(video)))
         features = self.sequence(conv_features)
         return self.encoder.conv_classifier(conv_features), self.encoder.classifier(features)
 
@@ -513,8 +520,9 @@ class Recognizer:
         if engine == "onnxruntime" and (self.device.type != "cpu" or precision != "fp32"):
             raise SignkdError("--engine onnxruntime: runs on the CPU in fp32 (drop --device/--precision)")
         self.engine = engine
-        temporal = bundle.encoder.front.temporal
-        self.stride, self.receptive_field = temporal_geometry(temporal.specs)
+        front = bundle.encoder.front
+        self.stride, self.receptive_field = front.temporal.geometry()
+        self.edge_pad = front.pad                      # model.visual.temporal_pad, applied to the stream
         self.single = SingleClipStudent(bundle.encoder)
         self._onnx_cnn = None
         if engine == "onnxruntime":
@@ -533,7 +541,31 @@ class Recognizer:
     # ------------------------------------------------------------------------- model pieces
 
     def output_length(self, frames: int) -> int:
+        """Output steps T' of a clip of `frames` frames (temporal padding included)."""
         return int(self.bundle.encoder.output_lengths(torch.tensor([frames])).item())
+
+    def conv_output_length(self, frames: int) -> int:
+        """Output steps of the temporal conv over `frames` already padded frames: the window geometry."""
+        return int(self.bundle.encoder.front.temporal.output_lengths(torch.tensor([frames])).item())
+
+    def padded_features(self, features: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+        """Per-frame feature chunks (n, D) -> the same stream with model.visual.temporal_pad's
+        edge copies: `left` copies of the first frame before it, and after the last chunk copies of
+        the last frame up to the padded length. Windows then run over the padded stream exactly as
+        the whole-clip model runs over the padded clip."""
+        pad, first, last, total = self.edge_pad, True, None, 0
+        for chunk in features:
+            if not len(chunk):
+                continue
+            if first and pad.enabled:
+                chunk = torch.cat([chunk[:1].expand(pad.left, -1), chunk])
+            first, last = False, chunk[-1:]
+            total += len(chunk)
+            yield chunk
+        if last is not None and pad.enabled:
+            frames = total - pad.left
+            right = int(pad.lengths(torch.tensor([frames]))[0]) - total
+            yield last.expand(right, -1)
 
     @torch.no_grad()
     def frame_features(self, chunks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
@@ -564,11 +596,12 @@ class Recognizer:
 
     def plan(self) -> WindowPlan:
         window = self.window if self.window > 0 else 1 << 62
-        return plan_windows(window, self.context, self.stride, self.output_length)
+        return plan_windows(window, self.context, self.stride, self.conv_output_length)
 
     def encode_frames(self, frames: Iterable[torch.Tensor], where: str = "clip") -> dict[str, torch.Tensor]:
         """Normalised frame chunks -> stitched {conv_logits, seq_logits, features} (T', .)."""
-        return stitch_windows(self.frame_features(frames), self.run_window, self.output_length, self.plan(), where)
+        return stitch_windows(self.padded_features(self.frame_features(frames)), self.run_window,
+                              self.conv_output_length, self.plan(), where)
 
     # ------------------------------------------------------------------------- decoding
 
@@ -593,7 +626,7 @@ class Recognizer:
         alignment = ctc_forced_alignment(log_probs.float().cpu(), torch.tensor(ids))
         if alignment is None:   # cannot happen for a CTC decoder's own output; be safe anyway
             raise SignkdError("CTC alignment of the decoded glosses failed")
-        offset = (self.receptive_field - self.stride) / 2
+        offset = (self.receptive_field - self.stride) / 2 - self.edge_pad.left   # in the clip's frames
         seconds = self.bundle.preprocessing.frame_interval / fps
         return [((int(a) * self.stride + offset) * seconds, (int(b) * self.stride + offset) * seconds)
                 for a, b in alignment.segments.tolist()]

@@ -129,6 +129,19 @@ def test_infeasible_samples_are_filtered_with_a_report_and_rescale_respects_the_
         assert ds[0]["video"].shape[0] >= 20
 
 
+def test_ctc_feasibility_counts_the_vac_temporal_padding(tmp_path):
+    """With model.visual.temporal_pad: vac a clip of l frames has ceil(l / 2) steps under K5-P2-K5
+    (10 frames -> 5 steps), so a 10-frame clip of 5 glosses trains; without padding it has none."""
+    padded = temporal_output_length_fn(["K5", "P2", "K5"], "vac")
+    assert [padded(n) for n in (1, 2, 3, 10, 30)] == [1, 1, 2, 5, 15]
+    assert temporal_output_length_fn(["K5", "P2", "K5"], "vac", 4)(10) == 6           # the original's 2 ceil(l/4)
+    assert temporal_output_length_fn(["K5", "P2", "K5", "P2"], "vac")(30) == 8        # VAC: ceil(l/4)
+    for pad, kept in (("vac", 1), ("none", 0)):
+        ds = _dataset(_samples(tmp_path / pad, [10], glosses=[["A", "B", "C", "A", "B"]]))
+        filter_ctc_feasible(ds, temporal_output_length_fn(["K5", "P2", "K5"], pad))
+        assert len(ds) == kept, pad
+
+
 def test_loader_workers_do_not_change_the_batches(tmp_path):
     ds = _dataset(_samples(tmp_path, [8, 9, 10, 11, 12, 13]))
     ds.set_epoch(4)

@@ -215,3 +215,27 @@ def test_teacher_from_its_own_run_loads_with_its_tokenizer_and_vocabulary(tiny_c
     bad.append(f"work_dir={tmp_path / 'student-other'}")   # the first student's run holds its folder
     with pytest.raises(CheckpointError, match="gloss vocabulary differs.*'ZZZ-EXTRA'"):
         Trainer(load_config(TINY_CONFIG, bad), log_file=False)
+
+
+def test_a_checkpoint_saved_before_temporal_padding_existed_restores_without_it(tmp_path):
+    """Its stored config has no model.visual.temporal_pad: that run did not pad, so neither does any
+    command that restores it, whatever the default or a given config says."""
+    from signkd.training.restore import restore
+    from signkd.training.run_dir import config_changes
+    from test_inference import write_student_checkpoint
+
+    path = write_student_checkpoint(tmp_path / "student.pt")
+    raw = ckpt_io.load_checkpoint(path)
+    assert raw["config"]["model"]["visual"]["temporal_pad"] == "vac"
+    restored = restore(path)
+    assert restored.system.student.front.pad.mode == "vac"
+    old = dict(raw["config"])
+    old["model"] = dict(old["model"], visual={k: v for k, v in old["model"]["visual"].items()
+                                             if not k.startswith("temporal_pad")})
+    ckpt_io.save_checkpoint(tmp_path / "old.pt", {**{k: v for k, v in raw.items() if k not in ("format", "version")},
+                                                  "config": old})
+    for cfg in (None, load_config(TINY_CONFIG)):
+        restored = restore(tmp_path / "old.pt", cfg=cfg)
+        assert restored.cfg.model.visual.temporal_pad == "none" and restored.system.student.front.pad.mode == "none"
+    changes = config_changes(old, raw["config"])       # resuming it with today's default is a change
+    assert ("model.visual.temporal_pad", "none", "vac") in changes

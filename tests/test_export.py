@@ -25,8 +25,10 @@ def exported(request, tmp_path_factory):
     return ckpt, out
 
 
-@pytest.mark.parametrize("frames", [15, 61])
+@pytest.mark.parametrize("frames", [5, 15, 61])
 def test_onnx_runtime_matches_pytorch_at_any_length(exported, frames):
+    """5 frames: shorter than the temporal conv's receptive field (14); the VAC edge padding inside
+    the graph still gives ceil(5 / 2) = 3 steps, equal to the batched model's."""
     from signkd.export import OUTPUT_NAMES, onnx_session
     from signkd.inference import load_student
 
@@ -50,7 +52,8 @@ def test_onnx_file_carries_preprocessing_and_glosses(exported):
     assert json.loads(meta["signkd.glosses"]) == ["<blank>"] + GLOSSES
     pre = json.loads(meta["signkd.preprocessing"])
     assert pre["crop"] == 28 and pre["mean"] == [0.5, 0.5, 0.5]
-    assert json.loads(meta["signkd.temporal"]) == {"specs": ["K5", "P2", "K5"], "stride": 2, "receptive_field": 14}
+    assert json.loads(meta["signkd.temporal"]) == {"specs": ["K5", "P2", "K5"], "stride": 2, "receptive_field": 14,
+                                                   "pad": "vac", "pad_left": 6}
     graph = onnx.load(str(onnx_path)).graph
     dims = graph.input[0].type.tensor_type.shape.dim
     assert dims[1].dim_param == "frames" and dims[3].dim_value == 28   # time dynamic, frame size fixed

@@ -160,6 +160,20 @@ def randomise_norms(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
+def their_collate(video: torch.Tensor, lengths) -> tuple[torch.Tensor, torch.Tensor]:
+    """Their collate_fn's temporal padding (VAC's, kept by the original): 6 copies of each clip's
+    first frame, the clip, copies of its last frame up to ceil(T / 4) * 4 + 12 frames; the lengths
+    count the padding."""
+    lengths = [int(n) for n in lengths]
+    padded = [-(-n // 4) * 4 + 12 for n in lengths]
+    out = video.new_zeros(len(lengths), max(padded), *video.shape[2:])
+    for b, (n, total) in enumerate(zip(lengths, padded)):
+        clip = video[b, :n]
+        out[b, :total] = torch.cat([clip[:1].expand(6, *clip.shape[1:]), clip,
+                                    clip[-1:].expand(total - 6 - n, *clip.shape[1:])])
+    return out, torch.tensor(padded)
+
+
 def their_model(layout="linear", specs=VAC_SPECS, classifier="classifier", seed=0) -> TheirSLRModel:
     torch.manual_seed(seed)
     return randomise_norms(TheirSLRModel(len(THEIR_IDS) + 1, specs, classifier=classifier, layout=layout), seed)
@@ -299,10 +313,11 @@ def test_vac_modules_compute_what_theirs_compute(tmp_path, layout):
         # the sequence classifier
         h = torch.randn(9, HIDDEN, generator=g)
         torch.testing.assert_close(student.classifier(h), permuted(theirs.head(h), vocab), atol=1e-5, rtol=1e-5)
-        # end to end on a padded batch (theirs sorts it by length, descending)
-        video, vlen = torch.randn(2, 30, 3, 32, 32, generator=g), torch.tensor([30, 24])
+        # end to end on a padded batch (theirs sorts it by length, descending), through their collate
+        video, vlen = torch.randn(2, 30, 3, 32, 32, generator=g), torch.tensor([30, 21])
         mine = student(video, vlen)
-        ref = theirs(video, vlen)
+        ref = theirs(*their_collate(video, vlen))
+        assert mine["lengths"].tolist() == ref["feat_len"].tolist() == [8, 6]
         for b, n in enumerate(mine["lengths"].tolist()):
             torch.testing.assert_close(mine["seq_logits"][b, :n], permuted(ref["sequence_logits"][:n, b], vocab),
                                        atol=1e-5, rtol=1e-5)
@@ -343,9 +358,10 @@ def test_original_parts_import_with_their_numerics(tmp_path, part, prefix):
     assert result.payload["epoch"] == 70
     bundle, _ = student_from(result.payload, tmp_path)
     theirs = enc2 if part == "student" else enc
-    video, vlen = torch.randn(2, 26, 3, 32, 32, generator=torch.Generator().manual_seed(4)), torch.tensor([26, 20])
+    video, vlen = torch.randn(2, 26, 3, 32, 32, generator=torch.Generator().manual_seed(4)), torch.tensor([26, 21])
     with torch.no_grad():
-        mine, ref = bundle.student(video, vlen), theirs(video, vlen)
+        mine, ref = bundle.student(video, vlen), theirs(*their_collate(video, vlen))
+    assert mine["lengths"].tolist() == ref["feat_len"].tolist() == [14, 12]     # 2 * ceil(T / 4), as theirs
     for b, n in enumerate(mine["lengths"].tolist()):
         torch.testing.assert_close(mine["seq_logits"][b, :n],
                                    permuted(ref["sequence_logits"][:n, b], bundle.gloss_vocab), atol=1e-5, rtol=1e-5)
@@ -370,7 +386,7 @@ def test_cli_import_then_recognize_and_export(tmp_path, capsys):
                    *TINY, "--out", str(out)])
     printed = capsys.readouterr().out
     assert rc == 0 and f"wrote {out}" in printed and "permuted to sorted" in printed
-    assert "NumPy arrays" in printed and "does not yet pad" in printed
+    assert "NumPy arrays" in printed and "model.visual.temporal_pad_multiple 0 -> 4" in printed
 
     restored = restore(out)                               # what `signkd test` builds
     assert restored.checkpoint.imported["source"] == "vac"
@@ -390,7 +406,7 @@ def test_cli_import_then_recognize_and_export(tmp_path, capsys):
     video = prep.transform()(frames)                     # (T, 3, 224, 224), x/127.5 - 1
     assert video.shape[-2:] == (224, 224)
     with torch.no_grad():
-        ref = theirs(video[None], torch.tensor([len(frames)]))["sequence_logits"][:, 0]
+        ref = theirs(*their_collate(video[None], [len(frames)]))["sequence_logits"][:, 0]
     torch.testing.assert_close(result.log_probs, torch.log_softmax(permuted(ref, recognizer.bundle.gloss_vocab), -1),
                                atol=1e-4, rtol=1e-4)
 

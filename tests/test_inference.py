@@ -235,6 +235,36 @@ def test_stitching_is_exact_for_the_temporal_conv():
         Recognizer(bundle, window=13).plan()
 
 
+@pytest.mark.parametrize("multiple", [0, 4])
+def test_recognize_pads_like_the_batched_model_even_below_the_receptive_field(tmp_path, multiple):
+    """model.visual.temporal_pad: vac: a clip of 5 frames (receptive field 14) gives ceil(5 / 2) = 3
+    steps (4 with the original's multiple of 4); recognize's posteriors equal the batched student's,
+    and over windows (padded stream) its temporal-conv outputs too; time spans start at frame 0."""
+    from signkd.data.video import read_video_file
+    from signkd.inference import Recognizer
+
+    ckpt = write_student_checkpoint(tmp_path / "student.pt", f"model.visual.temporal_pad_multiple={multiple}")
+    for frames, steps in ((5, 3 if not multiple else 4), (61, 31 if not multiple else 32)):
+        video = write_video(tmp_path / f"clip{frames}.mp4", moving_clip(frames, seed=frames))
+        whole = Recognizer.from_checkpoint(ckpt, window=0, beam=1)
+        result = whole.recognize(str(video))
+        prep = whole.bundle.preprocessing
+        clip = prep.transform()(np.stack([prep.fit(f) for f in read_video_file(video)]))
+        with torch.no_grad():
+            ref = whole.bundle.encoder(clip[None], torch.tensor([frames]))
+        assert result.steps == whole.output_length(frames) == int(ref["lengths"][0]) == steps
+        assert float((result.log_probs - torch.log_softmax(ref["seq_logits"][0], -1)).abs().max()) < 1e-5
+        windowed = Recognizer.from_checkpoint(ckpt, window=20, context=4, cnn_chunk=7)
+        out = windowed.encode_frames(clip.split(7))
+        assert out["conv_logits"].shape == ref["conv_logits"][0].shape
+        assert float((out["conv_logits"] - ref["conv_logits"][0]).abs().max()) < 1e-5
+    from signkd.alignment import ctc_forced_alignment
+
+    (a, b), = ctc_forced_alignment(result.log_probs, torch.tensor([1])).segments.tolist()
+    (start, end), = whole.spans(result.log_probs, [1], 25.0)
+    assert (start, end) == (pytest.approx(a * 2 / 25.0), pytest.approx(b * 2 / 25.0))   # step t: frames [2t, 2t+2)
+
+
 # --------------------------------------------------------------------------------------------
 # Errors: one line naming the file
 # --------------------------------------------------------------------------------------------
@@ -262,8 +292,9 @@ def test_bad_inputs_are_one_line_errors(random_student, tmp_path, capsys, case, 
         video = write_video(tmp_path / "empty.avi", np.zeros((0, 32, 32, 3), np.uint8))
     elif case == "empty_mp4":
         video = write_video(tmp_path / "empty.mp4", np.zeros((0, 32, 32, 3), np.uint8))
-    elif case == "too_short":
+    elif case == "too_short":   # only without temporal padding (with it, any clip gives a step)
         video = write_video(tmp_path / "short.mp4", moving_clip(9))
+        ckpt = write_student_checkpoint(tmp_path / "unpadded.pt", "model.visual.temporal_pad=none")
     elif case == "missing":
         video = tmp_path / "nowhere.mp4"
     else:

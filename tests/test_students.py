@@ -48,10 +48,13 @@ def test_slr_student_shapes_and_lengths(kind):
     torch.manual_seed(0)
     model = SLRStudent(tiny_model_config(kind), C)
     out = model(video(2, 30), torch.tensor([30, 22]))
-    assert out["lengths"].tolist() == [9, 5]              # (T - 4) // 2 - 4
-    assert out["conv_logits"].shape == out["seq_logits"].shape == (2, 9, C)
-    assert out["features"].shape == (2, 9, 16) and out["conv_features"].shape == (2, 9, 12)
-    assert out["mask"].tolist()[1] == [True] * 5 + [False] * 4
+    assert out["lengths"].tolist() == [15, 11]            # ceil(T / 2): VAC's edge padding (default)
+    assert out["conv_logits"].shape == out["seq_logits"].shape == (2, 15, C)
+    assert out["features"].shape == (2, 15, 16) and out["conv_features"].shape == (2, 15, 12)
+    assert out["mask"].tolist()[1] == [True] * 11 + [False] * 4
+    cfg = tiny_model_config(kind)
+    cfg.visual.temporal_pad = "none"
+    assert SLRStudent(cfg, C)(video(2, 30), torch.tensor([30, 22]))["lengths"].tolist() == [9, 5]  # (T - 4) // 2 - 4
 
 
 @pytest.mark.parametrize("kind", ["bilstm", "transformer"])
@@ -68,7 +71,7 @@ def test_slr_student_padding_invariance(kind):
     for key in ("conv_logits", "seq_logits", "features"):
         t = base[key].shape[1]
         assert torch.allclose(base[key][mask], padded[key][:, :t][mask], atol=1e-5), key
-        assert torch.allclose(alone[key][0], base[key][1, :5], atol=1e-5), key
+        assert torch.allclose(alone[key][0], base[key][1, :11], atol=1e-5), key
 
 
 def test_sign_encoder_has_the_student_layout():
@@ -87,7 +90,7 @@ def test_slt_student_shapes_and_step():
         memory, memory_lengths = model.encode(video(2, 30), torch.tensor([30, 22]))
         step = model.decode_step(dec_in[:, :3], memory, memory_lengths)
     assert out["word_logits"].shape == (2, 4, V) and out["word_features"].shape == (2, 4, 16)
-    assert memory.shape == (2, 9, 16) and memory_lengths.tolist() == [9, 5]
+    assert memory.shape == (2, 15, 16) and memory_lengths.tolist() == [15, 11]
     assert torch.allclose(step[0], torch.log_softmax(out["word_logits"][0, 2], -1), atol=1e-5)
 
 
@@ -144,5 +147,5 @@ def test_training_mode_student_is_padding_invariant_too():
     base = model(clips, lengths)
     padded = model(torch.cat([clips, video(2, 8, seed=3)], 1), lengths)
     mask = base["mask"]
-    assert torch.allclose(base["seq_logits"][mask], padded["seq_logits"][:, :9][mask], atol=1e-5)
-    assert F.mse_loss(base["conv_logits"][mask], padded["conv_logits"][:, :9][mask]) < 1e-10
+    assert torch.allclose(base["seq_logits"][mask], padded["seq_logits"][:, :15][mask], atol=1e-5)
+    assert F.mse_loss(base["conv_logits"][mask], padded["conv_logits"][:, :15][mask]) < 1e-10

@@ -179,7 +179,10 @@ def test_teacher_outputs_are_detached_even_when_the_teacher_trains():
 
 
 def test_infeasible_samples_are_reported_not_nan():
-    system = build("slr")
+    torch.manual_seed(0)
+    cfg = tiny_config("slr")
+    cfg.model.visual.temporal_pad = "none"                 # the step counts below are unpadded: (T - 4) // 2 - 4
+    system = build_system(cfg, GlossVocab(GLOSSES), WordVocab(WORDS), Tokenizer())
     batch = make_batch()
     batch.video_lengths = torch.tensor([30, 24, 14])      # 14 frames -> T' = 1, sample 2 has 1 gloss: fine
     batch.glosses[2, :1] = 5

@@ -49,7 +49,7 @@ def video_batch():
 
 
 def expected_steps(lengths):
-    return (lengths - 2) // 2 - 2
+    return (lengths + 1) // 2          # K3-P2-K3 with VAC's edge padding (the default): ceil(T / 2)
 
 
 # ---------------------------------------------------------------------------------- dialogue

@@ -4,6 +4,7 @@ and every shipped config."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from signkd.cli import main as cli_main
 from signkd.config import ConfigError, OptimConfig, load_config
 from signkd.training.optimizer import Schedule, build_optimizer, param_groups
 from signkd.training.stages import active_weights, check_stages, stage_at
+from signkd.training.trainer import Trainer
 
 TEACHERS = ["model.dialogue_teacher=true", "model.text2gloss=true",
             "loss.weights={ConvCTCSign: 1, SeqCTCSign: 1, Dist: 1, DistFusion2SLR: 1, FeatureFusion2SLR: 1, "
@@ -93,7 +95,7 @@ def test_nan_loss_batches_are_skipped_and_counted(tiny_corpus, tmp_path):
 
 
 def test_end_to_end_loss_decreases_and_signkd_test_reproduces_dev(tiny_corpus, tiny_trained, tmp_path):
-    work = tiny_trained                                   # `signkd train` of tiny.yaml, 16 epochs (conftest)
+    work = tiny_trained                                   # `signkd train` of tiny.yaml, 24 epochs (conftest)
     metrics = json.loads((work / "metrics.json").read_text())
     losses = [r["train"]["loss"] for r in metrics["history"]]
     assert losses[-1] < 0.7 * losses[0], losses
@@ -335,3 +337,25 @@ def test_no_shipped_config_forces_bfloat16_on_every_cpu():
     """A recipe must not be 14x slower on a CPU without bfloat16 units: `auto`, never `true`."""
     for path in sorted((REPO / "configs").rglob("*.yaml")):
         assert load_config(path).train.cpu_bf16 in (False, "auto"), path
+
+
+@pytest.mark.parametrize("pad", ["vac", "none"])
+def test_a_dev_clip_shorter_than_the_receptive_field_is_scored_not_dropped_and_never_stops_evaluation(
+        tiny_corpus, tmp_path, pad):
+    """5 frames against K5-P2-K5's receptive field of 14: with VAC's edge padding the clip gives
+    ceil(5 / 2) = 3 steps and is decoded; without it, it is scored as an empty hypothesis."""
+    import shutil
+
+    corpus = Path(shutil.copytree(tiny_corpus, tmp_path / "corpus"))
+    dev = sorted((corpus / "features" / "fullFrame-32x32px" / "dev").iterdir())[0]
+    for frame in sorted(dev.glob("*.png"))[5:]:
+        frame.unlink()
+    cfg = load_config(TINY_CONFIG, tiny_overrides(corpus, tmp_path / "run", "train.test_at_end=false", "train.epochs=1",
+                                                  "train.max_steps_per_epoch=2", f"model.visual.temporal_pad={pad}"))
+    trainer = Trainer(cfg, log_file=False)
+    trainer.fit()
+    metrics = trainer.state.history[0]["dev"]
+    assert metrics["utterances"] == len(trainer.data.samples["dev"])           # every dev clip is scored
+    assert metrics.get("too_short", 0) == (1 if pad == "none" else 0)
+    hyps = (tmp_path / "run" / "hypotheses" / "dev.glosses.txt").read_text()
+    assert f"{dev.name}\n  REF: " in hyps

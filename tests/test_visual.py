@@ -8,7 +8,7 @@ from torch import nn
 from signkd.config import ConfigError, VisualConfig
 from signkd.data.batch import lengths_to_mask
 from signkd.errors import CheckpointError, DataError
-from signkd.models.visual import (MaskedBatchNorm1d, ResNet18, SmallCNN, TemporalConv, VisualFrontEnd,
+from signkd.models.visual import (MaskedBatchNorm1d, ResNet18, SmallCNN, TemporalConv, TemporalEdgePad, VisualFrontEnd,
                                   load_resnet18_weights)
 
 # torchvision.models.resnet18().state_dict().keys(), in order (torchvision 0.x, any recent version).
@@ -108,6 +108,66 @@ def test_temporal_conv_output_lengths_match_the_layers(specs):
     assert int(conv.output_lengths(torch.tensor([conv.min_input_length()]))[0]) == 1
 
 
+def frame_padded(video: torch.Tensor, lengths, left: int, multiple: int, overhang: int):
+    """The original's collate on frames: `left` copies of each clip's first frame, the clip, copies
+    of its last frame up to ceil(l / multiple) * multiple + overhang frames."""
+    totals = [-(-int(n) // multiple) * multiple + overhang for n in lengths]
+    out = video.new_zeros(len(totals), max(totals), *video.shape[2:])
+    for b, (n, total) in enumerate(zip(lengths.tolist(), totals)):
+        clip = video[b, :n]
+        out[b, :total] = torch.cat([clip[:1].expand(left, *clip.shape[1:]), clip,
+                                    clip[-1:].expand(total - left - n, *clip.shape[1:])])
+    return out, torch.tensor(totals)
+
+
+@pytest.mark.parametrize("specs, left, overhang, stride", [
+    (["K5", "P2", "K5", "P2"], 6, 12, 4),     # VAC: 6 left, ceil(l/4)*4 + 12 in all
+    (["K5", "P2", "K5"], 6, 12, 2),
+    (["K3"], 1, 2, 1), (["K4"], 1, 3, 1), (["P2", "K3", "P3"], 2, 4, 6)])
+def test_vac_edge_padding_follows_from_the_temporal_spec(specs, left, overhang, stride):
+    """left = (R - S) // 2, total ceil(l / S) * S + R - S: every clip of l >= 1 frames gives
+    ceil(l / S) steps; in eval mode, padding the CNN's features equals padding the frames."""
+    pad = TemporalEdgePad("vac", specs)
+    assert (pad.left, pad.overhang, pad.multiple) == (left, overhang, stride)
+    torch.manual_seed(0)
+    cfg = VisualConfig(backbone="small", small_channels=[4], hidden=6, temporal=specs)
+    front = VisualFrontEnd(cfg).eval()
+    plain = VisualFrontEnd(VisualConfig(backbone="small", small_channels=[4], hidden=6, temporal=specs,
+                                        temporal_pad="none")).eval()
+    plain.load_state_dict(front.state_dict())
+    lengths = torch.tensor([23, 1, 2, 9, 16, 17])
+    video = torch.randn(6, 23, 3, 8, 8)
+    with torch.no_grad():
+        feats, steps = front(video, lengths)
+        ref, ref_steps = plain(*frame_padded(video, lengths, left, stride, overhang))
+    assert steps.tolist() == ref_steps.tolist() == [-(-n // stride) for n in lengths.tolist()]
+    assert torch.allclose(feats, ref, atol=1e-6)
+    assert front.output_lengths(lengths).tolist() == steps.tolist() and front.min_input_length() == 1
+    single = pad.single(torch.randn(1, 9, 3))
+    assert single.shape[1] == int(pad.lengths(torch.tensor([9]))[0])
+
+
+def test_vac_padding_with_the_originals_multiple_of_4_under_k5_p2_k5():
+    """The original's KD code kept VAC's ceil(l/4)*4 + 12 collate under K5-P2-K5: T' = 2 ceil(l/4)."""
+    cfg = VisualConfig(backbone="small", small_channels=[4], hidden=6, temporal_pad_multiple=4)
+    front = VisualFrontEnd(cfg)
+    lengths = torch.arange(1, 60)
+    assert front.pad.lengths(lengths).tolist() == [-(-n // 4) * 4 + 12 for n in lengths.tolist()]
+    assert front.output_lengths(lengths).tolist() == [2 * -(-n // 4) for n in lengths.tolist()]
+    with pytest.raises(ConfigError, match="temporal_pad_multiple: 3 is not a multiple of the temporal conv's stride 2"):
+        TemporalEdgePad("vac", ["K5", "P2", "K5"], 3)
+
+
+def test_training_with_vac_padding_sends_the_copies_gradients_to_the_edge_frames():
+    torch.manual_seed(0)
+    front = VisualFrontEnd(VisualConfig(backbone="small", small_channels=[4], hidden=6)).train()
+    video = torch.randn(2, 9, 3, 8, 8, requires_grad=True)
+    feats, steps = front(video, torch.tensor([9, 3]))
+    assert steps.tolist() == [5, 2] and torch.isfinite(feats).all()
+    feats[1, :2].sum().backward()
+    assert float(video.grad[1, :3].abs().sum()) > 0 and float(video.grad[1, 3:].abs().sum()) == 0.0
+
+
 def test_default_temporal_spec_length_formula():
     conv = TemporalConv(["K5", "P2", "K5"], 4, 4)
     t = torch.arange(14, 120)
@@ -161,7 +221,7 @@ class CountingCNN(nn.Module):
 
 
 def test_front_end_runs_the_cnn_once_on_real_frames_only():
-    cfg = VisualConfig(backbone="small", small_channels=[3], hidden=8)    # temporal conv expects 3-d frames
+    cfg = VisualConfig(backbone="small", small_channels=[3], hidden=8, temporal_pad="none")   # conv expects 3-d frames
     front = VisualFrontEnd(cfg)
     front.cnn = CountingCNN()
     video = torch.randn(3, 20, 3, 8, 8)
@@ -180,14 +240,14 @@ def test_front_end_runs_the_cnn_once_on_real_frames_only():
 def test_front_end_shapes_with_resnet_and_small_cnn():
     torch.manual_seed(0)
     for backbone, dim in (("small", 8), ("resnet18", 512)):
-        front = VisualFrontEnd(VisualConfig(backbone=backbone, small_channels=[4, 8], hidden=6)).eval()
+        front = VisualFrontEnd(VisualConfig(backbone=backbone, small_channels=[4, 8], hidden=6, temporal_pad="none")).eval()
         assert front.cnn.out_dim == dim
         feats, lengths = front(torch.randn(2, 16, 3, 32, 32), torch.tensor([16, 14]))
         assert feats.shape == (2, 2, 6) and lengths.tolist() == [2, 1]
 
 
 def test_too_short_clip_is_a_data_error():
-    front = VisualFrontEnd(VisualConfig(backbone="small", small_channels=[4], hidden=8))
+    front = VisualFrontEnd(VisualConfig(backbone="small", small_channels=[4], hidden=8, temporal_pad="none"))
     with pytest.raises(DataError, match="needs >= 14 frames"):
         front(torch.randn(2, 20, 3, 8, 8), torch.tensor([20, 13]))
 

@@ -40,6 +40,16 @@ class Batch:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def select(self, rows: list[int]) -> "Batch":
+        """The batch of `rows` only (every tensor field is batch-first)."""
+        index = torch.as_tensor(rows, dtype=torch.long)
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v[index.to(v.device)] if isinstance(v, torch.Tensor) else v
+        out["ids"] = [self.ids[i] for i in rows]
+        return Batch(**out)
+
 
 def lengths_to_mask(lengths: torch.Tensor, max_len: Optional[int] = None) -> torch.Tensor:
     """(B,) lengths -> (B, max_len) bool mask, True on real positions."""

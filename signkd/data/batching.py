@@ -54,27 +54,20 @@ def min_frames_for(steps: int, output_length: Callable[[int], int], limit: int =
     return lo
 
 
-def temporal_output_length_fn(specs: Sequence[str]) -> Callable[[int], int]:
-    """Frames -> temporal-conv steps, from the model's own TemporalConv when it is importable
-    (one source of truth), else the VAC arithmetic: Kk: n-k+1 (no padding), Pk: n//k."""
-    try:
-        from signkd.models.visual import TemporalConv
+def temporal_output_length_fn(specs: Sequence[str], pad: str = "none", multiple: int = 0) -> Callable[[int], int]:
+    """Frames -> output steps of the temporal conv after model.visual.temporal_pad `pad`, by the
+    model's own arithmetic (one source of truth): Kk: n-k+1 (no padding), Pk: n//k."""
+    from signkd.config import padded_length, parse_temporal_spec
 
-        conv = TemporalConv(list(specs), 1, 1)
+    parsed = [parse_temporal_spec(s) for s in specs]
 
-        def from_model(n: int) -> int:
-            return int(conv.output_lengths(torch.tensor([n])).item())
+    def output_length(n: int) -> int:
+        n = padded_length(n, parsed, pad, multiple)
+        for kind, size in parsed:
+            n = n - size + 1 if kind == "K" else n // size
+        return n
 
-        return from_model
-    except ImportError:  # models not installed in this tree: same arithmetic by hand
-        parsed = [(s[0], int(s[1:])) for s in specs]
-
-        def by_hand(n: int) -> int:
-            for kind, size in parsed:
-                n = n - size + 1 if kind == "K" else n // size
-            return n
-
-        return by_hand
+    return output_length
 
 
 # --------------------------------------------------------------------------------------------

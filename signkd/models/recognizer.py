@@ -39,8 +39,8 @@ class SLRStudent(nn.Module):
         self.hidden = cfg.hidden
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        """(B,) frames -> (B,) output steps T'."""
-        return self.front.temporal.output_lengths(lengths)
+        """(B,) frames -> (B,) output steps T' (model.visual.temporal_pad included)."""
+        return self.front.output_lengths(lengths)
 
     def forward(self, video: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
         conv_features, out_lengths = self.front(video, lengths)                 # (B, T', Hv)

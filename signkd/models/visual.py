@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from signkd.config import ConfigError, VisualConfig, parse_temporal_spec
+from signkd.config import ConfigError, VisualConfig, parse_temporal_spec, temporal_geometry, temporal_padding
 from signkd.data.batch import lengths_to_mask
 from signkd.errors import CheckpointError, DataError
 
@@ -216,6 +216,10 @@ class TemporalConv(nn.Module):
             out = out - (size - 1) if kind == "K" else torch.div(out, size, rounding_mode="floor")
         return out
 
+    def geometry(self) -> tuple[int, int]:
+        """(stride S, receptive field R): output step t sees input frames [t*S, t*S + R)."""
+        return temporal_geometry(self.specs)
+
     def min_input_length(self) -> int:
         """Fewest frames that give at least one output step."""
         n = 1
@@ -242,20 +246,97 @@ class TemporalConv(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------
+# Temporal edge padding (model.visual.temporal_pad)
+# --------------------------------------------------------------------------------------------
+
+class TemporalEdgePad(nn.Module):
+    """The original's (VAC's collate) temporal padding, on frame-CNN features: `left` copies of a
+    clip's first frame, the clip, copies of its last frame up to ceil(l / M) * M + overhang frames,
+    where overhang = R - S (receptive field R and stride S of the temporal conv), left =
+    overhang // 2 and M = model.visual.temporal_pad_multiple or S: 6 and ceil(l/4)*4 + 12 for
+    K5-P2-K5-P2, VAC's own case. The padded length is the clip's length from here on (as the
+    original's lengths count the padding), so with M = S a clip of l >= 1 frames gives ceil(l / S)
+    steps, step t centred on frames [t*S, (t+1)*S) of the clip.
+
+    Why on features, not frames: the frame CNN sees one frame at a time, so a copy of a frame's
+    feature is what the CNN would give for a copy of the frame (bit for bit in eval mode) at none of
+    its cost (12+ frames per clip). In training, BatchNorm2d's batch statistics then come from the
+    real frames only, where the original counted the copies of each clip's edge frames too: ours do
+    not over-weight the edge frames (mostly the signer at rest), a deliberate, small difference. No
+    parameters: checkpoints are the same with or without it."""
+
+    def __init__(self, mode: str, specs, multiple: int = 0):
+        super().__init__()
+        self.mode = mode
+        self.left, self.overhang, self.multiple = temporal_padding(specs, mode, multiple)
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "none"
+
+    def lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """(B,) clip frames -> (B,) frames after padding (a 0-frame clip stays 0)."""
+        if not self.enabled:
+            return lengths
+        m = self.multiple
+        padded = torch.div(lengths + m - 1, m, rounding_mode="floor") * m + self.overhang
+        return torch.where(lengths > 0, padded, torch.zeros_like(lengths))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T, D) zero beyond each length -> (B, T'', D) padded clips, zero beyond their new
+        lengths (B,). The copies' gradients flow into the edge frames' features."""
+        if not self.enabled:
+            return x, lengths
+        padded = self.lengths(lengths)
+        total = int(padded.max()) if padded.numel() else 0
+        pos = torch.arange(total, device=x.device)[None, :] - self.left                     # (1, T'')
+        last = (lengths - 1).clamp_min(0)[:, None].to(x.device)
+        src = torch.minimum(pos.clamp_min(0), last)                                          # (B, T'')
+        out = x.gather(1, src[..., None].expand(-1, -1, x.shape[-1]))
+        keep = lengths_to_mask(padded.to(x.device), total)[..., None].to(out.dtype)
+        return out * keep, padded
+
+    def single(self, x: torch.Tensor) -> torch.Tensor:
+        """One clip (1, T, D), every frame real (recognize, ONNX export): the same padding, with
+        the length arithmetic on the shape so an ONNX trace keeps the time axis symbolic."""
+        if not self.enabled:
+            return x
+        frames = x.shape[1]
+        m = self.multiple
+        total = (frames + m - 1) // m * m + self.overhang
+        index = torch.minimum((torch.arange(total, device=x.device) - self.left).clamp(min=0),
+                              torch.as_tensor(frames - 1, device=x.device))
+        return x.index_select(1, index)
+
+
+# --------------------------------------------------------------------------------------------
 # Front end: video -> per-frame features -> temporal features
 # --------------------------------------------------------------------------------------------
 
 class VisualFrontEnd(nn.Module):
-    """Frame CNN on the real frames of every clip, then the temporal conv.
+    """Frame CNN on the real frames of every clip, the temporal edge padding (on the CNN's
+    features), then the temporal conv.
 
     forward(video (B, T, 3, H, W), lengths (B,)) -> features (B, T', hidden), lengths (B,)."""
 
     def __init__(self, cfg: VisualConfig):
         super().__init__()
         self.cnn = build_frame_cnn(cfg)
+        self.pad = TemporalEdgePad(cfg.temporal_pad, cfg.temporal, cfg.temporal_pad_multiple)
         self.temporal = TemporalConv(cfg.temporal, self.cnn.out_dim, cfg.hidden)
         self.dropout = nn.Dropout(cfg.dropout)
         self.out_dim = self.temporal.out_dim
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """(B,) clip frames -> (B,) output steps T' (padding included; may be <= 0 without it)."""
+        return self.temporal.output_lengths(self.pad.lengths(lengths))
+
+    def min_input_length(self) -> int:
+        """Fewest clip frames that give at least one output step (1 with edge padding)."""
+        n = 1
+        while int(self.output_lengths(torch.tensor([n]))[0]) < 1:
+            n += 1
+        return n
 
     def frame_features(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) -> (B, T, D): one CNN call on the batch's real frames, zeros elsewhere."""
@@ -269,10 +350,11 @@ class VisualFrontEnd(nn.Module):
 
     def forward(self, video: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = lengths.to(video.device)
-        out_lengths = self.temporal.output_lengths(lengths)
+        out_lengths = self.output_lengths(lengths)
         if bool((out_lengths < 1).any()):
             short = int(lengths[out_lengths < 1].min())
             raise DataError(f"video: a clip of {short} frames is too short for model.visual.temporal "
-                            f"(needs >= {self.temporal.min_input_length()} frames)")
+                            f"(needs >= {self.min_input_length()} frames)")
         frames = self.dropout(self.frame_features(video, lengths))          # (B, T, D)
+        frames, lengths = self.pad(frames, lengths)                         # (B, T'', D)
         return self.temporal(frames, lengths)

@@ -216,12 +216,26 @@ class Checkpoint:
 
     def run_config(self):
         """The run's `Config`, validated; a stored config this signkd cannot read is one line."""
-        from signkd.config import ConfigError, from_dict
+        from signkd.config import ConfigError, from_dict, upgrade_stored_config
 
         try:
-            return from_dict(self.config)
+            return from_dict(upgrade_stored_config(self.config))
         except ConfigError as exc:
             raise CheckpointError(f"{self.path}: its stored config does not load ({exc})") from None
+
+    @property
+    def temporal_pad(self) -> Optional[tuple[str, int]]:
+        """(model.visual.temporal_pad, temporal_pad_multiple) the weights were trained with
+        ("none" for runs saved before the option existed); None where the stored config does not say."""
+        from signkd.config import upgrade_stored_config
+
+        model = upgrade_stored_config(self.config).get("model")
+        visual = model.get("visual") if isinstance(model, dict) else None
+        mode = visual.get("temporal_pad") if isinstance(visual, dict) else None
+        multiple = visual.get("temporal_pad_multiple", 0) if isinstance(visual, dict) else 0
+        if mode not in ("vac", "none") or isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 0:
+            return None
+        return mode, multiple
 
     @property
     def model_config(self) -> Optional[dict]:

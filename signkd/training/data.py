@@ -252,7 +252,8 @@ def build_data(cfg: Config, work_dir: Path, *, roles=("train", "dev"), vocabs: O
     video = needs_video(cfg)
     source = frame_source(cfg) if video else None
     skips = SkipReport(Path(work_dir) / REPORT_NAME)
-    out_len = temporal_output_length_fn(cfg.model.visual.temporal)
+    v = cfg.model.visual
+    out_len = temporal_output_length_fn(v.temporal, v.temporal_pad, v.temporal_pad_multiple)
     datasets = {}
     for role, split_samples in samples.items():
         train = role == "train"

@@ -82,6 +82,7 @@ class Evaluator:
         self.plan = eval_plan(cfg)
         self.cleanup = cleanup_for_format(cfg.eval.cleanup, cfg.data.format)
         self.max_lengths = dict(max_lengths or {})
+        self.too_short = 0          # clips of the current evaluation scored empty (see `predict`)
         train = data.datasets.get("train")
         if train is not None and not self.max_lengths:
             self.max_lengths = {"words": max([len(it.words) for it in train.items] or [1]),
@@ -95,7 +96,41 @@ class Evaluator:
 
     @torch.no_grad()
     def predict(self, system, batch) -> tuple[Optional[list], Optional[list]]:
-        """Glosses (list of gloss lists) and sentences (list of str) for one batch."""
+        """Glosses (list of gloss lists) and sentences (list of str) for one batch. A clip too short
+        for the video model to give a single output step (possible only without temporal padding)
+        is scored as an empty hypothesis: one clip never stops an evaluation, and is never dropped
+        from it (that would flatter the WER)."""
+        system = unwrap(system)
+        video_model = self._video_model(system)
+        if video_model is not None and batch.video_lengths is not None:
+            steps = video_model.output_lengths(batch.video_lengths).tolist()
+            keep = [i for i, n in enumerate(steps) if n >= 1]
+            if len(keep) < len(batch):
+                self.too_short += len(batch) - len(keep)
+                glosses, words = self._predict(system, batch.select(keep)) if keep else (None, None)
+                return (self._spread(glosses, keep, len(batch), list) if self.plan["glosses"] else None,
+                        self._spread(words, keep, len(batch), str) if self.plan["words"] else None)
+        return self._predict(system, batch)
+
+    def _video_model(self, system):
+        """The model whose output steps the decoded glosses / words come from, or None (text only)."""
+        models = {self.plan["words"], (self.plan["glosses"] or (None,))[0]}
+        if "student" in models and getattr(system, "student", None) is not None:
+            return system.student
+        if "dialogue_teacher" in models and getattr(system, "dialogue_teacher", None) is not None:
+            return system.dialogue_teacher.sign_encoder
+        return None
+
+    @staticmethod
+    def _spread(values: Optional[list], rows: list, size: int, empty) -> list:
+        """Hypotheses of `rows` of a batch of `size` -> one per sample, `empty()` for the others."""
+        out = [empty() for _ in range(size)]
+        for row, value in zip(rows, values or []):
+            out[row] = value
+        return out
+
+    @torch.no_grad()
+    def _predict(self, system, batch) -> tuple[Optional[list], Optional[list]]:
         system = unwrap(system)
         vocabs, ev = self.data.vocabs, self.cfg.eval
         glosses = words = None
@@ -132,6 +167,7 @@ class Evaluator:
         system_mode = unwrap(system).training
         unwrap(system).eval()
         gloss_hyps, word_hyps = {}, {}
+        self.too_short = 0
         try:
             for batch in eval_loader(ds, self.cfg, self.dist):
                 batch = batch.to(self.dist.device)
@@ -143,13 +179,16 @@ class Evaluator:
                         word_hyps[uid] = words[i]
         finally:
             unwrap(system).train(system_mode)
-        parts = D.gather_objects((gloss_hyps, word_hyps), self.dist)
+        parts = D.gather_objects((gloss_hyps, word_hyps, self.too_short), self.dist)
         metrics = None
         if self.dist.is_main:
-            for g, w in parts[1:]:
+            for g, w, _ in parts[1:]:
                 gloss_hyps.update(g)
                 word_hyps.update(w)
             metrics = self.score(split, gloss_hyps, word_hyps)
+            too_short = sum(part[2] for part in parts)
+            if too_short:   # scored as empty hypotheses: recorded, so a low score can be explained
+                metrics["too_short"] = too_short
             if write:
                 self.write_hypotheses(tag or split, split, gloss_hyps, word_hyps)
         return D.broadcast_object(metrics, self.dist)

@@ -47,6 +47,10 @@ def restore(source: str | Path | Checkpoint, *, cfg: Optional[Config] = None, de
     ckpt = source if isinstance(source, Checkpoint) else Checkpoint.read(source)
     where = str(ckpt.path)
     cfg = copy.deepcopy(cfg) if cfg is not None else ckpt.run_config()
+    # how the weights saw their clips, like the preprocessing: the checkpoint's, whatever a given
+    # config says (a run trained without temporal padding scores and deploys without it)
+    if ckpt.temporal_pad is not None:
+        cfg.model.visual.temporal_pad, cfg.model.visual.temporal_pad_multiple = ckpt.temporal_pad
     cfg.train.init = []                 # init: entries seed a training run; the weights come from here
     cfg.model.visual.pretrained = ""    # ... so nothing is downloaded to be overwritten at once
     state = ckpt.model

@@ -262,10 +262,10 @@ ABSENT = _Absent()
 def _normalised(old: dict) -> dict:
     """The checkpoint's config with fields added to the schema since filled with their defaults
     (the behaviour such a run had), when it still loads; else as stored."""
-    from signkd.config import ConfigError, from_dict, to_dict
+    from signkd.config import ConfigError, from_dict, to_dict, upgrade_stored_config
 
     try:
-        return to_dict(from_dict(old))
+        return to_dict(from_dict(upgrade_stored_config(old)))
     except (ConfigError, TypeError, ValueError):
         return old
 
