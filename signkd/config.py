@@ -211,6 +211,10 @@ LOSS_NAMES = (
     "DialogueCTC", "DialogueSignCTC", "MatchingLoss",
     "DialogueTranslationCrossEntropy",   # trains the SLT dialogue teacher's word decoder
 )
+# The temperature-KL terms (signkd.losses.kd_kl_loss), and among them VAC's self-distillation terms,
+# which take loss.dist_temperature instead of loss.temperature.
+KL_TERMS = ("Dist", "DistFusion2SLR", "DistTranslation2SLR")
+SELF_DISTILLATION_TERMS = ("Dist",)
 # The terms through which a student learns from a teacher; "Dist" is the student's own VAC
 # self-distillation and not one of them.
 TEACHER_TERMS = ("DistFusion2SLR", "FeatureFusion2SLR", "DistTranslation2SLR", "FeatureTranslation2SLR")
@@ -227,7 +231,15 @@ Weight = Union[float, dict[int, float]]
 @dataclass
 class LossConfig:
     weights: dict[str, Weight] = field(default_factory=lambda: {"ConvCTCSign": 1.0, "SeqCTCSign": 1.0, "Dist": 25.0})
+    # Temperatures of the KL terms (all T^2 * KL(teacher || student) at temperature T, as the
+    # original's SeqKD): `temperature` for the teacher -> student terms (DistFusion2SLR,
+    # DistTranslation2SLR), `dist_temperature` for VAC's self-distillation (Dist), which the original
+    # ran at 8 whatever the teachers used; `temperatures` overrides either per term, and `t2_factor`
+    # ({term: false}) drops a term's T^2 multiplier.
     temperature: float = 8.0
+    dist_temperature: float = 8.0
+    temperatures: dict[str, float] = field(default_factory=dict)
+    t2_factor: dict[str, bool] = field(default_factory=dict)
     drop_blank: bool = True          # KL without the blank / pad column, as the original
     label_smoothing: float = 0.0
     # R-Drop for the text teachers (TranslationToGlossCrossEntropy): each batch runs twice with other
@@ -420,7 +432,23 @@ def _build(cls, data: dict, prefix: str = ""):
     obj = cls(**kwargs)
     if cls is LossConfig:
         obj.weights = normalize_loss_weights(obj.weights, f"{prefix}.weights" if prefix else "weights")
+        loss = f"{prefix}." if prefix else ""
+        obj.temperatures = _kl_term_keys(obj.temperatures, f"{loss}temperatures")
+        obj.t2_factor = _kl_term_keys(obj.t2_factor, f"{loss}t2_factor")
     return obj
+
+
+def _kl_term_keys(mapping: dict, key: str) -> dict:
+    """A per-term mapping of loss.temperatures / loss.t2_factor with the original's aliases mapped
+    to canonical names; a name that is not a KL term is refused with the valid ones."""
+    out = {}
+    for name, value in mapping.items():
+        canonical = LOSS_ALIASES.get(name, name)
+        if canonical not in KL_TERMS:
+            raise ConfigError(f"{key}.{_show_key(name)}: not a temperature-KL loss term; expected one of "
+                              f"{', '.join(KL_TERMS)}")
+        out[canonical] = value
+    return out
 
 
 def normalize_loss_weights(weights: dict, key: str = "loss.weights") -> dict:
@@ -443,6 +471,12 @@ def normalize_loss_weights(weights: dict, key: str = "loss.weights") -> dict:
                 raise ConfigError(f"{where}: expected a finite weight >= 0{at}, got {value}")
         out[canonical] = w
     return out
+
+
+def kl_temperature(loss: "LossConfig", term: str) -> tuple[float, bool]:
+    """(temperature T, whether to multiply by T^2) of KL term `term` (a name of KL_TERMS)."""
+    default = loss.dist_temperature if term in SELF_DISTILLATION_TERMS else loss.temperature
+    return loss.temperatures.get(term, default), loss.t2_factor.get(term, True)
 
 
 def weight_at(weight: Weight, epoch: int) -> float:
@@ -658,7 +692,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.augment.max_frames: {a.max_frames} is below data.augment.min_frames "
                           f"{a.min_frames}; expected max_frames >= min_frames (or 0 = no limit)")
     for key, value in (("train.optim.lr", o.lr), ("train.optim.gamma", o.gamma),
-                       ("loss.temperature", cfg.loss.temperature), ("eval.max_output_factor", e.max_output_factor)):
+                       ("loss.temperature", cfg.loss.temperature), ("loss.dist_temperature", cfg.loss.dist_temperature),
+                       *((f"loss.temperatures.{k}", v) for k, v in cfg.loss.temperatures.items()),
+                       ("eval.max_output_factor", e.max_output_factor)):
         if not value > 0:
             raise ConfigError(f"{key}: expected a number > 0, got {value}")
     for key, value in (("train.optim.weight_decay", o.weight_decay), ("train.optim.grad_clip", o.grad_clip),
@@ -805,13 +841,17 @@ def padded_length(frames: int, specs, mode: str, multiple: int = 0) -> int:
 def upgrade_stored_config(data: dict) -> dict:
     """A config stored in a checkpoint, with the fields whose default changed meaning set to what
     runs saved before them did: a stored config holds every field of its time, so a missing one was
-    not there yet. model.visual.temporal_pad absent: "none" (those runs did not pad)."""
+    not there yet. model.visual.temporal_pad absent: "none" (those runs did not pad);
+    loss.dist_temperature absent: loss.temperature (their Dist used the one shared temperature)."""
     if not isinstance(data, dict):
         return data
     out = dict(data)
     model = out.get("model")
     if isinstance(model, dict) and isinstance(model.get("visual"), dict) and "temporal_pad" not in model["visual"]:
         out["model"] = {**model, "visual": {**model["visual"], "temporal_pad": "none", "temporal_pad_multiple": 0}}
+    loss = out.get("loss")
+    if isinstance(loss, dict) and "dist_temperature" not in loss and "temperature" in loss:
+        out["loss"] = {**loss, "dist_temperature": loss["temperature"]}
     return out
 
 

@@ -57,8 +57,9 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def kd_kl_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor,
-               temperature: float = 8.0, drop_blank: bool = True) -> torch.Tensor:
-    """T^2 * KL(softmax(teacher/T) || softmax(student/T)), averaged over real positions.
+               temperature: float = 8.0, drop_blank: bool = True, t2_factor: bool = True) -> torch.Tensor:
+    """T^2 * KL(softmax(teacher/T) || softmax(student/T)), averaged over real positions (without
+    the T^2 when `t2_factor` is false: Hinton's factor keeps the gradients' scale across T).
 
     student_logits, teacher_logits: (B, N, K); mask: (B, N) bool. `drop_blank` removes class 0
     (the CTC blank, or <pad> for words) from both before the softmax, as the original's SeqKD.
@@ -71,7 +72,7 @@ def kd_kl_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask:
     log_q = F.log_softmax(student_logits.float() / temperature, dim=-1)
     log_p = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
     kl = F.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1)            # (B, N)
-    return _masked_mean(kl, mask) * temperature ** 2
+    return _masked_mean(kl, mask) * (temperature ** 2 if t2_factor else 1.0)
 
 
 def feature_loss(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor,

@@ -71,6 +71,8 @@ def test_kl_matches_the_definition_with_temperature_squared():
         per_row = (p * (p.log() - log_q)).sum(-1)
         expected = per_row[mask].mean() * temp ** 2
         assert torch.allclose(kd_kl_loss(s, t, mask, temp, drop_blank), expected, atol=1e-5)
+        assert torch.allclose(kd_kl_loss(s, t, mask, temp, drop_blank, t2_factor=False), expected / temp ** 2,
+                              atol=1e-6)
     # drop_blank: column 0 plays no part
     t2 = t.clone()
     t2[..., 0] += 100

@@ -258,3 +258,42 @@ def test_rdrop_is_off_for_a_frozen_teacher():
     assert len(calls) == 1
     system.losses(make_batch(), weights)            # trained: the second pass runs
     assert len(calls) == 3
+
+
+def test_dist_keeps_its_own_temperature_when_the_teachers_kd_temperature_changes():
+    """VAC's Dist runs at loss.dist_temperature (8, as VAC); loss.temperature is the teachers' KD
+    temperature; loss.temperatures / loss.t2_factor override either per term."""
+    from signkd.config import kl_temperature, load_config
+    from conftest import TINY_CONFIG
+
+    system = build("slr").eval()                            # no dropout: the same logits every call
+    batch = make_batch()
+    terms = {"Dist": 1.0, "DistFusion2SLR": 1.0}
+    values = {}
+    for temperature in (8.0, 2.0):
+        system.cfg.loss.temperature = temperature
+        with torch.no_grad():
+            values[temperature] = system.losses(batch, terms)
+    assert float(values[8.0]["Dist"]) == float(values[2.0]["Dist"])
+    assert float(values[8.0]["DistFusion2SLR"]) != float(values[2.0]["DistFusion2SLR"])
+    system.cfg.loss.dist_temperature = 2.0
+    with torch.no_grad():
+        assert float(system.losses(batch, terms)["Dist"]) != float(values[8.0]["Dist"])
+    cfg = load_config(TINY_CONFIG, ["loss.temperature=4", "loss.temperatures={DistTranslation2SLR: 1.5}",
+                                    "loss.t2_factor={DistFusion2SLR: false}"]).loss
+    assert [kl_temperature(cfg, t) for t in ("Dist", "DistFusion2SLR", "DistTranslation2SLR")] == \
+        [(2.0, True), (4.0, False), (1.5, True)]                           # tiny.yaml: dist_temperature 2
+    assert kl_temperature(load_config().loss, "Dist") == (8.0, True)
+    with pytest.raises(ConfigError, match="loss.temperatures.SeqCTCSign: not a temperature-KL loss term"):
+        load_config(TINY_CONFIG, ["loss.temperatures={SeqCTCSign: 2}"])
+    with pytest.raises(ConfigError, match="loss.dist_temperature: expected a number > 0"):
+        load_config(TINY_CONFIG, ["loss.dist_temperature=0"])
+
+
+def test_a_checkpoint_from_before_dist_temperature_keeps_its_shared_temperature():
+    from signkd.config import from_dict, to_dict, upgrade_stored_config
+
+    old = to_dict(tiny_config())
+    old["loss"]["temperature"] = 3.0
+    del old["loss"]["dist_temperature"]
+    assert from_dict(upgrade_stored_config(old)).loss.dist_temperature == 3.0

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from signkd.alignment import AlignmentPairs, gather_positions, text2gloss_pairs
-from signkd.config import LOSS_ALIASES, LOSS_NAMES, MODULE_NAMES, Config, ConfigError
+from signkd.config import LOSS_ALIASES, LOSS_NAMES, MODULE_NAMES, Config, ConfigError, kl_temperature
 from signkd.data.batch import Batch, lengths_to_mask
 from signkd.errors import DataError
 from signkd.losses import ctc_loss, feature_loss, kd_kl_loss, matching_loss, symmetric_kl, token_cross_entropy
@@ -260,8 +260,11 @@ class _Run:
         self.diagnostics[key] = max(self.diagnostics.get(key, 0), left_out)
         return loss
 
-    def _kl(self, student, teacher, mask) -> torch.Tensor:
-        return kd_kl_loss(student, teacher, mask, self.cfg.temperature, self.cfg.drop_blank)
+    def _kl(self, term: str, student, teacher, mask) -> torch.Tensor:
+        """Term `term`'s temperature KL: its own temperature and T^2 factor (config.kl_temperature),
+        so VAC's Dist stays at its T when the teachers' KD temperature changes."""
+        temperature, t2 = kl_temperature(self.cfg, term)
+        return kd_kl_loss(student, teacher, mask, temperature, self.cfg.drop_blank, t2)
 
     def _features(self, student, teacher, mask) -> torch.Tensor:
         return feature_loss(student, teacher, mask, self.s.cfg.model.feature_normalize)
@@ -352,12 +355,12 @@ class _Run:
 
     def Dist(self):
         out = self.student("Dist")
-        return self._kl(out["conv_logits"], out["seq_logits"].detach(), out["mask"])
+        return self._kl("Dist", out["conv_logits"], out["seq_logits"].detach(), out["mask"])
 
     def DistFusion2SLR(self):
         out, teacher = self.student("DistFusion2SLR"), self.dialogue("DistFusion2SLR")
         self._same_frames(out, teacher)
-        return self._kl(out["seq_logits"], teacher["logits"].detach(), out["mask"])
+        return self._kl("DistFusion2SLR", out["seq_logits"], teacher["logits"].detach(), out["mask"])
 
     def FeatureFusion2SLR(self):
         out, teacher = self.student("FeatureFusion2SLR"), self.dialogue("FeatureFusion2SLR")
@@ -370,11 +373,11 @@ class _Run:
         if self.s.is_slt:   # gloss2text -> SLT student, per target word
             out, teacher = self.student("DistTranslation2SLR"), self.gloss2text("DistTranslation2SLR")
             mask = lengths_to_mask(self.batch.dec_lengths, out["word_logits"].shape[1])
-            return self._kl(out["word_logits"], teacher["word_logits"].detach(), mask)
+            return self._kl("DistTranslation2SLR", out["word_logits"], teacher["word_logits"].detach(), mask)
         out, teacher, pairs = self._aligned("DistTranslation2SLR")
         student = gather_positions(out["seq_logits"], pairs.student_index)                      # (B, P, C)
         target = gather_positions(teacher["logits"][..., : self.s.num_classes].detach(), pairs.teacher_index)
-        return self._kl(student, target, pairs.mask)
+        return self._kl("DistTranslation2SLR", student, target, pairs.mask)
 
     def FeatureTranslation2SLR(self):
         if self.s.is_slt:
