@@ -208,13 +208,13 @@ LOSS_NAMES = (
     "DistFusion2SLR", "FeatureFusion2SLR",
     "DistTranslation2SLR", "FeatureTranslation2SLR",
     "TranslationCrossEntropy", "TranslationToGlossCrossEntropy",
-    "DialogueCTC", "DialogueSignCTC", "MatchingLoss",
+    "DialogueCTC", "DialogueSignCTC", "DialogueSignDist", "MatchingLoss",
     "DialogueTranslationCrossEntropy",   # trains the SLT dialogue teacher's word decoder
 )
 # The temperature-KL terms (signkd.losses.kd_kl_loss), and among them VAC's self-distillation terms,
 # which take loss.dist_temperature instead of loss.temperature.
-KL_TERMS = ("Dist", "DistFusion2SLR", "DistTranslation2SLR")
-SELF_DISTILLATION_TERMS = ("Dist",)
+KL_TERMS = ("Dist", "DialogueSignDist", "DistFusion2SLR", "DistTranslation2SLR")
+SELF_DISTILLATION_TERMS = ("Dist", "DialogueSignDist")
 # The terms through which a student learns from a teacher; "Dist" is the student's own VAC
 # self-distillation and not one of them.
 TEACHER_TERMS = ("DistFusion2SLR", "FeatureFusion2SLR", "DistTranslation2SLR", "FeatureTranslation2SLR")

@@ -297,3 +297,27 @@ def test_a_checkpoint_from_before_dist_temperature_keeps_its_shared_temperature(
     old["loss"]["temperature"] = 3.0
     del old["loss"]["dist_temperature"]
     assert from_dict(upgrade_stored_config(old)).loss.dist_temperature == 3.0
+
+
+def test_dialogue_sign_dist_trains_the_teachers_sign_encoder_conv_side_only():
+    """The original trained the dialogue teacher's sign encoder with all of VAC's losses: its two
+    CTCs (DialogueSignCTC) and Dist (DialogueSignDist, here): the conv logits learn from the
+    detached sequence logits, so the gradient reaches the CNN / temporal conv / conv classifier and
+    nothing of the sequence side, nor the student."""
+    from signkd.config import LOSS_NAMES, load_config
+    from signkd.models.system import TRAINS
+    from conftest import REPO
+
+    assert "DialogueSignDist" in LOSS_NAMES and TRAINS["DialogueSignDist"] == "dialogue_teacher"
+    system = build("slr")
+    out = system.losses(make_batch(), {"DialogueSignDist": 25.0})
+    assert float(out["DialogueSignDist"].detach()) > 0 and out["total"].requires_grad
+    out["total"].backward()
+    encoder = system.dialogue_teacher.sign_encoder
+    assert float(encoder.conv_classifier.weight.grad.abs().sum()) > 0
+    assert float(next(encoder.front.cnn.parameters()).grad.abs().sum()) > 0
+    assert encoder.classifier.weight.grad is None and system.dialogue_teacher.classifier.weight.grad is None
+    assert all(p.grad is None for p in system.student.parameters())
+    for name in ("teacher_slr_bilstm", "teacher_slt_bilstm", "teacher_slr_transformer", "teacher_slt_transformer"):
+        cfg = load_config(REPO / "configs" / "dialogue_phoenix" / f"{name}.yaml")
+        assert cfg.loss.weights["DialogueSignDist"] == 25.0 and cfg.loss.dist_temperature == 8.0, name

@@ -31,7 +31,7 @@ TRAINS = {
     "DistTranslation2SLR": "student", "FeatureTranslation2SLR": "student",
     "TranslationCrossEntropy": "student",
     "TranslationToGlossCrossEntropy": "text teachers",
-    "DialogueCTC": "dialogue_teacher", "DialogueSignCTC": "dialogue_teacher",
+    "DialogueCTC": "dialogue_teacher", "DialogueSignCTC": "dialogue_teacher", "DialogueSignDist": "dialogue_teacher",
     "MatchingLoss": "dialogue_teacher", "DialogueTranslationCrossEntropy": "dialogue_teacher",
 }
 
@@ -436,6 +436,13 @@ class _Run:
         teacher = self.dialogue("DialogueSignCTC")
         return (self._ctc("DialogueSignCTC", teacher["sign_conv_logits"], teacher["lengths"])
                 + self._ctc("DialogueSignCTC", teacher["sign_seq_logits"], teacher["lengths"]))
+
+    def DialogueSignDist(self):
+        """VAC's Dist on the dialogue teacher's own sign encoder (its conv logits learn from its
+        detached sequence logits), as the original trained that encoder with all of VAC's losses."""
+        teacher = self.dialogue("DialogueSignDist")
+        return self._kl("DialogueSignDist", teacher["sign_conv_logits"], teacher["sign_seq_logits"].detach(),
+                        teacher["mask"])
 
     def MatchingLoss(self):
         teacher = self.dialogue("MatchingLoss")

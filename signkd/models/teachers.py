@@ -71,7 +71,8 @@ class DialogueTeacher(nn.Module, Seq2SeqGenerate):
         text_features (B, Lc, H)     fused text stream
         lengths (B,), mask (B, T')   real output steps, identical to the student's
         sign_conv_logits, sign_seq_logits (B, T', C)  own sign-encoder heads, the "residual"
-                                     path that keeps the teacher grounded in the video (DialogueSignCTC)
+                                     path that keeps the teacher grounded in the video (DialogueSignCTC,
+                                     DialogueSignDist)
         sign_features (B, T', H)     own sign-encoder sequence features
         match_logits (N, 2), match_labels (N,)   with_matching: B positive pairs (label 1), then
                                      one negative per sample (label 0): the context of the previous
