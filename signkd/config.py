@@ -242,6 +242,12 @@ class LossConfig:
     t2_factor: dict[str, bool] = field(default_factory=dict)
     drop_blank: bool = True          # KL without the blank / pad column, as the original
     label_smoothing: float = 0.0
+    # The SLT student's word cross-entropy (TranslationCrossEntropy): "token_mean", the mean per real
+    # token, or "batch_sum", the original's (signjoey's XentLoss): summed over every real token of the
+    # batch, ~30x the mean next to the batch-mean CTCs and 25 x Dist -- the weighting the original's
+    # results come from. (The text teachers' cross-entropy trains modules of their own, where Adam
+    # makes the scale moot, so it stays a mean.)
+    translation_reduction: Literal["token_mean", "batch_sum"] = "token_mean"
     # R-Drop for the text teachers (TranslationToGlossCrossEntropy): each batch runs twice with other
     # dropout masks; loss = mean of the two cross-entropies + rdrop x their symmetric KL. 0 = off.
     rdrop: float = 0.0

@@ -88,8 +88,10 @@ def feature_loss(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tenso
 
 
 def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
-                        label_smoothing: float = 0.0, pad_index: int | None = 0) -> torch.Tensor:
-    """Cross-entropy per real token (mean over the True positions of mask (B, U)).
+                        label_smoothing: float = 0.0, pad_index: int | None = 0,
+                        reduction: str = "token_mean") -> torch.Tensor:
+    """Cross-entropy per real token: the mean over the True positions of mask (B, U), or with
+    reduction "batch_sum" their sum (the original's XentLoss: no length or batch normalisation).
 
     logits (B, U, V), targets (B, U). Label smoothing spreads `label_smoothing` uniformly over the
     vocabulary without the pad class (signjoey's XentLoss), so no mass is taught to <pad>."""
@@ -103,6 +105,11 @@ def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch
         else:
             uniform = -log_p.mean(-1)
         nll = (1.0 - label_smoothing) * nll + label_smoothing * uniform
+    if reduction == "batch_sum":
+        mask = mask.to(nll.device)
+        return nll[mask].sum() if bool(mask.any()) else _zero(nll)
+    if reduction != "token_mean":
+        raise ValueError(f"token_cross_entropy: reduction must be token_mean or batch_sum, got {reduction!r}")
     return _masked_mean(nll, mask)
 
 

@@ -321,3 +321,27 @@ def test_dialogue_sign_dist_trains_the_teachers_sign_encoder_conv_side_only():
     for name in ("teacher_slr_bilstm", "teacher_slt_bilstm", "teacher_slr_transformer", "teacher_slt_transformer"):
         cfg = load_config(REPO / "configs" / "dialogue_phoenix" / f"{name}.yaml")
         assert cfg.loss.weights["DialogueSignDist"] == 25.0 and cfg.loss.dist_temperature == 8.0, name
+
+
+def test_slt_word_loss_can_take_the_originals_scale_summed_over_the_batch():
+    """loss.translation_reduction: batch_sum is the original's XentLoss (summed over every real
+    token of the batch); token_mean divides that by the number of real tokens. The configs that
+    reproduce the original use batch_sum, the demo keeps its tuned mean."""
+    from pathlib import Path
+
+    from signkd.config import load_config
+    from conftest import REPO
+
+    system = build("slt").eval()
+    batch = make_batch()
+    with torch.no_grad():
+        mean = float(system.losses(batch, {"TranslationCrossEntropy": 1.0})["TranslationCrossEntropy"])
+        system.cfg.loss.translation_reduction = "batch_sum"
+        summed = float(system.losses(batch, {"TranslationCrossEntropy": 1.0})["TranslationCrossEntropy"])
+    tokens = int(batch.dec_lengths.sum())
+    assert tokens > len(batch) and summed == pytest.approx(mean * tokens, rel=1e-5)
+    for path in sorted((REPO / "configs").rglob("*.yaml")):
+        cfg = load_config(path)
+        if cfg.model.task == "slt" and cfg.model.student:
+            expected = "token_mean" if "synthetic" in Path(path).parts else "batch_sum"
+            assert cfg.loss.translation_reduction == expected, path

@@ -269,9 +269,9 @@ class _Run:
     def _features(self, student, teacher, mask) -> torch.Tensor:
         return feature_loss(student, teacher, mask, self.s.cfg.model.feature_normalize)
 
-    def _ce(self, logits, targets, lengths) -> torch.Tensor:
+    def _ce(self, logits, targets, lengths, reduction: str = "token_mean") -> torch.Tensor:
         return token_cross_entropy(logits, targets, lengths_to_mask(lengths, targets.shape[1]),
-                                   self.cfg.label_smoothing, pad_index=0)
+                                   self.cfg.label_smoothing, pad_index=0, reduction=reduction)
 
     @contextmanager
     def _projecting(self):
@@ -397,7 +397,7 @@ class _Run:
             raise ConfigError("loss.weights.TranslationCrossEntropy: needs an SLT student (model.task: slt)")
         out = self.student("TranslationCrossEntropy")
         _require(self.batch, "TranslationCrossEntropy", "dec_out")
-        return self._ce(out["word_logits"], self.batch.dec_out, self.batch.dec_lengths)
+        return self._ce(out["word_logits"], self.batch.dec_out, self.batch.dec_lengths, self.cfg.translation_reduction)
 
     def TranslationToGlossCrossEntropy(self):
         term, b, terms = "TranslationToGlossCrossEntropy", self.batch, []
