@@ -239,3 +239,61 @@ def test_a_checkpoint_saved_before_temporal_padding_existed_restores_without_it(
         assert restored.cfg.model.visual.temporal_pad == "none" and restored.system.student.front.pad.mode == "none"
     changes = config_changes(old, raw["config"])       # resuming it with today's default is a change
     assert ("model.visual.temporal_pad", "none", "vac") in changes
+
+
+def test_test_resume_and_init_restore_offline_without_the_pretrained_weights_they_overwrite(tiny_corpus, tmp_path):
+    """A run that loaded a BERT (model.text.pretrained) and ImageNet-style ResNet18 weights
+    (model.visual.pretrained) by name; then the names stop resolving (offline, another machine).
+    `signkd test`, --resume and train.init of whole modules rebuild from the checkpoint alone, the
+    BERT in the checkpoint's geometry (4 heads here, where model.text.heads says 2)."""
+    import shutil
+
+    from transformers import BertConfig, BertModel
+
+    from signkd.models.visual import ResNet18
+    from signkd.training.checkpoint import Checkpoint
+    from signkd.training.restore import restore
+    from signkd.training.testing import run_test
+    from signkd.training.trainer import Trainer
+
+    bert, resnet = tmp_path / "bert", tmp_path / "resnet18.pth"
+    BertModel(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+                         max_position_embeddings=64), add_pooling_layer=False).save_pretrained(bert)
+    torch.save(ResNet18().state_dict(), resnet)
+    model = ["model.dialogue_teacher=true", "model.visual.backbone=resnet18", "model.text.layers=1",
+             "loss.weights={ConvCTCSign: 1.0, SeqCTCSign: 1.0, DialogueCTC: 1.0}",
+             "train.stages=[{train: [student, dialogue_teacher]}]"]
+
+    def config(work, *extra, text=str(bert), visual=str(resnet)):
+        return load_config(TINY_CONFIG, tiny_overrides(tiny_corpus, work, *FAST, "train.max_steps_per_epoch=1",
+                                                        "train.epochs=1", *model, f"model.text.pretrained={text}",
+                                                        f"model.visual.pretrained={visual}", *extra))
+
+    with Trainer(config(tmp_path / "run"), log_file=False) as trained:
+        trained.fit()
+    last = tmp_path / "run" / "last.pt"
+    stored = Checkpoint.read(last).architecture["dialogue_teacher.text_encoder."]
+    assert (stored["num_attention_heads"], stored["num_hidden_layers"], stored["hidden_size"]) == (4, 1, 32)
+    shutil.rmtree(bert)
+    resnet.unlink()
+
+    gone = {"text": "/nonexistent/bert", "visual": "/nonexistent.pth"}
+    restored = restore(last, cfg=config(tmp_path / "t", **gone))                    # what `signkd test` builds
+    assert restored.system.dialogue_teacher.text_encoder.bert.config.num_attention_heads == 4
+    _assert_same_tensors(restored.system.state_dict(), Checkpoint.read(last).model, "restored")
+    assert "wer" in run_test(config(tmp_path / "t", **gone), last, work_dir=tmp_path / "t", splits=("dev",),
+                             log=lambda m: None)["dev"]
+
+    with Trainer(config(tmp_path / "run", "train.epochs=2"), resume=True, log_file=False) as resumed:   # same names
+        resumed.fit()
+    assert resumed.state.epoch == 2
+
+    init = f"train.init=[{{checkpoint: {last}, prefix: student.}}, {{checkpoint: {last}, prefix: dialogue_teacher.}}]"
+    with Trainer(config(tmp_path / "init", init, **gone), log_file=False) as seeded:
+        pass
+    assert seeded.system.dialogue_teacher.text_encoder.bert.config.num_attention_heads == 4
+    # an init that leaves the text encoder to the pretrained BERT still needs it, and says so
+    partial = (f"train.init=[{{checkpoint: {last}, prefix: student.}}, "
+               f"{{checkpoint: {last}, prefix: dialogue_teacher.sign_encoder.}}]")
+    with pytest.raises(Exception, match="model.text.pretrained: cannot load BERT '/nonexistent/bert'"):
+        Trainer(config(tmp_path / "partial", partial, **gone), log_file=False)

@@ -11,6 +11,7 @@ a teacher in this call runs under no_grad; every teacher tensor is detached; eve
 """
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager, nullcontext
 from typing import Iterable, Iterator, Optional
 
@@ -471,12 +472,40 @@ def gloss_word_map(gloss_vocab, word_vocab) -> Optional[list[int]]:
     return [0] + [word_of(g) for g in gloss_vocab.glosses]
 
 
-def build_system(cfg: Config, gloss_vocab, word_vocab=None, tokenizer=None) -> SignKDSystem:
+def pretrained_targets(cfg: Config) -> dict[str, str]:
+    """{state-dict prefix: "visual" | "text"} of every module this config builds from pretrained
+    weights named by model.visual.pretrained (ImageNet ResNet18) / model.text.pretrained (BERT)."""
+    m, out = cfg.model, {}
+    if m.visual.pretrained:
+        if m.student:
+            out["student.encoder.front.cnn." if m.task == "slt" else "student.front.cnn."] = "visual"
+        if m.dialogue_teacher:
+            out["dialogue_teacher.sign_encoder.front.cnn."] = "visual"
+    if m.text.pretrained:
+        if m.dialogue_teacher:
+            out["dialogue_teacher.text_encoder."] = "text"
+        if m.text2gloss:
+            out["text2gloss.encoder."] = "text"
+    return out
+
+
+def build_system(cfg: Config, gloss_vocab, word_vocab=None, tokenizer=None,
+                 restored: Optional[dict] = None) -> SignKDSystem:
     """Build the models enabled in cfg.model. gloss_vocab gives C (blank included) and the
-    Text2Gloss vocabulary; word_vocab the SLT words; tokenizer the BERT vocabulary size."""
+    Text2Gloss vocabulary; word_vocab the SLT words; tokenizer the BERT vocabulary size.
+
+    `restored`: {prefix of `pretrained_targets`: None (a frame CNN) or BertConfig values (a text
+    encoder, see signkd.models.text.architecture_from_state)} for the pretrained modules whose
+    weights a checkpoint overwrites at once: they are built without loading (or downloading) the
+    pretrained weights, a text encoder in the checkpoint's geometry."""
     from signkd.models.teachers import DialogueTeacher, Gloss2TextTeacher, Text2GlossTeacher
 
+    restored = restored or {}
     m = cfg.model
+
+    def without_imagenet(prefix: str):
+        return dataclasses.replace(m, visual=dataclasses.replace(m.visual, pretrained="")) if prefix in restored else m
+
     num_classes = gloss_vocab.num_classes
     if m.num_classes and m.num_classes != num_classes:
         raise ConfigError(f"model.num_classes: config says {m.num_classes}, the gloss vocabulary has {num_classes}")
@@ -490,10 +519,16 @@ def build_system(cfg: Config, gloss_vocab, word_vocab=None, tokenizer=None) -> S
 
     student = None
     if m.student:
-        student = SLTStudent(m, num_classes, num_words) if m.task == "slt" else SLRStudent(m, num_classes)
-    dialogue = DialogueTeacher(m, num_classes, text_vocab, num_words if m.task == "slt" else 0) \
+        if m.task == "slt":
+            student = SLTStudent(without_imagenet("student.encoder.front.cnn."), num_classes, num_words)
+        else:
+            student = SLRStudent(without_imagenet("student.front.cnn."), num_classes)
+    dialogue = DialogueTeacher(without_imagenet("dialogue_teacher.sign_encoder.front.cnn."), num_classes, text_vocab,
+                               num_words if m.task == "slt" else 0,
+                               text_architecture=restored.get("dialogue_teacher.text_encoder.")) \
         if m.dialogue_teacher else None
-    text2gloss = Text2GlossTeacher(m, text_vocab, gloss_vocab.seq2seq_size) if m.text2gloss else None
+    text2gloss = Text2GlossTeacher(m, text_vocab, gloss_vocab.seq2seq_size,
+                                   text_architecture=restored.get("text2gloss.encoder.")) if m.text2gloss else None
     gloss_words = gloss_word_map(gloss_vocab, word_vocab) if m.text_teacher_encoder.share_word_embeddings else None
     gloss2text = Gloss2TextTeacher(m, num_classes, num_words, gloss_words) if m.gloss2text else None
     specials = {k: getattr(word_vocab, k) for k in ("bos", "eos", "pad")} if word_vocab is not None else {}

@@ -86,7 +86,8 @@ class DialogueTeacher(nn.Module, Seq2SeqGenerate):
     the fused video stream only, or all fused outputs concatenated into one memory.
     """
 
-    def __init__(self, cfg: ModelConfig, num_classes: int, text_vocab_size: int, num_words: int = 0):
+    def __init__(self, cfg: ModelConfig, num_classes: int, text_vocab_size: int, num_words: int = 0,
+                 text_architecture: Optional[dict] = None):
         super().__init__()
         hidden = cfg.hidden
         self.task = cfg.task
@@ -96,7 +97,7 @@ class DialogueTeacher(nn.Module, Seq2SeqGenerate):
         self.sign_encoder = build_sign_encoder(cfg, num_classes)
         sign_dim = hidden if self.fuse_on == "sequence" else self.sign_encoder.front.out_dim
         self.sign_proj = _project(sign_dim, hidden)
-        self.text_encoder = TextEncoder(cfg.text, text_vocab_size)
+        self.text_encoder = TextEncoder(cfg.text, text_vocab_size, architecture=text_architecture)
         self.text_proj = _project(self.text_encoder.hidden, hidden)
         self.fusion = build_fusion(cfg.fusion, hidden)
         self.classifier = nn.Linear(hidden, num_classes)
@@ -195,14 +196,16 @@ class Text2GlossTeacher(nn.Module, Seq2SeqGenerate):
         logits (B, L+1, C+2), features (B, L+1, H) decoder hidden after its final norm, lengths (B,))
     """
 
-    def __init__(self, cfg: ModelConfig, text_vocab_size: int, gloss_seq2seq_size: int):
+    def __init__(self, cfg: ModelConfig, text_vocab_size: int, gloss_seq2seq_size: int,
+                 text_architecture: Optional[dict] = None):
         super().__init__()
         if gloss_seq2seq_size < 4:
             raise ConfigError(f"text2gloss: gloss vocabulary (with pad, bos, eos) too small: {gloss_seq2seq_size}")
         tte = cfg.text_teacher_encoder
         text_cfg = dataclasses.replace(cfg.text, layers=tte.layers, heads=tte.heads, ff=tte.ff, dropout=tte.dropout) \
             if not cfg.text.pretrained else cfg.text
-        self.encoder = TextEncoder(text_cfg, text_vocab_size, layers=tte.layers, token_dropout=tte.token_dropout)
+        self.encoder = TextEncoder(text_cfg, text_vocab_size, layers=tte.layers, token_dropout=tte.token_dropout,
+                                   architecture=text_architecture)
         self.encoder_proj = _project(self.encoder.hidden, cfg.hidden)
         self.decoder = TransformerDecoder.from_config(cfg.teacher_decoder, gloss_seq2seq_size, cfg.hidden)
         self.bos, self.eos = gloss_seq2seq_size - 2, gloss_seq2seq_size - 1

@@ -161,6 +161,9 @@ class Checkpoint:
     scaler: Optional[dict] = None
     rng: Optional[dict] = None
     imported: dict = field(default_factory=dict)  # provenance of a converted checkpoint (signkd.importers)
+    # {module prefix: BertConfig values} of every BERT text encoder (signkd.models.text.text_architecture),
+    # so a run that loaded one by name (model.text.pretrained) restores without that name
+    architecture: dict = field(default_factory=dict)
 
     RESUME_FIELDS = ("optimizer", "scheduler", "rng", "trainer")
 
@@ -184,7 +187,7 @@ class Checkpoint:
         typed: dict = {}
         for name, required in (("config", True), ("vocab", True), ("preprocessing", False), ("metrics", False),
                                ("trainer", False), ("optimizer", False), ("scheduler", False), ("scaler", False),
-                               ("rng", False), ("imported", False)):
+                               ("rng", False), ("imported", False), ("architecture", False)):
             value = raw.get(name)
             if value is None and not required:
                 continue
@@ -203,6 +206,8 @@ class Checkpoint:
                     if getattr(self, k) is not None})
         if self.imported:
             out["imported"] = self.imported
+        if self.architecture:
+            out["architecture"] = self.architecture
         return out
 
     def save(self, path: str | Path) -> Path:

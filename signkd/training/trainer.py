@@ -134,8 +134,9 @@ class Trainer:
         from signkd.models.system import build_system
 
         v = self.data.vocabs
+        restored = self._overwritten_pretrained(resume_ckpt or weights_ckpt)
         seed_everything(cfg.train.seed)  # same initial weights whatever the data step drew
-        self.system = build_system(cfg, v.gloss, v.word, v.tokenizer)
+        self.system = build_system(cfg, v.gloss, v.word, v.tokenizer, restored=restored)
         self.system = D.convert_sync_batchnorm(self.system, self.dist, cfg.train.sync_bn).to(self.device)
         check_stages(cfg, self.system)
         self.optimizer = build_optimizer(self.system, cfg.train.optim)
@@ -229,6 +230,34 @@ class Trainer:
             self._init_ckpts[i] = ckpt_io.load_checkpoint(init.checkpoint)
         return self._init_ckpts[i], where
 
+    def _overwritten_pretrained(self, full: Optional[Checkpoint]) -> dict:
+        """build_system's `restored`: the modules named for pretrained ImageNet / BERT weights whose
+        weights come from a checkpoint right after building -- all of them on --resume and
+        --load-weights, those a strict `train.init` entry covers otherwise (a non-strict one may
+        leave some of a module's weights to the pretrained ones) -- so nothing is downloaded or read
+        by name only to be overwritten."""
+        from signkd.training.restore import WeightsSource, overwritten_pretrained
+
+        if full is not None:
+            sources = [WeightsSource("", "", full.model, full.architecture, str(full.path))]
+        else:
+            norm = lambda p: (p.rstrip(".") + ".") if p else ""  # noqa: E731  (as load_prefix)
+            sources = []
+            for i, init in enumerate(self.cfg.train.init):
+                if not (init.strict and init.checkpoint and init.prefix):
+                    continue
+                ckpt, where = self._init_checkpoint(i)
+                architecture = ckpt.get("architecture") if isinstance(ckpt, dict) else None
+                sources.append(WeightsSource(norm(init.prefix), norm(init.source_prefix or init.prefix),
+                                             ckpt_io.model_state_of(ckpt, init.checkpoint),
+                                             architecture if isinstance(architecture, dict) else {}, where))
+        restored = overwritten_pretrained(self.cfg, sources)
+        for prefix in restored:
+            name = "model.text.pretrained" if restored[prefix] is not None else "model.visual.pretrained"
+            self.log(f"{name}: not loaded into {prefix.rstrip('.')} (its weights come from "
+                     f"{full.path if full is not None else 'train.init'})")
+        return restored
+
     def _init_tokenizer(self) -> Optional[dict]:
         """The tokenizer of the first `init:` checkpoint that brings a text-reading teacher, when
         data.tokenizer is empty (a WordPiece trained here would give the teacher's BERT other ids)."""
@@ -286,6 +315,7 @@ class Trainer:
             path=self.work_dir / "last.pt",
             epoch=self.state.epoch,
             model={k: v.detach().cpu() for k, v in ckpt_io.unwrap(self.system).state_dict().items()},
+            architecture=text_architectures(ckpt_io.unwrap(self.system)),
             optimizer=self.optimizer.state_dict(),
             scheduler=self.schedule.state_dict(),
             scaler=self.scaler.state_dict(),
@@ -634,6 +664,13 @@ class Trainer:
         atomic_write_text(path, json.dumps(metrics, indent=1, default=_jsonable), what="metrics")
         write_curves(self.state.history, self.work_dir / "curves.png")
         write_report_md(metrics, self.cfg, self.work_dir / "report.md")
+
+
+def text_architectures(system) -> dict:
+    """{module prefix: BertConfig values} of the system's BERT text encoders (checkpoint `architecture`)."""
+    from signkd.models.text import TextEncoder, text_architecture
+
+    return {f"{name}.": text_architecture(m) for name, m in system.named_modules() if isinstance(m, TextEncoder)}
 
 
 def _best_key(trainer: dict) -> tuple:
