@@ -357,5 +357,6 @@ def test_a_dev_clip_shorter_than_the_receptive_field_is_scored_not_dropped_and_n
     metrics = trainer.state.history[0]["dev"]
     assert metrics["utterances"] == len(trainer.data.samples["dev"])           # every dev clip is scored
     assert metrics.get("too_short", 0) == (1 if pad == "none" else 0)
+    assert ("too short for one step" in trainer.evaluator.summary(metrics)) == (pad == "none")
     hyps = (tmp_path / "run" / "hypotheses" / "dev.glosses.txt").read_text()
     assert f"{dev.name}\n  REF: " in hyps

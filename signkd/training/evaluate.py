@@ -272,4 +272,6 @@ class Evaluator:
             parts.append(f"gloss BLEU-4 {metrics['gloss_bleu4']:.2f}")
         if "bleu4" in metrics:
             parts.append(f"BLEU-4 {metrics['bleu4']:.2f} ROUGE-L {metrics.get('rouge_l', 0.0):.2f}")
+        if metrics.get("too_short"):
+            parts.append(f"{metrics['too_short']} clip(s) too short for one step, scored empty")
         return ", ".join(parts) or "-"
