@@ -330,7 +330,7 @@ def test_slt_word_loss_can_take_the_originals_scale_summed_over_the_batch():
     from pathlib import Path
 
     from signkd.config import load_config
-    from conftest import REPO
+    from conftest import shipped_configs
 
     system = build("slt").eval()
     batch = make_batch()
@@ -340,7 +340,7 @@ def test_slt_word_loss_can_take_the_originals_scale_summed_over_the_batch():
         summed = float(system.losses(batch, {"TranslationCrossEntropy": 1.0})["TranslationCrossEntropy"])
     tokens = int(batch.dec_lengths.sum())
     assert tokens > len(batch) and summed == pytest.approx(mean * tokens, rel=1e-5)
-    for path in sorted((REPO / "configs").rglob("*.yaml")):
+    for path in shipped_configs():
         cfg = load_config(path)
         if cfg.model.task == "slt" and cfg.model.student:
             expected = "token_mean" if "synthetic" in Path(path).parts else "batch_sum"

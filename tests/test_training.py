@@ -335,7 +335,7 @@ def test_cpu_bf16_auto_follows_the_cpu_and_says_what_it_chose(tiny_corpus, tmp_p
 
 def test_no_shipped_config_forces_bfloat16_on_every_cpu():
     """A recipe must not be 14x slower on a CPU without bfloat16 units: `auto`, never `true`."""
-    for path in sorted((REPO / "configs").rglob("*.yaml")):
+    for path in shipped_configs():
         assert load_config(path).train.cpu_bf16 in (False, "auto"), path
 
 
