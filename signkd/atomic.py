@@ -1,4 +1,6 @@
-"""Atomic file writes: a temp file beside the target, flushed to disk, then renamed over it.
+"""Atomic file writes (a temp file beside the target, flushed to disk, then renamed over it), and
+the content hash every reader of a result file uses (cache checksums, pipeline fingerprints,
+imported checkpoints).
 
 Why one helper: a checkpoint, a metrics file or an exported model that a kill or a full disk
 cuts in half must never replace a good one, and no half-written temp file may be left behind.
@@ -6,6 +8,7 @@ Every writer of a result file goes through `atomic_write`, so that rule is writt
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -45,3 +48,12 @@ def _discard(path: Path) -> None:
         path.unlink(missing_ok=True)
     except OSError:   # the folder itself is missing or not writable: nothing was left behind
         pass
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks (checkpoints and packed videos are large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

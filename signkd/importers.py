@@ -63,7 +63,6 @@ the imported config's model.visual.temporal_pad (vac, temporal_pad_multiple 4) d
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 import re
@@ -75,6 +74,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from signkd.atomic import sha256_file
 from signkd.errors import CheckpointError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -471,14 +471,6 @@ class Imported:
     notes: list[str] = field(default_factory=list)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def student_config(config_path: Path, overrides: Sequence[str], notes: list[str]):
     """The signkd config an imported checkpoint carries: `config_path` + overrides, made a
     student-only SLR run (no teachers, no init, no download) whose eval preprocessing is what
@@ -572,7 +564,7 @@ def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional
     epoch = raw.get("epoch")
     epoch = epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 else None
     imported = {
-        "source": kind, "part": part, "file": path.name, "sha256": sha256_of(path), "source_epoch": epoch,
+        "source": kind, "part": part, "file": path.name, "sha256": sha256_file(path), "source_epoch": epoch,
         "gloss_dict": Path(gloss_dict).name,
         "gloss_order": "already sorted" if torch.equal(index, torch.arange(len(index))) else "permuted to sorted",
         "classifier_layout": layouts, "config": str(config_path),

@@ -62,7 +62,7 @@ from typing import Any, Callable, Optional
 
 import yaml
 
-from signkd.atomic import atomic_write_text
+from signkd.atomic import atomic_write_text, sha256_file
 import difflib
 
 from signkd.config import ConfigError, _closest, apply_overrides, from_dict, read_yaml, validate
@@ -510,11 +510,7 @@ def file_sha256(path: Path, known: Optional[dict] = None) -> dict:
     st = path.stat()
     if known and known.get("size") == st.st_size and known.get("mtime_ns") == st.st_mtime_ns and known.get("sha256"):
         return dict(known)
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return {"sha256": digest.hexdigest(), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return {"sha256": sha256_file(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def _loaded_files(run: StageRun, folders: list[Path]) -> dict[str, str]:

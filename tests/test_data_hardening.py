@@ -306,8 +306,8 @@ def test_a_verified_entry_is_not_hashed_again_unless_its_file_changed(tmp_path, 
 
     cache = _pack(tmp_path)
     hashed = []
-    real = video._sha256
-    monkeypatch.setattr(video, "_sha256", lambda path: hashed.append(Path(path).name) or real(path))
+    real = video.sha256_file
+    monkeypatch.setattr(video, "sha256_file", lambda path: hashed.append(Path(path).name) or real(path))
     first = PackedCache(cache)
     first.load("train/v0")
     first.load("train/v0")                                  # the second epoch
@@ -337,8 +337,8 @@ def test_a_verified_record_from_elsewhere_does_not_count(tmp_path, monkeypatch):
     (cache / "verified.jsonl").write_text(json.dumps({"file": entry.file, "sig": fake, "sha256": entry.sha256}) + "\n"
                                           + "{torn line\n", encoding="utf-8")
     hashed = []
-    real = video._sha256
-    monkeypatch.setattr(video, "_sha256", lambda path: hashed.append(path) or real(path))
+    real = video.sha256_file
+    monkeypatch.setattr(video, "sha256_file", lambda path: hashed.append(path) or real(path))
     PackedCache(cache).load("train/v0")
     assert len(hashed) == 1
 

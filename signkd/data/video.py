@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from signkd.atomic import sha256_file
 from signkd.data.names import unsafe_relative_path
 from signkd.errors import DataError, printable
 
@@ -226,12 +227,6 @@ def cache_key(split: str, sample_id: str) -> str:
     return f"{split}/{sample_id}"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _safe_name(key: str) -> str:
@@ -388,7 +383,7 @@ class PackedCache:
             if self._verified.get(entry.file) == (before, entry.sha256):
                 return path
         try:
-            digest = _sha256(path)
+            digest = sha256_file(path)
         except OSError as exc:
             raise FrameError(f"{path}: packed video {key!r} cannot be read ({exc.strerror})", path) from None
         if digest != entry.sha256:
@@ -534,7 +529,7 @@ def pack_videos(items: Sequence[tuple[str, str, str]], out_dir: str | Path, *, s
         used.add(name)
         path = out / name
         prev = old.get(key)
-        if prev and prev.file == name and path.is_file() and _sha256(path) == prev.sha256:
+        if prev and prev.file == name and path.is_file() and sha256_file(path) == prev.sha256:
             videos[key] = {"file": prev.file, "shape": list(prev.shape), "sha256": prev.sha256}
             total_frames += prev.shape[0]
             continue
@@ -552,7 +547,7 @@ def pack_videos(items: Sequence[tuple[str, str, str]], out_dir: str | Path, *, s
         with _open_new(tmp) as fh:
             np.save(fh, np.ascontiguousarray(clip, dtype=np.uint8))
         os.replace(tmp, path)
-        videos[key] = {"file": name, "shape": list(clip.shape), "sha256": _sha256(path)}
+        videos[key] = {"file": name, "shape": list(clip.shape), "sha256": sha256_file(path)}
         total_frames += clip.shape[0]
         bar.set_postfix(frames=total_frames, refresh=False)   # redrawn at tqdm's own pace
     manifest = {"version": CACHE_VERSION, "size": size, "keep_aspect": keep_aspect,
