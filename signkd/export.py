@@ -25,7 +25,7 @@ import torch
 
 from signkd.atomic import atomic_write
 from signkd.errors import SignkdError
-from signkd.inference import SingleClipStudent, temporal_geometry
+from signkd.inference import SingleClipStudent
 
 INPUT_NAME = "video"
 OUTPUT_NAMES = ("conv_logits", "seq_logits")
@@ -83,7 +83,7 @@ def export_onnx(bundle, out: str | Path, *, frames: int = 0, size: int = 0, opse
         finally:
             torch.backends.mha.set_fastpath_enabled(fastpath)
         proto = onnx.load(str(traced))
-    stride, field_ = temporal_geometry(temporal.specs)
+    stride, field_ = temporal.geometry()
     meta = {
         "signkd.preprocessing": json.dumps(vars(bundle.preprocessing)),
         "signkd.glosses": json.dumps(["<blank>"] + [bundle.gloss_vocab.decode([i])[0]

@@ -262,14 +262,6 @@ def _stack(frames: list[np.ndarray], where: str) -> np.ndarray:
 # Windowed temporal model with stitching
 # --------------------------------------------------------------------------------------------
 
-def temporal_geometry(specs) -> tuple[int, int]:
-    """(stride S, receptive field R) in frames of a temporal spec list [("K", 5), ("P", 2), ...]:
-    output step t sees frames [t*S, t*S + R) of the (padded) input."""
-    from signkd.config import temporal_geometry as geometry
-
-    return geometry(specs)
-
-
 class SingleClipStudent(nn.Module):
     """One clip through the SLR student without packing or masks: what `Recognizer` runs and
     `signkd export` writes to ONNX (traceable with a symbolic length). Same numbers as the
