@@ -6,6 +6,7 @@ resumes or evaluates a checkpoint takes them from the checkpoint instead, so ids
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -64,14 +65,12 @@ def check_tokenizer_files(files, where: str = "checkpoint") -> dict:
     if "vocab.txt" not in out and "tokenizer.json" not in out:
         raise CheckpointError(f"{where}: vocab.tokenizer has neither vocab.txt nor tokenizer.json")
     if "tokenizer_config.json" in out:
-        import json
-
         try:
             conf = json.loads(out["tokenizer_config.json"].decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise CheckpointError(f"{where}: vocab.tokenizer['tokenizer_config.json'] is not JSON") from None
-        if not isinstance(conf, dict) or "auto_map" in conf or not str(conf.get("tokenizer_class", "")).isidentifier() \
-                and conf.get("tokenizer_class") is not None:
+        named = conf.get("tokenizer_class") if isinstance(conf, dict) else None
+        if not isinstance(conf, dict) or "auto_map" in conf or (named is not None and not str(named).isidentifier()):
             raise CheckpointError(f"{where}: vocab.tokenizer's tokenizer_config.json asks for a custom tokenizer "
                                   "class (auto_map / tokenizer_class); only transformers' own classes load")
     return out
