@@ -18,6 +18,7 @@ import pytest
 
 from conftest import REPO, TINY_CONFIG
 from signkd.cli import main as cli_main
+from signkd.config import load_config
 from signkd.pipeline import PipelineError, _flat, _Lock, load_pipeline, resolve, run_pipeline
 
 CONFIGS = REPO / "configs"
@@ -297,6 +298,36 @@ def test_the_dialogue_pipeline_chains_vac_teachers_and_students(tmp_path):
         assert init[f"student_slr_2teacher_{kind}"] == [("dialogue_teacher.", f"teacher_slr_{kind}"), ("student.", vac)]
         assert init[f"student_slt_2teacher_{kind}"] == [("student.encoder.", f"student_slr_2teacher_{kind}"),
                                                         ("dialogue_teacher.", f"teacher_slt_{kind}")]
+
+
+def test_the_phoenix2014t_pipeline_starts_every_distilled_model_from_the_vac_baseline(tmp_path):
+    runs = resolve(load_pipeline(CONFIGS / "phoenix2014t" / "pipeline.yaml"), tmp_path)
+    init = {name: [(i.prefix, Path(i.checkpoint).parent.name) for i in r.cfg.train.init] for name, r in runs.items()}
+    assert init["dialogue_teacher"] == [("dialogue_teacher.sign_encoder.", "slr_baseline")]
+    assert init["slr_student_text2gloss"] == [("student.", "slr_baseline")]
+    assert init["slr_student_2teacher"] == [("dialogue_teacher.", "dialogue_teacher"), ("student.", "slr_baseline")]
+    for slt in ("slt_student", "slt_student_gloss2text"):   # the SLT pair differ only in the distillation
+        assert init[slt] == [("student.encoder.", "slr_baseline")]
+
+
+@pytest.mark.parametrize("corpus", ["dialogue_phoenix", "phoenix2014t", "csl_daily"])
+def test_each_config_states_and_carries_the_chain_its_pipeline_runs(corpus, tmp_path):
+    """`signkd train CONFIG` alone starts from the same checkpoints as the pipeline stage (the
+    pipeline adds nothing but --out), and the config says which chain it reproduces."""
+    path = CONFIGS / corpus / "pipeline.yaml"
+    pipe = load_pipeline(path)
+    runs = resolve(pipe, tmp_path)
+    for name, run_ in runs.items():
+        stage = pipe.stages[name]
+        if any(key == "train.init" for key, _ in stage.overrides):
+            continue   # a config shared with another corpus, chained here by the pipeline
+        config = stage.config
+        alone = load_config(config)
+        assert [(i.prefix, Path(i.checkpoint).parent.name) for i in alone.train.init] == \
+            [(i.prefix, Path(i.checkpoint).parent.name) for i in run_.cfg.train.init], name
+        assert all(Path(i.checkpoint).parts[:2] == ("runs", corpus) for i in alone.train.init), name
+        if alone.train.init:
+            assert any(line.startswith("# Chain:") for line in config.read_text().splitlines()), config
 
 
 def test_a_variant_pipeline_composes_its_base(tmp_path):
