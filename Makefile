@@ -43,7 +43,7 @@ bench-demo: $(STAMP)
 	$(PY) benchmarks/demo_seeds.py --seeds 0 1 2 --threads $(DEMO_THREADS) --jobs $(DEMO_JOBS)
 
 bench-text: $(STAMP)
-	$(PY) benchmarks/text_teachers.py --jobs 2 --threads 1 --text2gloss-seeds 0 1
+	$(PY) benchmarks/text_teachers.py --jobs 2 --threads 1
 
 clean:
 	rm -rf runs build *.egg-info

@@ -19,11 +19,24 @@ output folder; neither needs quoting in YAML):
         needs: [teacher]
         set:
           train.init: [{checkpoint: ${teacher}/best.pt, prefix: dialogue_teacher.}]
-      student_test:                     # command: train (default) | test
+      student_test:                     # command: train (default) | test | back-translate
         command: test
         config: student_slr_2teacher_bilstm.yaml
         weights: ${student}/best.pt
         needs: [student]
+      gloss2text_test:                  # decoding tuned on dev, the ensemble of two runs
+        command: test
+        config: gloss2text.yaml
+        weights: ${gloss2text}/best.pt
+        ensemble: [${gloss2text_seed1}/best.pt]
+        tune: [{eval.translation_beam: 1}, {eval.translation_beam: 4, eval.length_penalty: 2}]
+        needs: [gloss2text, gloss2text_seed1]
+      pseudo_glosses:                   # `signkd back-translate` of a split's annotation file
+        command: back-translate
+        config: text2gloss.yaml         # whose data.* names the file (split: train by default)
+        weights: ${text2gloss}/best.pt
+        options: {tag: BTTAG, dropout: 0.3}
+        needs: [text2gloss]             # writes pseudo_glosses/<the annotation file's own name>
 
 A variant is a file with `base: other_pipeline.yaml`: its `set` and each stage's `set` are merged
 key by key over the base's, other fields replace the base's, new stages are added.
@@ -33,8 +46,8 @@ A string in a stage's config file that names `<out>/<stage>/...` refers to that 
 `signkd train`); it must be in `needs` like a placeholder. Overrides apply in this order: config
 file < pipeline `set` < stage `set` < `--set` on the command line.
 
-Each stage runs as `python -m signkd train CONFIG --work-dir OUT/<stage> --set ...` with its output
-in OUT/<stage>/stage.log; OUT/<stage>/stage.json records what it was run with (its fingerprint: the
+Each stage runs as `python -m signkd train CONFIG --work-dir OUT/<stage> --set ...` (or `signkd
+test` / `signkd back-translate`) with its output in OUT/<stage>/stage.log; OUT/<stage>/stage.json records what it was run with (its fingerprint: the
 config as written, minus the keys that only say how fast or verbosely it runs, the sha256 of the
 results of the stages it needs, of the checkpoints it loads from elsewhere and of the corpus's
 annotation files) and its status.
@@ -70,9 +83,16 @@ from signkd.errors import SignkdError
 from signkd.training.run_dir import STAGE_LOG, STAGE_RECORD, previous_run
 
 TOP_KEYS = ("base", "out", "set", "stages")
-STAGE_KEYS = ("config", "command", "needs", "set", "weights")
-COMMANDS = ("train", "test")
-# What each command leaves for the stages that need it: its fingerprint is the file's sha256.
+STAGE_KEYS = ("config", "command", "needs", "set", "weights", "ensemble", "tune", "split", "options")
+COMMANDS = ("train", "test", "back-translate")
+# The keys each command takes besides `command` and `needs`; the first group is required.
+COMMAND_KEYS = {"train": (("config",), ("set",)),
+                "test": (("config", "weights"), ("set", "ensemble", "tune")),
+                "back-translate": (("config", "weights"), ("set", "split", "ensemble", "options"))}
+# `signkd back-translate` options a stage may set (its `options:` mapping).
+BACK_TRANSLATE_OPTIONS = ("beam", "length_penalty", "copies", "dropout", "tag", "seed", "batch_size")
+# What each command leaves for the stages that need it: its fingerprint is the file's sha256
+# (back-translate: the annotation file it writes, named as its input).
 PRODUCT = {"train": "best.pt", "test": "test_metrics.json"}
 STATE_FILE, LOG_FILE, PLAN_FILE = STAGE_RECORD, STAGE_LOG, "pipeline.json"   # the first two are not a run to `train`
 # Keys that say how fast, where or how verbosely a run goes, not what it computes: a change to
@@ -103,7 +123,11 @@ class Stage:
     command: str = "train"
     needs: tuple[str, ...] = ()
     overrides: tuple[tuple[str, Any], ...] = ()   # its `set:`
-    weights: str = ""             # test: the checkpoint scored
+    weights: str = ""             # test: the checkpoint scored; back-translate: the Text2Gloss checkpoint
+    ensemble: tuple[str, ...] = ()                 # test / back-translate: more checkpoints decoding together
+    tune: tuple[dict, ...] = ()                    # test: decoding settings tried on dev (`signkd test --tune`)
+    split: str = "train"                           # back-translate: the config's split whose file it reads
+    options: tuple[tuple[str, Any], ...] = ()      # back-translate: its command-line options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,8 +309,13 @@ def load_pipeline(path: str | Path) -> Pipeline:
         if command not in COMMANDS:
             raise PipelineError(f"{where}.command: expected one of {', '.join(COMMANDS)}, got {command!r}"
                                 + (_closest(str(command), COMMANDS) if isinstance(command, str) else ""))
-        config = spec.get("config")
-        if not isinstance(config, str) or not config:
+        required, optional = COMMAND_KEYS[command]
+        for key in spec:
+            if key not in ("command", "needs") + required + optional:
+                raise PipelineError(f"{where}.{key}: not a key of a {command} stage (it takes "
+                                    f"{', '.join(required + optional)})")
+        config = spec.get("config", "")
+        if "config" in required and (not isinstance(config, str) or not config):
             raise PipelineError(f"{where}.config: expected the stage's config file (a path relative to the "
                                 f"pipeline file)")
         needs = spec.get("needs") or []
@@ -302,21 +331,43 @@ def load_pipeline(path: str | Path) -> Pipeline:
         if len(set(needs)) != len(needs):
             raise PipelineError(f"{where}.needs: a stage is listed twice")
         weights = spec.get("weights", "")
-        if command == "test" and (not isinstance(weights, str) or not weights):
-            raise PipelineError(f"{where}.weights: a test stage scores a checkpoint, e.g. "
+        if "weights" in required and (not isinstance(weights, str) or not weights):
+            raise PipelineError(f"{where}.weights: a {command} stage decodes with a checkpoint, e.g. "
                                 f"weights: ${{train_stage}}/best.pt")
-        if command != "test" and weights:
-            raise PipelineError(f"{where}.weights: only for command: test (train stages load weights with train.init)")
+        if "weights" not in required and "weights" in spec:
+            raise PipelineError(f"{where}.weights: only for command: test or back-translate (train stages load "
+                                f"weights with train.init)")
+        split = spec.get("split", "train")
+        if split not in ("train", "dev", "test"):
+            raise PipelineError(f"{where}.split: expected train, dev or test (the split of the stage's config whose "
+                                f"annotation file is back-translated), got {split!r}")
+        ensemble = spec.get("ensemble") or []
+        if not isinstance(ensemble, list) or not all(isinstance(e, str) and e for e in ensemble):
+            raise PipelineError(f"{where}.ensemble: expected a list of checkpoint paths")
+        tune = spec.get("tune") or []
+        if not isinstance(tune, list) or not all(isinstance(s, dict) and s for s in tune):
+            raise PipelineError(f"{where}.tune: expected a list of decoding settings, e.g. "
+                                f"[{{eval.translation_beam: 1}}, {{eval.translation_beam: 4}}]")
+        for i, setting in enumerate(tune):
+            for key in setting:
+                if not isinstance(key, str) or not key.startswith("eval."):
+                    raise PipelineError(f"{where}.tune[{i}]: {key!r}: only decoding settings (eval.*) are tuned")
+        options = _settings(spec.get("options"), f"{where}.options")
+        for key, _ in options:
+            if key not in BACK_TRANSLATE_OPTIONS:
+                raise PipelineError(f"{where}.options.{key}: not a back-translate option"
+                                    f"{_closest(key, BACK_TRANSLATE_OPTIONS)}")
         overrides = _settings(spec.get("set"), f"{where}.set")
-        for key, value in overrides + ((("weights", weights),) if weights else ()):
+        paths = [("weights", weights)] + [(f"ensemble[{i}]", e) for i, e in enumerate(ensemble)]
+        for key, value in [(f"set.{k}", v) for k, v in overrides] + [(k, v) for k, v in paths if v]:
             for ref in sorted(_refs(value) - {"out"}):
                 if ref not in raw_stages:
-                    raise PipelineError(f"{where}.{'set.' if key != 'weights' else ''}{key}: ${{{ref}}} names no stage"
-                                        f"{_stage_hint(ref, names)}")
+                    raise PipelineError(f"{where}.{key}: ${{{ref}}} names no stage{_stage_hint(ref, names)}")
                 if ref not in needs:
-                    raise PipelineError(f"{where}.{'set.' if key != 'weights' else ''}{key}: ${{{ref}}} is the folder "
-                                        f"of stage {ref!r}, which is not in its needs")
-        stages[name] = Stage(name, Path(config), command, tuple(needs), overrides, weights)
+                    raise PipelineError(f"{where}.{key}: ${{{ref}}} is the folder of stage {ref!r}, which is not "
+                                        f"in its needs")
+        stages[name] = Stage(name, Path(config) if config else Path(), command, tuple(needs), overrides, weights,
+                             tuple(ensemble), tuple(tune), split, options)
     return Pipeline(path, stages, _order(stages, path), out, common, tuple(dict.fromkeys(data["homes"])))
 
 
@@ -424,7 +475,9 @@ class StageRun:
     cfg: Any = None                                  # the validated Config it trains with (None: invalid)
     config: dict = dataclasses.field(default_factory=dict)   # as written, placeholders kept (fingerprinted)
     problems: list[str] = dataclasses.field(default_factory=list)
-    weights: str = ""                                # test: the expanded checkpoint path
+    weights: str = ""                                # test / back-translate: the expanded checkpoint path
+    ensemble: list[str] = dataclasses.field(default_factory=list)   # expanded
+    corpus: str = ""                                 # back-translate: the annotation file of its split
 
     @property
     def name(self) -> str:
@@ -439,6 +492,8 @@ class StageRun:
         return state if isinstance(state, dict) else None
 
     def product(self) -> Path:
+        if self.stage.command == "back-translate":
+            return self.folder / (Path(self.corpus).name if self.corpus else "back-translation.txt")
         return self.folder / PRODUCT[self.stage.command]
 
 
@@ -467,6 +522,7 @@ def resolve(pipe: Pipeline, out: Path, cli_sets: list[str] = (), threads: int = 
     for name in pipe.order:
         stage = pipe.stages[name]
         run = runs[name] = StageRun(stage, folders[name])
+        run.weights, run.ensemble = expand(stage.weights), [expand(e) for e in stage.ensemble]
         try:
             written = copy.deepcopy(read_yaml(stage.config))
         except ConfigError as exc:
@@ -490,14 +546,44 @@ def resolve(pipe: Pipeline, out: Path, cli_sets: list[str] = (), threads: int = 
             run.cfg = cfg
         except ConfigError as exc:
             run.problems.append(f"{stage.config}: {exc}")
-        run.weights = expand(stage.weights)
+        if stage.command == "back-translate":
+            _back_translation_command(run)
+            continue
         run.argv = [sys.executable, "-m", "signkd", stage.command, str(stage.config)]
         if stage.command == "test":
             run.argv += ["--load-weights", run.weights]
+            run.argv += ["--ensemble", *run.ensemble] if run.ensemble else []
+            for setting in stage.tune:
+                run.argv += ["--tune", json.dumps(setting)]
+            if stage.ensemble or stage.tune:   # what it decodes with is part of what it computes
+                run.config = dict(run.config, stage={"ensemble": list(stage.ensemble), "tune": list(stage.tune)})
         run.argv += ["--work-dir", str(run.folder)]
         for text in strings:
             run.argv += ["--set", text]
     return runs
+
+
+def _back_translation_command(run: StageRun) -> None:
+    """`signkd back-translate WEIGHTS <the split's annotation file> --out <stage>/<its name>`; what it
+    is given (placeholders kept) joins the fingerprinted config."""
+    from signkd.data.corpora import annotation_file
+
+    stage = run.stage
+    run.config = dict(run.config, stage={"weights": stage.weights, "ensemble": list(stage.ensemble),
+                                         "split": stage.split, "options": dict(stage.options)})
+    if run.cfg is None:
+        return
+    d = run.cfg.data
+    try:
+        run.corpus = str(annotation_file(d.format, d.root, getattr(d, stage.split), annotations=d.annotations,
+                                         dialogue=d.dialogue))
+    except SignkdError as exc:
+        run.problems.append(f"split {stage.split}: {exc}")
+        return
+    run.argv = [sys.executable, "-m", "signkd", "back-translate", run.weights, run.corpus, "--out", str(run.product())]
+    run.argv += ["--ensemble", *run.ensemble] if run.ensemble else []
+    for key, value in stage.options:
+        run.argv += [f"--{key.replace('_', '-')}", str(value)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -520,12 +606,13 @@ def _loaded_files(run: StageRun, folders: list[Path]) -> dict[str, str]:
     synthetic corpus's corpus.json records how they were made)."""
     from signkd.data.corpora import annotation_file
 
+    inside = [str(f) for f in folders]
+    paths = {"weights": run.weights} if run.weights else {}
+    paths.update({f"ensemble[{i}]": p for i, p in enumerate(run.ensemble)})
     if run.cfg is None:
-        return {}
-    cfg, inside = run.cfg, [str(f) for f in folders]
-    paths = {f"train.init[{i}].checkpoint": init.checkpoint for i, init in enumerate(cfg.train.init)}
-    if run.stage.command == "test":
-        paths["weights"] = run.weights
+        return _outside(paths, inside)
+    cfg = run.cfg
+    paths.update({f"train.init[{i}].checkpoint": init.checkpoint for i, init in enumerate(cfg.train.init)})
     d = cfg.data
     for role in ("train", "dev", "test"):
         if getattr(d, role):
@@ -536,6 +623,11 @@ def _loaded_files(run: StageRun, folders: list[Path]) -> dict[str, str]:
                 pass
     if d.format == "synthetic" and d.root:   # how its frames were rendered, which the annotations do not show
         paths["corpus.json"] = str(Path(d.root) / "corpus.json")
+    return _outside(paths, inside)
+
+
+def _outside(paths: dict[str, str], inside: list[str]) -> dict[str, str]:
+    """The files of `paths` that exist and lie outside every stage folder."""
     return {k: p for k, p in paths.items()
             if p and not any(p == f or p.startswith(f + os.sep) for f in inside) and Path(p).is_file()}
 
@@ -702,6 +794,10 @@ class InputChecker:
         from signkd.training.data import frame_source, needs_tokenizer, needs_video
 
         cfg, problems = run.cfg, []
+        for key, path in [("weights", run.weights), ("corpus", run.corpus)] + \
+                [(f"ensemble[{i}]", p) for i, p in enumerate(run.ensemble)]:
+            if path and not self.made_here(path) and not Path(path).is_file():
+                problems.append(f"{key}: not found: {path}")
         if cfg is None:
             return problems
         d, m = cfg.data, cfg.model
@@ -734,8 +830,6 @@ class InputChecker:
         for i, init in enumerate(cfg.train.init):
             if init.checkpoint and not self.made_here(init.checkpoint) and not Path(init.checkpoint).is_file():
                 problems.append(f"train.init[{i}].checkpoint: not found: {init.checkpoint}")
-        if run.stage.command == "test" and not self.made_here(run.weights) and not Path(run.weights).is_file():
-            problems.append(f"weights: not found: {run.weights}")
         return problems
 
     def notes(self, stages: list[str]) -> list[str]:
@@ -791,6 +885,9 @@ def _signal_name(number: int) -> str:
 def _result(run: StageRun) -> str:
     """A stage's headline result for the table: its dev score from metrics.json / test_metrics.json."""
     try:
+        if run.stage.command == "back-translate":
+            made = json.loads(run.product().with_name(run.product().name + ".json").read_text(encoding="utf-8"))
+            return f"{made['pseudo_rows']} pseudo rows, gloss WER {made['copies'][0]['wer']:.1f}"
         if run.stage.command == "test":
             scores = json.loads((run.folder / "test_metrics.json").read_text(encoding="utf-8"))
             dev, epoch = scores.get("dev") or {}, None
@@ -799,7 +896,7 @@ def _result(run: StageRun) -> str:
             dev, epoch = (metrics.get("final") or {}).get("dev") or {}, metrics.get("best_epoch")
             if not dev and metrics.get("select_metric") and metrics.get("best_score") is not None:
                 dev = {metrics["select_metric"]: metrics["best_score"]}
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, KeyError, IndexError, TypeError):
         return ""
     for key, label in (("wer", "WER"), ("bleu4", "BLEU-4"), ("gloss_bleu4", "gloss BLEU-4")):
         if isinstance(dev.get(key), (int, float)):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import pickle
 import shutil
 import signal
@@ -61,8 +62,8 @@ stages:
     (TWO + "    set: {train.init: [{checkpoint: ${teachr}/best.pt, prefix: x.}]}\n",
      "stages.student.set.train.init: ${teachr} names no stage; did you mean 'teacher'?"),
     (TWO + f"  teacher:\n    config: {TINY_CONFIG}\n", "invalid YAML ('teacher' given twice)"),
-    (TWO + "    command: tset\n", "stages.student.command: expected one of train, test, got 'tset'; did you mean 'test'?"),
-    (TWO + "    command: test\n", "stages.student.weights: a test stage scores a checkpoint"),
+    (TWO + "    command: tset\n", "stages.student.command: expected one of train, test, back-translate, got 'tset'; did you mean 'test'?"),
+    (TWO + "    command: test\n", "stages.student.weights: a test stage decodes with a checkpoint"),
     (TWO.replace("  student:", "  my/student:"), "a stage name is its folder name"),
     (TWO + "    set: [train.epochs=1]\n", "stages.student.set: expected a mapping of config keys to values"),
     ("set: {train.init: [{checkpoint: ${teacher}/best.pt}]}\n" + TWO,
@@ -597,3 +598,65 @@ def test_the_whole_dialogue_phoenix_chain_runs_at_toy_size(tmp_path, tiny_corpus
         for init in run_.cfg.train.init:
             line = next(ln for ln in log.splitlines() if ln.startswith(f"init: {init.prefix} <- {init.checkpoint}:"))
             assert "; missing 0; unexpected 0)" in line, line
+
+
+TINY_TEXT_TEACHER = ["model.hidden=32", "model.text.hidden=32", "model.text.heads=2", "model.text.ff=64",
+                     "data.tokenizer_vocab_size=200", "data.batch_size=8", "train.eval_every=50",
+                     "model.text_teacher_encoder={layers: 1, heads: 2, ff: 64, dropout: 0.0}",
+                     "model.teacher_decoder={layers: 1, heads: 2, ff: 64, dropout: 0.3, emb_dropout: 0.0, "
+                     "tie_embeddings: true}", "train.cpu_bf16=false", "train.average_last=0", "train.optim.lr=3e-3"]
+
+
+def test_the_text_teacher_pipeline_passes_the_dry_run(tiny_corpus, tmp_path, capsys):
+    path = CONFIGS / "phoenix2014t" / "pipeline_text_teachers.yaml"
+    code, out, err = run(["run", str(path), "--dry-run", "--out", str(tmp_path / "out"),
+                          "--set", f"data.annotations={tiny_corpus / 'annotations' / 'manual'}"], capsys)
+    assert (code, err) == (0, ""), err
+    assert len(load_pipeline(path).order) == 12 and not (tmp_path / "out").exists()
+
+
+def test_a_stage_kind_takes_only_its_own_keys(tmp_path, capsys):
+    base = "stages:\n  t:\n    config: c.yaml\n"
+    cases = {
+        "  bt:\n    command: back-translate\n    config: c.yaml\n    needs: [t]\n": "bt.weights: a back-translate stage",
+        "  s:\n    config: c.yaml\n    tune: [{eval.translation_beam: 4}]\n": "s.tune: not a key of a train stage",
+        "  s:\n    command: test\n    config: c.yaml\n    weights: ${t}/best.pt\n    needs: [t]\n"
+        "    tune: [{train.seed: 1}]\n": "only decoding settings",
+        "  s:\n    command: test\n    config: c.yaml\n    weights: x.pt\n    ensemble: [${t}/best.pt]\n":
+            "s.ensemble[0]: ${t} is the folder of stage 't', which is not in its needs",
+        "  bt:\n    command: back-translate\n    config: c.yaml\n    weights: x.pt\n    options: {beem: 4}\n":
+            "bt.options.beem: not a back-translate option; did you mean 'beam'?",
+    }
+    for extra, message in cases.items():
+        with pytest.raises(PipelineError, match=re.escape(message)):
+            load_pipeline(write(tmp_path / "p.yaml", base + extra))
+
+
+@pytest.mark.slow
+def test_back_translation_and_tuned_test_stages_run_in_a_pipeline(tiny_corpus, tmp_path, capsys):
+    """Text2Gloss (two seeds) -> their ensemble back-translates the train file -> Gloss2Text trains on
+    it -> scored with decoding tuned on dev: the chain of `make bench-text`, at toy size."""
+    # a variant of the shipped file: Text2Gloss long enough to emit glosses, Gloss2Text one epoch
+    path = write(tmp_path / "variant.yaml", f"base: {CONFIGS / 'phoenix2014t' / 'pipeline_text_teachers.yaml'}\nstages:\n"
+                 "  text2gloss: {set: {train.epochs: 30}}\n  text2gloss-seed1: {set: {train.epochs: 30}}\n"
+                 "  gloss2text: {set: {train.epochs: 1}}\n")
+    sets = [f"data.annotations={tiny_corpus / 'annotations' / 'manual'}", *TINY_TEXT_TEACHER]
+    args = ["run", str(path), "--out", str(tmp_path / "out"), "--only", "gloss2text-scored"]
+    code, out, err = run(args + [a for s in sets for a in ("--set", s)], capsys)
+    assert code == 0, err
+    out_dir = tmp_path / "out"
+    made = out_dir / "back-translation-greedy" / "PHOENIX-2014-T.train.corpus.csv"
+    real = (tiny_corpus / "annotations" / "manual" / "PHOENIX-2014-T.train.corpus.csv").read_text().splitlines()
+    rows = made.read_text().splitlines()
+    summary = json.loads(made.with_name(made.name + ".json").read_text())
+    assert rows[:len(real)] == real and len(rows) == len(real) + summary["pseudo_rows"] > len(real)
+    assert all("BTTAG" in row for row in rows[len(real):]) and summary["ensemble"]   # tagged, by both seeds
+    assert json.loads((out_dir / "back-translation-greedy" / "stage.json").read_text())["inputs"]["needs"].keys() == \
+        {"text2gloss", "text2gloss-seed1"}
+    scored = json.loads((out_dir / "gloss2text-scored" / "test_metrics.json").read_text())
+    assert len(scored["tuning"]["tried"]) == 4 and scored["tuning"]["metric"] == "bleu4"
+    assert scored["dev"] == next(t["dev"] for t in scored["tuning"]["tried"]
+                                 if t["setting"] == scored["tuning"]["chosen"])
+    # unchanged: nothing reruns
+    code, out, err = run(args + [a for s in sets for a in ("--set", s)], capsys)
+    assert code == 0 and "0 to run" in out

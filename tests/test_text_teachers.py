@@ -80,9 +80,15 @@ def test_teacher_learns_and_decodes_real_slice(tmp_path, config, module):
     assert len(beams) == SLICE and sum(map(bool, beams)) == SLICE
 
 
-def test_bench_text_seeds_score_each_run_and_their_ensemble(tmp_path):
-    """`benchmarks/text_teachers.py --seeds`: one run per seed (own folder and seed), each scored, and
-    the ensemble of all of them scored with every run's best.pt as a member."""
+TINY_BENCH = ["train.epochs=4", "train.optim.lr=0.01", "data.batch_size=8", "model.hidden=32",
+              "model.text.hidden=32", "model.text.ff=64", "data.tokenizer_vocab_size=300",
+              "model.text_teacher_encoder.ff=64", "model.teacher_decoder.ff=64", "eval.max_output_factor=0.5"]
+
+
+def test_bench_text_runs_the_pipeline_and_tabulates_every_scored_stage(tmp_path, capsys):
+    """`make bench-text` = `signkd run configs/phoenix2014t/pipeline_text_teachers.yaml` + one table: each
+    scored stage (one run, the ensemble of two) with the decoding it chose on dev; a second
+    invocation trains nothing and prints the same table."""
     import json
     import sys
 
@@ -93,85 +99,22 @@ def test_bench_text_seeds_score_each_run_and_their_ensemble(tmp_path):
     dev = (DATA / "PHOENIX-2014-T.dev.corpus.csv").read_text(encoding="utf-8").splitlines()[:9]
     (data / "PHOENIX-2014-T.dev.corpus.csv").write_text("\n".join(dev) + "\n", encoding="utf-8")
     out = tmp_path / "bench"
-    rc = text_teachers.main(["--data", str(data), "--out", str(out), "--only", "gloss2text", "--seeds", "3", "5", "--back-translation", "none",
-                             "--beams", "1", "--set", "train.epochs=1", "--set", "data.batch_size=8", "--set", "model.hidden=32",
-                             "--set", "model.text_teacher_encoder.ff=64", "--set", "model.teacher_decoder.ff=64",
-                             "--set", "eval.max_output_factor=0.5"])
-    assert rc == 0
-    teachers = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["teachers"]
-    assert list(teachers) == ["gloss2text", "gloss2text-seed5", "gloss2text x2"]
-    assert [teachers[k]["seed"] for k in ("gloss2text", "gloss2text-seed5")] == [3, 5]
-    for name, seed in (("gloss2text", 3), ("gloss2text-seed5", 5)):
-        assert load_config(out / name / "config.yaml").train.seed == seed, name
-    assert teachers["gloss2text x2"]["ensemble"] == [str(out / "gloss2text" / "best.pt"),
-                                                     str(out / "gloss2text-seed5" / "best.pt")]
-    assert teachers["gloss2text x2"]["run"]["seeds"] == [3, 5]
-    assert "bleu4" in teachers["gloss2text x2"]["dev"]
-
-
-TINY_BENCH = ["--beams", "1", "--set", "train.epochs=6", "--set", "train.optim.lr=0.01", "--set", "data.batch_size=4",
-              "--set", "model.hidden=32", "--set", "model.text.hidden=32", "--set", "model.text.ff=64",
-              "--set", "data.tokenizer_vocab_size=300", "--set", "model.text_teacher_encoder.ff=64",
-              "--set", "model.teacher_decoder.ff=64", "--set", "eval.max_output_factor=0.5"]
-
-
-def test_bench_text_back_translation_pipeline(tmp_path):
-    """The default `make bench-text` path: Text2Gloss runs first, the best on dev back-translates the
-    train sentences (greedy and dropout, tagged), and each Gloss2Text run trains on its file; --reuse
-    keeps every file it can."""
-    import json
-    import sys
-
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    import text_teachers
-
-    torch.set_num_threads(1)
-    data = _slice(tmp_path)
-    dev = (DATA / "PHOENIX-2014-T.dev.corpus.csv").read_text(encoding="utf-8").splitlines()[:9]
-    (data / "PHOENIX-2014-T.dev.corpus.csv").write_text("\n".join(dev) + "\n", encoding="utf-8")
-    out = tmp_path / "bench"
-    args = ["--data", str(data), "--out", str(out), "--text2gloss-seeds", "0", "1"] + TINY_BENCH
+    args = ["--data", str(data), "--out", str(out), "--only", "text2gloss-scored", "text2gloss-x2-scored",
+            *[a for o in TINY_BENCH for a in ("--set", o)]]
     assert text_teachers.main(args) == 0
-    results = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-    teachers = results["teachers"]
-    assert list(teachers) == ["text2gloss", "text2gloss-seed1", "text2gloss x2",
-                              "gloss2text", "gloss2text-dropout", "gloss2text x2"]
-    bt = results["back_translation"]
-    # the ensemble of both Text2Gloss runs back-translates, the better on dev first
-    order = sorted(("text2gloss", "text2gloss-seed1"), key=lambda n: -teachers[n]["dev"]["gloss_bleu4"])
-    assert bt["checkpoints"] == [str(out / n / "best.pt") for n in order]
-    assert bt["variants"]["greedy"]["ensemble"] == [str(out / order[1] / "best.pt")]
-
-    real = (data / "PHOENIX-2014-T.train.corpus.csv").read_text(encoding="utf-8").splitlines()
-    for name, variant in (("gloss2text", "greedy"), ("gloss2text-dropout", "dropout")):
-        made = bt["variants"][variant]
-        path = out / "back-translation" / variant / "PHOENIX-2014-T.train.corpus.csv"
-        lines = path.read_text(encoding="utf-8").splitlines()
-        assert lines[:len(real)] == real                                   # the real pairs, untouched
-        pseudo = lines[len(real):]
-        assert len(pseudo) == made["pseudo_rows"] > 0
-        assert all(row.split("|")[5].split()[0] == "BTTAG" for row in pseudo)
-        assert made["dropout"] == (0.3 if variant == "dropout" else 0.0)
-        assert load_config(out / name / "config.yaml").data.train == str(path.resolve())
-        assert teachers[name]["back_translation"] == variant
-    assert teachers["gloss2text x2"]["ensemble"] == [str(out / "gloss2text" / "best.pt"),
-                                                     str(out / "gloss2text-dropout" / "best.pt")]
-
+    first = capsys.readouterr().out
+    teachers = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["teachers"]
+    assert list(teachers) == ["text2gloss", "text2gloss-x2"]
+    assert teachers["text2gloss-x2"]["members"] == ["text2gloss", "text2gloss-seed1"]
+    assert teachers["text2gloss-x2"]["ensemble"] == [str(out / "text2gloss" / "best.pt"),
+                                                      str(out / "text2gloss-seed1" / "best.pt")]
+    for label, r in teachers.items():
+        assert len(r["tuning"]["tried"]) == 4 and r["tuning"]["metric"] == "gloss_bleu4"
+        row = next(line for line in first.splitlines() if line.split()[:2] == [label, "dev"])
+        assert f"{r['dev']['gloss_bleu4']:.2f}" in row.split()
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.pt")}
-    stamps.update({p: p.stat().st_mtime_ns for p in (out / "back-translation").rglob("*.csv")})
-    assert text_teachers.main(args + ["--reuse"]) == 0
-    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps           # nothing trained or written again
-
-
-def test_bench_text_back_translation_needs_a_text2gloss(tmp_path):
-    import sys
-
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    import text_teachers
-
-    data = _slice(tmp_path)
-    with pytest.raises(SystemExit, match="needs a Text2Gloss"):
-        text_teachers.main(["--data", str(data), "--out", str(tmp_path / "b"), "--only", "gloss2text"])
-    with pytest.raises(SystemExit, match="--bt-from .*no such checkpoint"):
-        text_teachers.main(["--data", str(data), "--out", str(tmp_path / "b"), "--only", "gloss2text",
-                            "--bt-from", str(tmp_path / "missing.pt")])
+    assert text_teachers.main(args) == 0
+    again = capsys.readouterr().out
+    assert "0 to run" in again and {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert first.split("PHOENIX-2014-T text teachers")[1].split("wrote")[0] == \
+        again.split("PHOENIX-2014-T text teachers")[1].split("wrote")[0]

@@ -291,6 +291,36 @@ def test_signkd_test_ensembles_text_teacher_checkpoints(tiny_corpus, tmp_path):
                  ensemble=[tmp_path / "slr" / "best.pt"])
 
 
+def test_signkd_test_tunes_decoding_on_dev_and_scores_test_with_the_choice(tiny_corpus, tmp_path):
+    """`signkd test --tune`: each setting scored on dev, the best decodes test, exactly as a plain
+    `signkd test` with that setting would; test never chooses."""
+    from signkd.config import ConfigError
+    from signkd.training.testing import run_test
+
+    g2t = ["model.task=slt", "model.student=false", "model.gloss2text=true",
+           "loss.weights={TranslationToGlossCrossEntropy: 1}", "train.stages=[{train: [gloss2text]}]",
+           "train.epochs=2", "train.max_steps_per_epoch=4"]
+    trainer = _trainer(tiny_corpus, tmp_path / "run", *g2t)
+    trainer.fit()
+    best = tmp_path / "run" / "best.pt"
+    grid = [{"eval.translation_beam": 1}, {"eval.translation_beam": 3, "eval.length_penalty": 2.0},
+            {"eval.translation_beam": 3, "eval.length_penalty": 0.5}]
+    tuned = run_test(trainer.cfg, best, work_dir=tmp_path / "tuned", log=lambda m: None, tune=grid,
+                     tune_metric="rouge_l")
+    tried = tuned["tuning"]["tried"]
+    assert [t["setting"] for t in tried] == grid and tuned["tuning"]["metric"] == "rouge_l"
+    winner = max(tried, key=lambda t: t["dev"]["rouge_l"])      # the first of equals, as is_better keeps it
+    assert tuned["tuning"]["chosen"] == winner["setting"] and tuned["dev"] == winner["dev"]
+    fixed = _trainer(tiny_corpus, tmp_path / "fixed", *g2t,
+                     *[f"{k}={v}" for k, v in winner["setting"].items()]).cfg
+    plain = run_test(fixed, best, work_dir=tmp_path / "plain", log=lambda m: None)
+    assert plain["test"] == tuned["test"] and plain["dev"] == tuned["dev"]
+    written = json.loads((tmp_path / "tuned" / "test_metrics.json").read_text())
+    assert written["tuning"]["chosen"] == winner["setting"]
+    with pytest.raises(ConfigError, match="only decoding settings"):
+        run_test(trainer.cfg, best, work_dir=tmp_path / "bad", log=lambda m: None, tune=[{"train.seed": 3}])
+
+
 @pytest.mark.parametrize("bf16", [True, False])
 def test_cpu_bf16_autocasts_the_training_forward_only(tiny_corpus, tmp_path, bf16):
     """train.cpu_bf16: training matmuls in bfloat16, weights/optimizer in float32, dev scored in float32."""

@@ -10,28 +10,56 @@ from pathlib import Path
 
 import torch
 
-from signkd.config import Config
+from signkd.config import Config, ConfigError, apply_overrides, from_dict, to_dict, validate
 from signkd.training import distributed as D
 from signkd.training.checkpoint import Checkpoint
 from signkd.training.data import build_data
-from signkd.training.evaluate import Evaluator
+from signkd.training.evaluate import Evaluator, is_better, select_metric
 from signkd.training.restore import restore
 
 
 def run_test(cfg: Config, checkpoint: str | Path, *, work_dir: str | Path | None = None, splits=("dev", "test"),
-             dist: D.DistInfo | None = None, log=print, ensemble=()) -> dict:
+             dist: D.DistInfo | None = None, log=print, ensemble=(), tune=(), tune_metric: str = "") -> dict:
     """`ensemble`: more checkpoints of the same text teacher(s) (same vocabularies; their own
-    configs); the teachers' translations are then decoded by the ensemble of all of them."""
+    configs); the teachers' translations are then decoded by the ensemble of all of them.
+    `tune`: decoding settings to try ({"eval.translation_beam": 4, ...} each): every one is scored
+    on dev, the best by `tune_metric` (default: the run's select metric) decodes the other splits.
+    Only dev chooses: the test split never picks anything."""
     dist = dist or D.setup(cfg.train.device)
     work_dir = Path(work_dir or cfg.work_dir)
+    candidates = [_decoding_setting(s, f"--tune #{i + 1}") for i, s in enumerate(tune)]
+    if candidates and not cfg.data.dev:
+        raise ConfigError("--tune: decoding settings are chosen on dev, but data.dev is empty")
     splits = [s for s in splits if getattr(cfg.data, s, "")]
-    ckpt, system, evaluator = load_for_decoding(cfg, checkpoint, work_dir, splits=splits, dist=dist, log=log,
+    roles = list(dict.fromkeys((["dev"] if candidates else []) + splits))
+    ckpt, system, evaluator = load_for_decoding(cfg, checkpoint, work_dir, splits=roles, dist=dist, log=log,
                                                 ensemble=ensemble)
     results = {"checkpoint": str(checkpoint), "epoch": ckpt.epoch}
     if ensemble:
         results["ensemble"] = [str(checkpoint)] + [str(p) for p in ensemble]
+    if candidates:
+        metric = tune_metric or select_metric(cfg)
+        tried, best = [], None
+        for i, setting in enumerate(candidates):
+            trial = Evaluator(_with_settings(cfg, setting), evaluator.data, dist, work_dir,
+                              max_lengths=evaluator.max_lengths)
+            dev = trial.evaluate(system, "dev", tag=f"tune{i + 1}-dev")
+            if metric not in dev:
+                raise ConfigError(f"--tune-metric: {metric!r} is not among the dev metrics ({', '.join(sorted(dev))})")
+            tried.append({"setting": setting, "dev": dev})
+            if dist.is_main:
+                log(f"dev with {_show_setting(setting)}: {metric} {dev[metric]:.2f}")
+            if best is None or is_better(metric, dev[metric], best[1]["dev"][metric]):
+                best = (trial, tried[-1])
+        evaluator, chosen = best
+        results["tuning"] = {"metric": metric, "chosen": chosen["setting"], "tried": tried}
+        if dist.is_main:
+            log(f"chosen on dev: {_show_setting(chosen['setting'])}")
     for split in splits:
-        results[split] = evaluator.evaluate(system, split, tag=f"test-{split}")
+        if candidates and split == "dev":
+            results["dev"] = chosen["dev"]   # scored once, with the setting it chose
+        else:
+            results[split] = evaluator.evaluate(system, split, tag=f"test-{split}")
         if dist.is_main:
             log(f"{split}: {evaluator.summary(results[split])}")
     if dist.is_main:
@@ -90,3 +118,26 @@ def _same(a, b) -> bool:
     if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
         return a.shape == b.shape and bool(torch.equal(a, b))
     return a == b
+
+
+def _decoding_setting(setting, where: str) -> dict:
+    """A `--tune` candidate: a mapping of `eval.*` keys (decoding only: the model is fixed)."""
+    if not isinstance(setting, dict) or not setting:
+        raise ConfigError(f"{where}: expected a mapping of eval.* keys to values, e.g. "
+                          f"{{eval.translation_beam: 4, eval.length_penalty: 2}}, got {setting!r}")
+    for key in setting:
+        if not isinstance(key, str) or not key.startswith("eval."):
+            raise ConfigError(f"{where}: {key!r}: only decoding settings (eval.*) are tuned on a trained checkpoint")
+    return dict(setting)
+
+
+def _with_settings(cfg: Config, setting: dict) -> Config:
+    """A copy of `cfg` with the `eval.*` values of `setting`, validated like any override."""
+    tuned = from_dict(apply_overrides(to_dict(cfg), [f"{k}={json.dumps(v)}" for k, v in setting.items()]))
+    validate(tuned)
+    tuned.work_dir = cfg.work_dir
+    return tuned
+
+
+def _show_setting(setting: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in setting.items())
