@@ -80,7 +80,7 @@ def _config_differences(ckpt_path: Path, cfg) -> list[str]:
     """Config keys where the run in ckpt_path differs from cfg (fields added to the schema since
     are filled with their defaults; the work dir, progress bars and data.test do not count)."""
     from signkd.config import ConfigError, from_dict, to_dict
-    from signkd.training.checkpoint import load_checkpoint
+    from signkd.checkpoint import load_checkpoint
 
     try:
         stored = to_dict(from_dict(load_checkpoint(ckpt_path).get("config") or {}))

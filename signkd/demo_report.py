@@ -57,7 +57,7 @@ class LoadedRun:
 
     def __init__(self, run_dir: Path, splits=("test",)):
         from signkd.training.data import build_data
-        from signkd.training.restore import restore
+        from signkd.restore import restore
 
         self.run_dir = Path(run_dir)
         restored = restore(self.run_dir / "best.pt")
