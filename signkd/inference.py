@@ -518,7 +518,7 @@ class Recognizer:
         self.single = SingleClipStudent(bundle.encoder)
         self._onnx_cnn = None
         if engine == "onnxruntime":
-            from signkd.export import FrameCNNSession, input_size
+            from signkd.onnx_runtime import FrameCNNSession, input_size
 
             self._onnx_cnn = FrameCNNSession(bundle.encoder.front.cnn, input_size(bundle.preprocessing),
                                              threads=torch.get_num_threads())
