@@ -35,6 +35,7 @@ demo-quick: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests
+	$(VENV)/bin/lint-imports   # the import layers of .importlinter
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -60,7 +60,8 @@ def recognizer_runner(bundle, video: torch.Tensor, **options):
 
 def onnx_graph_runner(bundle, video: torch.Tensor, threads: int, folder: Path):
     """The whole graph `signkd export` writes, in ONNX Runtime."""
-    from signkd.export import INPUT_NAME, export_onnx, onnx_session
+    from signkd.export import INPUT_NAME, export_onnx
+    from signkd.onnx_runtime import onnx_session
 
     session = onnx_session(export_onnx(bundle, folder / "student.onnx"), threads=threads)
     feed = {INPUT_NAME: video.numpy()}

@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from signkd.demo import PAIRS, frames_folder, pipeline_file, run_demo  # noqa: E402
+from signkd.demo import frames_folder, pipeline_file, run_demo  # noqa: E402
+from signkd.demo_stages import PAIRS  # noqa: E402
 from signkd.demo_report import final_metric, read_metrics  # noqa: E402
 from signkd.pipeline import load_pipeline, plan, resolve, run_pipeline  # noqa: E402
 

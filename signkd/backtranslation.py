@@ -42,7 +42,7 @@ def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, 
     so the Gloss2Text teacher can tell machine-made sources from the annotators' (dev: 24.87 vs 24.09
     untagged, configs/phoenix2014t/gloss2text.yaml).
     `ensemble`: more Text2Gloss checkpoints (same vocabularies) decoding together with `checkpoint`."""
-    from signkd.training.checkpoint import Checkpoint
+    from signkd.checkpoint import Checkpoint
     from signkd.training import distributed as D
     from signkd.training.data import eval_loader
     from signkd.training.evaluate import eval_plan

@@ -17,10 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from signkd.demo_stages import STAGE_KEYS
 from signkd.errors import SignkdError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "synthetic" / "demo"
@@ -30,30 +30,6 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "synthetic" / "de
 # per-stage epochs.
 PIPELINES = {"demo": "pipeline.yaml", "quick": "pipeline_quick.yaml", "tiny": "pipeline_tiny.yaml"}
 OLD_STAGE_RECORD = "demo_stage.json"   # what the demo's own stage runner (before `signkd run`) kept per stage
-
-
-@dataclass(frozen=True)
-class Stage:
-    key: str          # config stem and run folder
-    title: str        # row label in the report
-    kind: str         # "recogniser" (WER) | "translator" (BLEU/ROUGE, and WER when it has glosses)
-    role: str         # "teacher" | "baseline" | "distilled"
-
-
-STAGES = (
-    Stage("dialogue_teacher", "Dialogue teacher (video + dialogue turn)", "recogniser", "teacher"),
-    Stage("text2gloss", "Text2Gloss teacher (spoken sentence)", "recogniser", "teacher"),
-    Stage("slr_baseline", "SLR student, no distillation (baseline, Transformer)", "recogniser", "baseline"),
-    Stage("slr_distilled", "SLR student distilled from 2 teachers (Transformer)", "recogniser", "distilled"),
-    Stage("slr_baseline_bilstm", "SLR student, no distillation (baseline, BiLSTM)", "recogniser", "baseline"),
-    Stage("slr_distilled_bilstm", "SLR student distilled from 2 teachers (BiLSTM)", "recogniser", "distilled"),
-    Stage("gloss2text", "Gloss2Text teacher (reference glosses)", "translator", "teacher"),
-    Stage("slt_baseline", "SLT student, no distillation", "translator", "baseline"),
-    Stage("slt_distilled", "SLT student distilled from Gloss2Text", "translator", "distilled"),
-)
-# (baseline, distilled) pairs whose test-WER ratio the report states
-PAIRS = (("slr_baseline", "slr_distilled", "Transformer"), ("slr_baseline_bilstm", "slr_distilled_bilstm", "BiLSTM"))
-STAGE_KEYS = tuple(s.key for s in STAGES)
 
 
 def pipeline_file(preset: str) -> Path:

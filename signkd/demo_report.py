@@ -24,7 +24,7 @@ from typing import Callable, Optional
 import torch
 
 from signkd.config import TEACHER_TERMS, load_config
-from signkd.demo import PAIRS, STAGES
+from signkd.demo_stages import PAIRS, STAGES
 
 RECOGNISER_ROWS = [s for s in STAGES if s.kind == "recogniser"] + [s for s in STAGES if s.key.startswith("slt_")]
 TRANSLATOR_ROWS = [s for s in STAGES if s.kind == "translator"]
@@ -57,7 +57,7 @@ class LoadedRun:
 
     def __init__(self, run_dir: Path, splits=("test",)):
         from signkd.training.data import build_data
-        from signkd.training.restore import restore
+        from signkd.restore import restore
 
         self.run_dir = Path(run_dir)
         restored = restore(self.run_dir / "best.pt")

@@ -531,7 +531,7 @@ def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional
     its `model` must fit the file."""
     from signkd.config import to_dict
     from signkd.models.system import build_system
-    from signkd.training.checkpoint import load_model_state
+    from signkd.checkpoint import load_model_state
 
     if kind not in SOURCES:
         raise CheckpointError(f"import: unknown source {kind!r}; expected one of {', '.join(SOURCES)}")
@@ -579,6 +579,6 @@ def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional
 
 
 def write_imported(result: Imported, out: str | Path) -> Path:
-    from signkd.training.checkpoint import save_checkpoint
+    from signkd.checkpoint import save_checkpoint
 
     return save_checkpoint(out, result.payload)

@@ -204,7 +204,7 @@ class Preprocessing:
 
     @classmethod
     def from_checkpoint(cls, stored: dict, cfg) -> "Preprocessing":
-        from signkd.training.data import preprocessing_of
+        from signkd.data.preprocessing import preprocessing_of
 
         stored = stored or preprocessing_of(cfg)   # older files: same function on its config
         names = set(cls.__dataclass_fields__)
@@ -426,8 +426,8 @@ class StudentBundle:
 def load_student(path: str | Path, device: str | torch.device = "cpu") -> StudentBundle:
     """A signkd checkpoint -> its student, config, vocabularies and preprocessing.
     CheckpointError (one line) for files that are not signkd checkpoints or hold no student."""
-    from signkd.training.checkpoint import Checkpoint
-    from signkd.training.restore import restore
+    from signkd.checkpoint import Checkpoint
+    from signkd.restore import restore
 
     ckpt = Checkpoint.read(path)
     cfg = ckpt.run_config()
@@ -518,7 +518,7 @@ class Recognizer:
         self.single = SingleClipStudent(bundle.encoder)
         self._onnx_cnn = None
         if engine == "onnxruntime":
-            from signkd.export import FrameCNNSession, input_size
+            from signkd.onnx_runtime import FrameCNNSession, input_size
 
             self._onnx_cnn = FrameCNNSession(bundle.encoder.front.cnn, input_size(bundle.preprocessing),
                                              threads=torch.get_num_threads())

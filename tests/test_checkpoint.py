@@ -13,7 +13,7 @@ from conftest import TINY_CONFIG, tiny_overrides
 from signkd.cli import main as cli_main
 from signkd.config import load_config
 from signkd.errors import CheckpointError
-from signkd.training import checkpoint as ckpt_io
+from signkd import checkpoint as ckpt_io
 
 FAST = ["train.max_steps_per_epoch=3", "train.test_at_end=false"]
 
@@ -220,7 +220,7 @@ def test_teacher_from_its_own_run_loads_with_its_tokenizer_and_vocabulary(tiny_c
 def test_a_checkpoint_saved_before_temporal_padding_existed_restores_without_it(tmp_path):
     """Its stored config has no model.visual.temporal_pad: that run did not pad, so neither does any
     command that restores it, whatever the default or a given config says."""
-    from signkd.training.restore import restore
+    from signkd.restore import restore
     from signkd.training.run_dir import config_changes
     from test_inference import write_student_checkpoint
 
@@ -251,8 +251,8 @@ def test_test_resume_and_init_restore_offline_without_the_pretrained_weights_the
     from transformers import BertConfig, BertModel
 
     from signkd.models.visual import ResNet18
-    from signkd.training.checkpoint import Checkpoint
-    from signkd.training.restore import restore
+    from signkd.checkpoint import Checkpoint
+    from signkd.restore import restore
     from signkd.training.testing import run_test
     from signkd.training.trainer import Trainer
 

@@ -20,8 +20,8 @@ from conftest import REPO, TINY_CONFIG, random_clip, tiny_overrides, write_frame
 from signkd.cli import main as cli_main
 from signkd.config import load_config
 from signkd.errors import CheckpointError, TrainingDiverged
-from signkd.training import checkpoint as ckpt_io
-from signkd.training.checkpoint import Checkpoint
+from signkd import checkpoint as ckpt_io
+from signkd.checkpoint import Checkpoint
 
 FAST = ["train.max_steps_per_epoch=3", "train.test_at_end=false"]
 TEACHER = ["model.student=false", "model.dialogue_teacher=true", "loss.weights={DialogueCTC: 1.0}",
@@ -68,7 +68,7 @@ def _blob(text: str) -> torch.Tensor:
 @pytest.mark.parametrize("name", ["../escaped.pth", "/tmp/signkd-escaped-absolute.pth", "sub/vocab.txt",
                                   "evil.pth"])
 def test_a_tokenizer_file_name_from_a_checkpoint_never_becomes_a_path(teacher_ckpt, tiny_corpus, tmp_path, name):
-    from signkd.training.restore import restore
+    from signkd.restore import restore
 
     files = dict(ckpt_io.load_checkpoint(teacher_ckpt)["vocab"]["tokenizer"])
     files[name] = _blob("import os; os.system('touch /tmp/signkd-pwned')\n")
@@ -102,7 +102,7 @@ def test_a_train_init_of_a_text_teacher_checks_the_tokenizer_files_too(teacher_c
 
 
 def test_a_tokenizer_config_asking_for_custom_code_is_refused(teacher_ckpt, tmp_path):
-    from signkd.training.data import Vocabs
+    from signkd.data.vocab import Vocabs
 
     files = dict(ckpt_io.load_checkpoint(teacher_ckpt)["vocab"]["tokenizer"])
     conf = json.loads(bytes(files["tokenizer_config.json"].tolist()).decode())
@@ -114,7 +114,7 @@ def test_a_tokenizer_config_asking_for_custom_code_is_refused(teacher_ckpt, tmp_
 
 
 def test_a_stored_tokenizer_restores_into_the_work_dir_without_stale_files(teacher_ckpt, tmp_path):
-    from signkd.training.data import Vocabs
+    from signkd.data.vocab import Vocabs
 
     stale = tmp_path / "tokenizer" / "special_tokens_map.json"
     stale.parent.mkdir()
@@ -305,7 +305,7 @@ def test_a_real_kill_between_last_and_best_then_resume(tiny_corpus, tmp_path, un
     script = f"""
 import os, sys
 sys.path.insert(0, {str(REPO / 'tests')!r})
-import signkd.training.checkpoint as ck
+import signkd.checkpoint as ck
 real = ck.save_checkpoint
 def save(path, payload):
     out = real(path, payload)

@@ -29,7 +29,8 @@ def exported(request, tmp_path_factory):
 def test_onnx_runtime_matches_pytorch_at_any_length(exported, frames):
     """5 frames: shorter than the temporal conv's receptive field (14); the VAC edge padding inside
     the graph still gives ceil(5 / 2) = 3 steps, equal to the batched model's."""
-    from signkd.export import OUTPUT_NAMES, onnx_session
+    from signkd.export import OUTPUT_NAMES
+    from signkd.onnx_runtime import onnx_session
     from signkd.inference import load_student
 
     ckpt, onnx_path = exported

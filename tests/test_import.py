@@ -377,7 +377,7 @@ def test_cli_import_then_recognize_and_export(tmp_path, capsys):
     that `export` writes as ONNX."""
     from signkd.data.video import read_image
     from signkd.inference import Recognizer
-    from signkd.training.restore import restore
+    from signkd.restore import restore
 
     theirs = their_model()
     ckpt = vac_checkpoint(tmp_path / "resnet18_slr_pretrained_distill25.pt", theirs)

@@ -27,8 +27,8 @@ def write_student_checkpoint(path: Path, *overrides: str, words: list[str] | Non
     from signkd.config import load_config, to_dict
     from signkd.data.vocab import GlossVocab, WordVocab
     from signkd.models.system import build_system
-    from signkd.training.checkpoint import save_checkpoint
-    from signkd.training.data import preprocessing_of
+    from signkd.checkpoint import save_checkpoint
+    from signkd.data.preprocessing import preprocessing_of
 
     cfg = load_config(TINY_CONFIG, list(overrides))
     gloss = GlossVocab(GLOSSES)
@@ -324,7 +324,7 @@ def test_translate_decodes_like_the_training_system(tmp_path, capsys):
     from signkd.data.video import ClipTransform, read_source_frames
     from signkd.inference import load_student
     from signkd.models.system import build_system
-    from signkd.training import checkpoint as ckpt_io
+    from signkd import checkpoint as ckpt_io
 
     words = ["es", "regnet", "morgen", "sonne", "wind", "und"]
     ckpt = write_student_checkpoint(tmp_path / "slt.pt", "model.task=slt", words=words)
@@ -373,7 +373,7 @@ def test_a_video_of_another_size_is_brought_to_the_training_frame_size(trained):
     from PIL import Image
 
     from signkd.inference import load_student
-    from signkd.training.checkpoint import Checkpoint
+    from signkd.checkpoint import Checkpoint
 
     ckpt, _ = trained
     assert Checkpoint.read(ckpt).preprocessing["frame_size"] == [32, 32]

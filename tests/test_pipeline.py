@@ -372,7 +372,8 @@ def test_the_demo_pipelines_train_every_stage_of_the_report(preset, tmp_path):
     report shows, each stage needs exactly the stages whose folders its config reads (checkpoints it
     loads, tokenizer), and a preset's variant changes only what it sets."""
     from signkd.config import to_dict
-    from signkd.demo import STAGE_KEYS, pipeline_file
+    from signkd.demo import pipeline_file
+    from signkd.demo_stages import STAGE_KEYS
 
     pipe = load_pipeline(pipeline_file(preset))
     runs = resolve(pipe, tmp_path, ["train.seed=0"])

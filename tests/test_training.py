@@ -245,7 +245,7 @@ def test_gradient_accumulation_steps_once_per_group(tiny_corpus, tmp_path):
 
 
 def test_checkpoint_averaging_scores_the_mean_of_the_last_epochs(tiny_corpus, tmp_path):
-    from signkd.training import checkpoint as ckpt_io
+    from signkd import checkpoint as ckpt_io
 
     trainer = _trainer(tiny_corpus, tmp_path, "train.epochs=3", "train.max_steps_per_epoch=2", "train.average_last=2")
     result = trainer.fit()

@@ -226,7 +226,7 @@ def test_prepare_command_packs_a_corpus_and_training_reads_the_same_clips(tiny_c
 def test_checkpoint_preprocessing_records_the_size_a_cache_was_packed_at(tmp_path):
     """Trained on a cache packed at 24 px with data.augment.resize 0: new videos must be resized to 24."""
     from signkd.config import load_config
-    from signkd.training.data import preprocessing_of
+    from signkd.data.preprocessing import preprocessing_of
 
     items, _ = _make_videos(tmp_path)
     pack_videos(items, tmp_path / "cache", size=24, progress=False)

@@ -8,7 +8,8 @@ HELP = "generate the synthetic corpus, train teachers and students from the ship
 
 
 def add_arguments(p):
-    from signkd.demo import PIPELINES, STAGE_KEYS
+    from signkd.demo import PIPELINES
+    from signkd.demo_stages import STAGE_KEYS
 
     p.add_argument("--preset", default="demo", choices=sorted(PIPELINES),
                    help="corpus preset (demo: the full demo, quick: ~5 min, tiny: smoke test)")

@@ -21,7 +21,8 @@ def run(args) -> int:
 
     import torch
 
-    from signkd.export import export_onnx, input_size, parity
+    from signkd.export import export_onnx, parity
+    from signkd.onnx_runtime import input_size
     from signkd.inference import load_student
 
     bundle = load_student(args.checkpoint, "cpu")

@@ -4,15 +4,23 @@ All are built from the TRAIN split only (the original built them on train+dev+te
 vocabulary) and travel inside checkpoints via `to_dict` / `save_dir`. A gloss or word that the
 train split never saw is counted where it is met, never silently dropped: callers report it with
 `unknown_summary`.
+
+`Vocabs` is a run's set (glosses, words, the BERT tokenizer and its files) as a checkpoint stores
+it; it lives here, below training and inference, so both restore it through the same checks.
 """
 from __future__ import annotations
 
+import json
 import logging
+import tempfile
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Optional
 
-from signkd.errors import DataError, SignkdError
+import torch
+
+from signkd.errors import CheckpointError, DataError, SignkdError
 
 log = logging.getLogger(__name__)
 
@@ -302,3 +310,99 @@ def _train_wordpiece(texts: list[str], vocab_size: int, save_dir: Path):
     (save_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     return BertTokenizerFast.from_pretrained(str(save_dir), do_lower_case=False, strip_accents=False,
                                              tokenize_chinese_chars=True, model_max_length=512)
+
+
+# --------------------------------------------------------------------------------------------
+# The vocabularies of a run, as a checkpoint stores them
+# --------------------------------------------------------------------------------------------
+
+# The files a BERT tokenizer's save_pretrained writes; the only names a checkpoint may carry.
+# Names come from the file, so anything else (an absolute path, `../x`, a `.pth` that Python
+# would run at start-up) is refused before a byte is written.
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                   "added_tokens.json")
+MAX_TOKENIZER_FILE_BYTES = 64 << 20
+
+
+def check_tokenizer_files(files, where: str = "checkpoint") -> dict:
+    """{name: bytes} of a checkpoint's stored tokenizer, each name allow-listed and each blob a
+    1-D uint8 tensor of sane size; the config may not ask transformers for custom code."""
+    if not isinstance(files, dict):
+        raise CheckpointError(f"{where}: vocab.tokenizer is not a mapping of file names to bytes")
+    out = {}
+    for name, blob in files.items():
+        if name not in TOKENIZER_FILES:
+            raise CheckpointError(f"{where}: vocab.tokenizer holds a file named {str(name)[:80]!r}; "
+                                  f"only {', '.join(TOKENIZER_FILES)} are allowed")
+        if not isinstance(blob, torch.Tensor) or blob.dtype != torch.uint8 or blob.dim() != 1 \
+                or blob.numel() > MAX_TOKENIZER_FILE_BYTES:
+            raise CheckpointError(f"{where}: vocab.tokenizer[{name!r}] is not a 1-D uint8 tensor of at most "
+                                  f"{MAX_TOKENIZER_FILE_BYTES >> 20} MiB")
+        out[name] = blob.numpy().tobytes()
+    if "vocab.txt" not in out and "tokenizer.json" not in out:
+        raise CheckpointError(f"{where}: vocab.tokenizer has neither vocab.txt nor tokenizer.json")
+    if "tokenizer_config.json" in out:
+        try:
+            conf = json.loads(out["tokenizer_config.json"].decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise CheckpointError(f"{where}: vocab.tokenizer['tokenizer_config.json'] is not JSON") from None
+        named = conf.get("tokenizer_class") if isinstance(conf, dict) else None
+        if not isinstance(conf, dict) or "auto_map" in conf or (named is not None and not str(named).isidentifier()):
+            raise CheckpointError(f"{where}: vocab.tokenizer's tokenizer_config.json asks for a custom tokenizer "
+                                  "class (auto_map / tokenizer_class); only transformers' own classes load")
+    return out
+
+
+@dataclass
+class Vocabs:
+    gloss: object
+    word: object = None
+    tokenizer: object = None
+    tokenizer_files: dict = field(default_factory=dict)   # name -> uint8 tensor, travels in checkpoints
+
+    def to_state(self) -> dict:
+        return {"gloss": self.gloss.to_dict(), "word": self.word.to_dict() if self.word is not None else None,
+                "tokenizer": self.tokenizer_files or None}
+
+    @classmethod
+    def from_state(cls, state: dict, work_dir: Optional[Path] = None, where: str = "checkpoint") -> "Vocabs":
+        """Vocabularies (and the BERT tokenizer) stored in a checkpoint. The tokenizer loads from a
+        private temporary folder holding only allow-listed files; with `work_dir` a copy goes to
+        `work_dir/tokenizer` (replacing an older one whole, so no stale file mixes in)."""
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{where}: field 'vocab' is not a mapping")
+        try:
+            gloss = GlossVocab.from_dict(state.get("gloss"))
+            word = WordVocab.from_dict(state["word"]) if state.get("word") else None
+        except SignkdError as exc:
+            raise CheckpointError(f"{where}: {exc}") from None
+        tokenizer, raw = None, state.get("tokenizer") or {}
+        if raw:
+            files = check_tokenizer_files(raw, where)
+            import transformers
+
+            with tempfile.TemporaryDirectory(prefix="signkd-tok-") as tmp:
+                for name, data in files.items():
+                    (Path(tmp) / name).write_bytes(data)
+                try:
+                    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp, trust_remote_code=False,
+                                                                           local_files_only=True)
+                except Exception as exc:   # transformers raises many types for broken files
+                    raise CheckpointError(f"{where}: its stored tokenizer does not load "
+                                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
+                if work_dir is not None:
+                    _replace_folder(Path(tmp), Path(work_dir) / "tokenizer")
+        return cls(gloss, word, tokenizer, dict(raw))
+
+
+def _replace_folder(src: Path, dst: Path) -> None:
+    """Copy the files of `src` to `dst`, replacing whatever `dst` held."""
+    import shutil
+
+    if dst.is_dir() and not dst.is_symlink():
+        shutil.rmtree(dst)
+    elif dst.exists() or dst.is_symlink():
+        dst.unlink()
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        shutil.copyfile(f, dst / f.name)

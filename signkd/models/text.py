@@ -29,7 +29,7 @@ def _bert_config(cfg: TextEncoderConfig, vocab_size: int, layers: int):
                       attention_probs_dropout_prob=cfg.dropout, pad_token_id=0)
 
 
-# What a checkpoint records of each BERT text encoder (signkd.training.checkpoint: `architecture`):
+# What a checkpoint records of each BERT text encoder (signkd.checkpoint: `architecture`):
 # what its weights' shapes cannot tell (heads, activation, norm epsilon, dropout), so a checkpoint of a
 # run that loaded a pretrained BERT by name rebuilds without that name being reachable.
 ARCHITECTURE_FIELDS = {"num_attention_heads": int, "hidden_act": str, "layer_norm_eps": float,

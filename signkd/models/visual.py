@@ -92,7 +92,7 @@ def load_resnet18_weights(model: ResNet18, source: str) -> None:
         path = Path(source)
         if not path.is_file():
             raise ConfigError(f"model.visual.pretrained: {source!r} is neither 'imagenet' nor an existing file")
-        from signkd.training.checkpoint import load_checkpoint
+        from signkd.checkpoint import load_checkpoint
 
         state = load_checkpoint(path)   # weights_only, and one line for an empty or torn file
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):

@@ -6,11 +6,9 @@ resumes or evaluates a checkpoint takes them from the checkpoint instead, so ids
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -23,7 +21,8 @@ from signkd.data.batching import (BucketBatchSampler, Collate, SignDataset, eval
                                   normalise_translation, temporal_output_length_fn)
 from signkd.data.report import REPORT_NAME, SkipReport, record_line, skip_record
 from signkd.data.video import ClipTransform, FrameError, FrameSource, PackedCache, cache_key
-from signkd.errors import CheckpointError, DataError, SignkdError
+from signkd.data.vocab import Vocabs
+from signkd.errors import DataError, SignkdError
 from signkd.training.distributed import DistInfo
 
 
@@ -37,100 +36,6 @@ def needs_tokenizer(cfg: Config) -> bool:
 
 def needs_words(cfg: Config) -> bool:
     return cfg.model.task == "slt" or cfg.model.gloss2text
-
-
-# The files a BERT tokenizer's save_pretrained writes; the only names a checkpoint may carry.
-# Names come from the file, so anything else (an absolute path, `../x`, a `.pth` that Python
-# would run at start-up) is refused before a byte is written.
-TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                   "added_tokens.json")
-MAX_TOKENIZER_FILE_BYTES = 64 << 20
-
-
-def check_tokenizer_files(files, where: str = "checkpoint") -> dict:
-    """{name: bytes} of a checkpoint's stored tokenizer, each name allow-listed and each blob a
-    1-D uint8 tensor of sane size; the config may not ask transformers for custom code."""
-    if not isinstance(files, dict):
-        raise CheckpointError(f"{where}: vocab.tokenizer is not a mapping of file names to bytes")
-    out = {}
-    for name, blob in files.items():
-        if name not in TOKENIZER_FILES:
-            raise CheckpointError(f"{where}: vocab.tokenizer holds a file named {str(name)[:80]!r}; "
-                                  f"only {', '.join(TOKENIZER_FILES)} are allowed")
-        if not isinstance(blob, torch.Tensor) or blob.dtype != torch.uint8 or blob.dim() != 1 \
-                or blob.numel() > MAX_TOKENIZER_FILE_BYTES:
-            raise CheckpointError(f"{where}: vocab.tokenizer[{name!r}] is not a 1-D uint8 tensor of at most "
-                                  f"{MAX_TOKENIZER_FILE_BYTES >> 20} MiB")
-        out[name] = blob.numpy().tobytes()
-    if "vocab.txt" not in out and "tokenizer.json" not in out:
-        raise CheckpointError(f"{where}: vocab.tokenizer has neither vocab.txt nor tokenizer.json")
-    if "tokenizer_config.json" in out:
-        try:
-            conf = json.loads(out["tokenizer_config.json"].decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise CheckpointError(f"{where}: vocab.tokenizer['tokenizer_config.json'] is not JSON") from None
-        named = conf.get("tokenizer_class") if isinstance(conf, dict) else None
-        if not isinstance(conf, dict) or "auto_map" in conf or (named is not None and not str(named).isidentifier()):
-            raise CheckpointError(f"{where}: vocab.tokenizer's tokenizer_config.json asks for a custom tokenizer "
-                                  "class (auto_map / tokenizer_class); only transformers' own classes load")
-    return out
-
-
-@dataclass
-class Vocabs:
-    gloss: object
-    word: object = None
-    tokenizer: object = None
-    tokenizer_files: dict = field(default_factory=dict)   # name -> uint8 tensor, travels in checkpoints
-
-    def to_state(self) -> dict:
-        return {"gloss": self.gloss.to_dict(), "word": self.word.to_dict() if self.word is not None else None,
-                "tokenizer": self.tokenizer_files or None}
-
-    @classmethod
-    def from_state(cls, state: dict, work_dir: Optional[Path] = None, where: str = "checkpoint") -> "Vocabs":
-        """Vocabularies (and the BERT tokenizer) stored in a checkpoint. The tokenizer loads from a
-        private temporary folder holding only allow-listed files; with `work_dir` a copy goes to
-        `work_dir/tokenizer` (replacing an older one whole, so no stale file mixes in)."""
-        from signkd.data.vocab import GlossVocab, WordVocab
-
-        if not isinstance(state, dict):
-            raise CheckpointError(f"{where}: field 'vocab' is not a mapping")
-        try:
-            gloss = GlossVocab.from_dict(state.get("gloss"))
-            word = WordVocab.from_dict(state["word"]) if state.get("word") else None
-        except SignkdError as exc:
-            raise CheckpointError(f"{where}: {exc}") from None
-        tokenizer, raw = None, state.get("tokenizer") or {}
-        if raw:
-            files = check_tokenizer_files(raw, where)
-            import transformers
-
-            with tempfile.TemporaryDirectory(prefix="signkd-tok-") as tmp:
-                for name, data in files.items():
-                    (Path(tmp) / name).write_bytes(data)
-                try:
-                    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp, trust_remote_code=False,
-                                                                           local_files_only=True)
-                except Exception as exc:   # transformers raises many types for broken files
-                    raise CheckpointError(f"{where}: its stored tokenizer does not load "
-                                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
-                if work_dir is not None:
-                    _replace_folder(Path(tmp), Path(work_dir) / "tokenizer")
-        return cls(gloss, word, tokenizer, dict(raw))
-
-
-def _replace_folder(src: Path, dst: Path) -> None:
-    """Copy the files of `src` to `dst`, replacing whatever `dst` held."""
-    import shutil
-
-    if dst.is_dir() and not dst.is_symlink():
-        shutil.rmtree(dst)
-    elif dst.exists() or dst.is_symlink():
-        dst.unlink()
-    dst.mkdir(parents=True)
-    for f in src.iterdir():
-        shutil.copyfile(f, dst / f.name)
 
 
 def _pack_folder(folder: Path) -> dict:
@@ -177,23 +82,6 @@ def build_vocabs(cfg: Config, train_samples: list, work_dir: Path, *, tokenizer_
 
 def vocabs_from_train_split(cfg: Config, work_dir: Path, *, tokenizer_files: Optional[dict] = None) -> Vocabs:
     return build_vocabs(cfg, read_split(cfg, "train", []), work_dir, tokenizer_files=tokenizer_files)
-
-
-def preprocessing_of(cfg: Config, frame_size: Optional[list] = None) -> dict:
-    """What `recognize` must do to a new video to match training (stored in checkpoints).
-    `frame_size`: [H, W] of the frames training read, recorded when it did not resize them, so a
-    video of another size is brought to it instead of being centre-cropped to a sliver."""
-    a = cfg.data.augment
-    resize, keep_aspect = a.resize, a.keep_aspect
-    if cfg.data.cache and not resize:
-        # Training read frames already resized by `signkd prepare`: new videos need that size too.
-        cache = PackedCache(cfg.data.cache)
-        resize, keep_aspect = cache.size, cache.keep_aspect
-    out = {"resize": resize, "keep_aspect": keep_aspect, "crop": a.crop, "mean": list(a.mean),
-           "std": list(a.std), "frame_interval": cfg.data.frame_interval, "cache": bool(cfg.data.cache)}
-    if not resize and frame_size:
-        out["frame_size"] = [int(x) for x in frame_size]
-    return out
 
 
 def frame_size_of(ds, tries: int = 8) -> Optional[list]:

@@ -20,7 +20,7 @@ import torch
 from signkd.config import Config
 from signkd.data.batching import normalise_translation
 from signkd.training import distributed as D
-from signkd.training.checkpoint import unwrap
+from signkd.checkpoint import unwrap
 
 LOWER_IS_BETTER = ("wer", "loss", "sub", "del", "ins")
 

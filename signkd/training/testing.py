@@ -12,10 +12,10 @@ import torch
 
 from signkd.config import Config, ConfigError, apply_overrides, from_dict, to_dict, validate
 from signkd.training import distributed as D
-from signkd.training.checkpoint import Checkpoint
+from signkd.checkpoint import Checkpoint
 from signkd.training.data import build_data
 from signkd.training.evaluate import Evaluator, is_better, select_metric
-from signkd.training.restore import restore
+from signkd.restore import restore
 
 
 def run_test(cfg: Config, checkpoint: str | Path, *, work_dir: str | Path | None = None, splits=("dev", "test"),

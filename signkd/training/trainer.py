@@ -24,14 +24,16 @@ import torch
 
 from signkd.atomic import atomic_write_text
 from signkd.config import Config, dump_yaml, to_dict
+from signkd.data.preprocessing import preprocessing_of
+from signkd.data.vocab import Vocabs
 from signkd.errors import CheckpointError, TrainingDiverged
 from signkd.hardware import cpu_has_bf16
-from signkd.training import checkpoint as ckpt_io
-from signkd.training.checkpoint import Checkpoint
+from signkd import checkpoint as ckpt_io
+from signkd.checkpoint import Checkpoint
 from signkd.training import distributed as D
 from signkd.training import run_dir as run_dirs
-from signkd.training.data import (DataBundle, Vocabs, build_data, frame_size_of, preprocessing_of, train_loader,
-                                  vocabs_from_train_split, write_report)
+from signkd.training.data import (DataBundle, build_data, frame_size_of, train_loader, vocabs_from_train_split,
+                                  write_report)
 from signkd.training.evaluate import Evaluator, evaluated_models, is_better, select_metric
 from signkd.training.optimizer import Schedule, build_optimizer
 from signkd.training.stages import active_weights, apply_stage, check_stages, stage_at, stage_index
@@ -236,7 +238,7 @@ class Trainer:
         --load-weights, those a strict `train.init` entry covers otherwise (a non-strict one may
         leave some of a module's weights to the pretrained ones) -- so nothing is downloaded or read
         by name only to be overwritten."""
-        from signkd.training.restore import WeightsSource, overwritten_pretrained
+        from signkd.restore import WeightsSource, overwritten_pretrained
 
         if full is not None:
             sources = [WeightsSource("", "", full.model, full.architecture, str(full.path))]

@@ -8,7 +8,8 @@ read once as a typed `Checkpoint` (format, fields, vocabularies and tokenizer ch
 is made fit for restoring (no `init:` checkpoints to load, no ImageNet or BERT weights loaded by
 name: the weights come from the checkpoint, a BERT's geometry too), and the weights load strictly
 with a one-line message on any mismatch. `overwritten_pretrained` serves `--resume`, `--load-weights`
-and `train.init` the same way.
+and `train.init` the same way. It sits below training and inference (.importlinter): a deployed
+student is rebuilt without importing the trainer.
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ import torch
 
 from signkd.config import Config, to_dict
 from signkd.errors import CheckpointError
-from signkd.training.checkpoint import Checkpoint, load_model_state
-from signkd.training.data import Vocabs
+from signkd.checkpoint import Checkpoint, load_model_state
+from signkd.data.vocab import Vocabs
 
 MODULES = ("student", "dialogue_teacher", "text2gloss", "gloss2text")
 

@@ -9,6 +9,9 @@ Why these rules:
 - a checkpoint that does not fit the model fails with one line naming the mismatch (which
   config field differs, which keys are missing or unexpected), instead of PyTorch's page of keys
   or, worse, the original's silent non-strict load.
+
+It sits below models, training and inference (.importlinter), so loading weights -- a frame CNN's
+ImageNet file, a run's checkpoint -- never imports the trainer.
 """
 from __future__ import annotations
 
@@ -152,7 +155,7 @@ class Checkpoint:
     epoch: int                      # completed epochs
     model: dict                     # state dict of the whole system: name -> tensor
     config: dict                    # the run's resolved config (signkd.config.to_dict)
-    vocab: dict                     # {"gloss", "word", "tokenizer"} (signkd.training.data.Vocabs.to_state)
+    vocab: dict                     # {"gloss", "word", "tokenizer"} (signkd.data.vocab.Vocabs.to_state)
     preprocessing: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     trainer: dict = field(default_factory=dict)   # TrainState of the run
