@@ -23,6 +23,7 @@ from typing import Any, Literal, Optional, Union
 import yaml
 
 from signkd.errors import SignkdError
+from signkd.loss_terms import KL_TERMS, LOSS_ALIASES, LOSS_NAMES, TERMS, canonical_name
 
 
 class ConfigError(SignkdError, ValueError):
@@ -201,28 +202,6 @@ class ModelConfig:
     feature_projection: bool = True  # learned student->teacher projection in feature losses
     feature_normalize: bool = False  # L2-normalise both sides of the feature loss
 
-
-# Canonical loss names (DESIGN.md section 4) and the original code's aliases.
-LOSS_NAMES = (
-    "ConvCTCSign", "SeqCTCSign", "Dist",
-    "DistFusion2SLR", "FeatureFusion2SLR",
-    "DistTranslation2SLR", "FeatureTranslation2SLR",
-    "TranslationCrossEntropy", "TranslationToGlossCrossEntropy",
-    "DialogueCTC", "DialogueSignCTC", "DialogueSignDist", "MatchingLoss",
-    "DialogueTranslationCrossEntropy",   # trains the SLT dialogue teacher's word decoder
-)
-# The temperature-KL terms (signkd.losses.kd_kl_loss), and among them VAC's self-distillation terms,
-# which take loss.dist_temperature instead of loss.temperature.
-KL_TERMS = ("Dist", "DialogueSignDist", "DistFusion2SLR", "DistTranslation2SLR")
-SELF_DISTILLATION_TERMS = ("Dist", "DialogueSignDist")
-# The terms through which a student learns from a teacher; "Dist" is the student's own VAC
-# self-distillation and not one of them.
-TEACHER_TERMS = ("DistFusion2SLR", "FeatureFusion2SLR", "DistTranslation2SLR", "FeatureTranslation2SLR")
-LOSS_ALIASES = {
-    "DistFusion2SLRFeature": "FeatureFusion2SLR",
-    "DistTranslation2SLRFeature": "FeatureTranslation2SLR",
-    "TranslationGlossCrossEntropy": "TranslationToGlossCrossEntropy",
-}
 
 # A weight is a constant or a piecewise-constant schedule {first_epoch: value, ...}.
 Weight = Union[float, dict[int, float]]
@@ -449,7 +428,7 @@ def _kl_term_keys(mapping: dict, key: str) -> dict:
     to canonical names; a name that is not a KL term is refused with the valid ones."""
     out = {}
     for name, value in mapping.items():
-        canonical = LOSS_ALIASES.get(name, name)
+        canonical = canonical_name(name)
         if canonical not in KL_TERMS:
             raise ConfigError(f"{key}.{_show_key(name)}: not a temperature-KL loss term; expected one of "
                               f"{', '.join(KL_TERMS)}")
@@ -464,8 +443,8 @@ def normalize_loss_weights(weights: dict, key: str = "loss.weights") -> dict:
     out: dict = {}
     for name, w in weights.items():
         where = f"{key}.{_show_key(name)}"
-        canonical = LOSS_ALIASES.get(name, name)
-        if canonical not in LOSS_NAMES:
+        canonical = canonical_name(name)
+        if canonical is None:
             raise ConfigError(f"{where}: unknown loss{_closest(name, list(LOSS_NAMES) + list(LOSS_ALIASES))}")
         if canonical in out:
             raise ConfigError(f"{where}: given twice (as '{canonical}' and an alias)")
@@ -480,8 +459,9 @@ def normalize_loss_weights(weights: dict, key: str = "loss.weights") -> dict:
 
 
 def kl_temperature(loss: "LossConfig", term: str) -> tuple[float, bool]:
-    """(temperature T, whether to multiply by T^2) of KL term `term` (a name of KL_TERMS)."""
-    default = loss.dist_temperature if term in SELF_DISTILLATION_TERMS else loss.temperature
+    """(temperature T, whether to multiply by T^2) of KL term `term` (a name of loss_terms.KL_TERMS):
+    loss.temperatures[term], else the loss config field its table row names."""
+    default = getattr(loss, TERMS[term].temperature)
     return loss.temperatures.get(term, default), loss.t2_factor.get(term, True)
 
 

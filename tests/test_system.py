@@ -18,7 +18,8 @@ TEXT_VOCAB = 30
 
 SLR_TERMS = {"ConvCTCSign": 1.0, "SeqCTCSign": 1.0, "Dist": 25.0, "DistFusion2SLR": 25.0, "FeatureFusion2SLR": 25.0,
              "DistTranslation2SLR": 10.0, "FeatureTranslation2SLR": 10.0}
-TEACHER_TERMS = {"TranslationToGlossCrossEntropy": 1.0, "DialogueCTC": 1.0, "DialogueSignCTC": 1.0, "MatchingLoss": 1.0}
+# terms that train the teachers themselves (not loss_terms.TEACHER_TERMS, through which the student learns)
+TEACHERS_OWN_TERMS = {"TranslationToGlossCrossEntropy": 1.0, "DialogueCTC": 1.0, "DialogueSignCTC": 1.0, "MatchingLoss": 1.0}
 SLT_TERMS = {"ConvCTCSign": 1.0, "SeqCTCSign": 1.0, "Dist": 25.0, "DistTranslation2SLR": 1.0,
              "FeatureTranslation2SLR": 1.0, "TranslationCrossEntropy": 1.0}
 
@@ -98,7 +99,7 @@ def test_build_system_submodules():
     assert slt.is_slt and slt.dialogue_teacher is None and slt.text2gloss is None and slt.gloss2text is not None
 
 
-@pytest.mark.parametrize("task,terms", [("slr", {**SLR_TERMS, **TEACHER_TERMS}), ("slt", SLT_TERMS)])
+@pytest.mark.parametrize("task,terms", [("slr", {**SLR_TERMS, **TEACHERS_OWN_TERMS}), ("slt", SLT_TERMS)])
 def test_every_term_is_finite_and_total_is_the_weighted_sum(task, terms):
     system = build(task)
     out = system.losses(make_batch(), terms)
@@ -140,7 +141,7 @@ def test_unknown_term_and_missing_teacher_are_config_errors():
         system.losses(make_batch(), {"SeqCTC": 1.0})
 
 
-@pytest.mark.parametrize("task,terms", [("slr", {**SLR_TERMS, **TEACHER_TERMS}),
+@pytest.mark.parametrize("task,terms", [("slr", {**SLR_TERMS, **TEACHERS_OWN_TERMS}),
                                         ("slt", {**SLT_TERMS, "TranslationToGlossCrossEntropy": 1.0,
                                                  "DialogueCTC": 1.0, "DistFusion2SLR": 1.0})])
 def test_padding_changes_no_loss(task, terms):
@@ -304,11 +305,11 @@ def test_dialogue_sign_dist_trains_the_teachers_sign_encoder_conv_side_only():
     CTCs (DialogueSignCTC) and Dist (DialogueSignDist, here): the conv logits learn from the
     detached sequence logits, so the gradient reaches the CNN / temporal conv / conv classifier and
     nothing of the sequence side, nor the student."""
-    from signkd.config import LOSS_NAMES, load_config
-    from signkd.models.system import TRAINS
+    from signkd.config import load_config
+    from signkd.loss_terms import TERMS
     from conftest import REPO
 
-    assert "DialogueSignDist" in LOSS_NAMES and TRAINS["DialogueSignDist"] == "dialogue_teacher"
+    assert TERMS["DialogueSignDist"].trains == ("dialogue_teacher",)
     system = build("slr")
     out = system.losses(make_batch(), {"DialogueSignDist": 25.0})
     assert float(out["DialogueSignDist"].detach()) > 0 and out["total"].requires_grad

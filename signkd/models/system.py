@@ -19,22 +19,15 @@ import torch
 from torch import nn
 
 from signkd.alignment import AlignmentPairs, gather_positions, text2gloss_pairs
-from signkd.config import LOSS_ALIASES, LOSS_NAMES, MODULE_NAMES, Config, ConfigError, kl_temperature
+from signkd.config import MODULE_NAMES, Config, ConfigError, kl_temperature
 from signkd.data.batch import Batch, lengths_to_mask
 from signkd.errors import DataError
+from signkd.loss_terms import LOSS_NAMES, TERMS, Implementations, canonical_name
 from signkd.losses import ctc_loss, feature_loss, kd_kl_loss, matching_loss, symmetric_kl, token_cross_entropy
 from signkd.models.recognizer import SLRStudent, SLTStudent
 
-# Which module each term trains (gradients flow into it); every other module a term uses is a teacher.
-TRAINS = {
-    "ConvCTCSign": "student", "SeqCTCSign": "student", "Dist": "student",
-    "DistFusion2SLR": "student", "FeatureFusion2SLR": "student",
-    "DistTranslation2SLR": "student", "FeatureTranslation2SLR": "student",
-    "TranslationCrossEntropy": "student",
-    "TranslationToGlossCrossEntropy": "text teachers",
-    "DialogueCTC": "dialogue_teacher", "DialogueSignCTC": "dialogue_teacher", "DialogueSignDist": "dialogue_teacher",
-    "MatchingLoss": "dialogue_teacher", "DialogueTranslationCrossEntropy": "dialogue_teacher",
-}
+# Every term of signkd.loss_terms.TERMS, implemented by a method of `_Run` below.
+TERM_IMPLEMENTATIONS = Implementations()
 
 
 def _require(batch: Batch, term: str, *fields: str) -> None:
@@ -130,8 +123,8 @@ class SignKDSystem(nn.Module):
                 raise ConfigError(f"frozen: unknown module {name!r}; expected one of {', '.join(MODULE_NAMES)}")
         active = {}
         for name, w in weights.items():
-            canonical = LOSS_ALIASES.get(name, name)
-            if canonical not in LOSS_NAMES:
+            canonical = canonical_name(name)
+            if canonical is None:
                 raise ConfigError(f"loss.weights.{name}: unknown loss; expected one of {', '.join(LOSS_NAMES)}")
             if float(w) != 0.0:
                 active[canonical] = float(w)
@@ -141,7 +134,7 @@ class SignKDSystem(nn.Module):
         for name in LOSS_NAMES:
             if name not in active:
                 continue
-            value = getattr(run, name)()
+            value = TERM_IMPLEMENTATIONS[name](run)
             out[name] = value
             total = active[name] * value if total is None else total + active[name] * value
         out.update({k: torch.tensor(float(v)) for k, v in run.diagnostics.items()})
@@ -233,7 +226,7 @@ class _Run:
     def __init__(self, system: SignKDSystem, batch: Batch, frozen: set[str], active: dict[str, float]):
         self.s, self.batch, self.frozen, self.active = system, batch, frozen, active
         self.cfg = system.cfg.loss
-        self.trained = {TRAINS[name] for name in active}
+        self.trained = {part for name in active for part in TERMS[name].trains}
         self.diagnostics: dict[str, float] = {}
         self._cache: dict[str, object] = {}
 
@@ -245,8 +238,7 @@ class _Run:
         return module
 
     def _grad(self, name: str) -> bool:
-        trained = "text teachers" if name in ("text2gloss", "gloss2text") else name
-        return trained in self.trained and name not in self.frozen
+        return name in self.trained and name not in self.frozen
 
     def _cached(self, key: str, compute):
         if key not in self._cache:
@@ -345,24 +337,29 @@ class _Run:
             raise ConfigError("model.visual: the dialogue teacher's frames do not line up with the student's "
                               "(both must use the same visual/temporal layout)")
 
-    # ---- terms (unweighted)
+    # ---- terms (unweighted), one method per row of signkd.loss_terms.TERMS
+    @TERM_IMPLEMENTATIONS.of("ConvCTCSign")
     def ConvCTCSign(self):
         out = self.student("ConvCTCSign")
         return self._ctc("ConvCTCSign", out["conv_logits"], out["lengths"])
 
+    @TERM_IMPLEMENTATIONS.of("SeqCTCSign")
     def SeqCTCSign(self):
         out = self.student("SeqCTCSign")
         return self._ctc("SeqCTCSign", out["seq_logits"], out["lengths"])
 
+    @TERM_IMPLEMENTATIONS.of("Dist")
     def Dist(self):
         out = self.student("Dist")
         return self._kl("Dist", out["conv_logits"], out["seq_logits"].detach(), out["mask"])
 
+    @TERM_IMPLEMENTATIONS.of("DistFusion2SLR")
     def DistFusion2SLR(self):
         out, teacher = self.student("DistFusion2SLR"), self.dialogue("DistFusion2SLR")
         self._same_frames(out, teacher)
         return self._kl("DistFusion2SLR", out["seq_logits"], teacher["logits"].detach(), out["mask"])
 
+    @TERM_IMPLEMENTATIONS.of("FeatureFusion2SLR")
     def FeatureFusion2SLR(self):
         out, teacher = self.student("FeatureFusion2SLR"), self.dialogue("FeatureFusion2SLR")
         self._same_frames(out, teacher)
@@ -370,6 +367,7 @@ class _Run:
             projected = self.s.student_projections["fusion"](out["features"])
         return self._features(projected, teacher["features"].detach(), out["mask"])
 
+    @TERM_IMPLEMENTATIONS.of("DistTranslation2SLR")
     def DistTranslation2SLR(self):
         if self.s.is_slt:   # gloss2text -> SLT student, per target word
             out, teacher = self.student("DistTranslation2SLR"), self.gloss2text("DistTranslation2SLR")
@@ -380,6 +378,7 @@ class _Run:
         target = gather_positions(teacher["logits"][..., : self.s.num_classes].detach(), pairs.teacher_index)
         return self._kl("DistTranslation2SLR", student, target, pairs.mask)
 
+    @TERM_IMPLEMENTATIONS.of("FeatureTranslation2SLR")
     def FeatureTranslation2SLR(self):
         if self.s.is_slt:
             out, teacher = self.student("FeatureTranslation2SLR"), self.gloss2text("FeatureTranslation2SLR")
@@ -393,6 +392,7 @@ class _Run:
         target = gather_positions(teacher["features"].detach(), pairs.teacher_index)
         return self._features(projected, target, pairs.mask)
 
+    @TERM_IMPLEMENTATIONS.of("TranslationCrossEntropy")
     def TranslationCrossEntropy(self):
         if not self.s.is_slt:
             raise ConfigError("loss.weights.TranslationCrossEntropy: needs an SLT student (model.task: slt)")
@@ -400,6 +400,7 @@ class _Run:
         _require(self.batch, "TranslationCrossEntropy", "dec_out")
         return self._ce(out["word_logits"], self.batch.dec_out, self.batch.dec_lengths, self.cfg.translation_reduction)
 
+    @TERM_IMPLEMENTATIONS.of("TranslationToGlossCrossEntropy")
     def TranslationToGlossCrossEntropy(self):
         term, b, terms = "TranslationToGlossCrossEntropy", self.batch, []
         if self.s.text2gloss is None and self.s.gloss2text is None:
@@ -429,15 +430,18 @@ class _Run:
         mask = lengths_to_mask(lengths, targets.shape[1])
         return (loss + self._ce(second, targets, lengths)) / 2 + self.cfg.rdrop * symmetric_kl(logits, second, mask)
 
+    @TERM_IMPLEMENTATIONS.of("DialogueCTC")
     def DialogueCTC(self):
         teacher = self.dialogue("DialogueCTC")
         return self._ctc("DialogueCTC", teacher["logits"], teacher["lengths"])
 
+    @TERM_IMPLEMENTATIONS.of("DialogueSignCTC")
     def DialogueSignCTC(self):
         teacher = self.dialogue("DialogueSignCTC")
         return (self._ctc("DialogueSignCTC", teacher["sign_conv_logits"], teacher["lengths"])
                 + self._ctc("DialogueSignCTC", teacher["sign_seq_logits"], teacher["lengths"]))
 
+    @TERM_IMPLEMENTATIONS.of("DialogueSignDist")
     def DialogueSignDist(self):
         """VAC's Dist on the dialogue teacher's own sign encoder (its conv logits learn from its
         detached sequence logits), as the original trained that encoder with all of VAC's losses."""
@@ -445,16 +449,21 @@ class _Run:
         return self._kl("DialogueSignDist", teacher["sign_conv_logits"], teacher["sign_seq_logits"].detach(),
                         teacher["mask"])
 
+    @TERM_IMPLEMENTATIONS.of("MatchingLoss")
     def MatchingLoss(self):
         teacher = self.dialogue("MatchingLoss")
         return matching_loss(teacher["match_logits"], teacher["match_labels"])
 
+    @TERM_IMPLEMENTATIONS.of("DialogueTranslationCrossEntropy")
     def DialogueTranslationCrossEntropy(self):
         teacher = self.dialogue("DialogueTranslationCrossEntropy")
         _require(self.batch, "DialogueTranslationCrossEntropy", "dec_out")
         if "word_logits" not in teacher:
             raise ConfigError("loss.weights.DialogueTranslationCrossEntropy: needs model.task: slt")
         return self._ce(teacher["word_logits"], self.batch.dec_out, self.batch.dec_lengths)
+
+
+TERM_IMPLEMENTATIONS.check_complete()
 
 
 def gloss_word_map(gloss_vocab, word_vocab) -> Optional[list[int]]:
