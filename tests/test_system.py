@@ -133,6 +133,20 @@ def test_a_weight_zero_term_is_not_computed():
         system.losses(make_batch(), {**weights, "DistTranslation2SLR": 10.0})
 
 
+def test_special_ids_come_from_the_vocabularies_and_the_text2gloss_layout_is_checked():
+    """The system decodes words with WordVocab's <s> / </s> and reads the student's C gloss classes
+    off the first C columns of the Text2Gloss logits (GlossVocab: classes, then <s> = C, </s> = C + 1)."""
+    system = build("slr")
+    vocab = GlossVocab(GLOSSES)
+    assert (system.word_bos, system.word_eos, system.word_pad) == (WordVocab.bos, WordVocab.eos, WordVocab.pad)
+    assert (system.text2gloss.bos, system.text2gloss.eos) == (vocab.bos, vocab.eos) == (vocab.num_classes,
+                                                                                        vocab.num_classes + 1)
+    assert torch.isfinite(system.losses(make_batch(), {"DistTranslation2SLR": 1.0})["DistTranslation2SLR"])
+    system.num_classes += 1           # a student over another gloss vocabulary than the teacher's
+    with pytest.raises(ConfigError, match="model.text2gloss: its vocabulary .* is not the 8 gloss classes"):
+        system.losses(make_batch(), {"DistTranslation2SLR": 1.0})
+
+
 def test_unknown_term_and_missing_teacher_are_config_errors():
     system = build("slr", dialogue_teacher=False)
     with pytest.raises(ConfigError, match="DistFusion2SLR: needs model.dialogue_teacher"):

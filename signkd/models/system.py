@@ -21,6 +21,7 @@ from torch import nn
 from signkd.alignment import AlignmentPairs, gather_positions, text2gloss_pairs
 from signkd.config import MODULE_NAMES, Config, ConfigError, kl_temperature
 from signkd.data.batch import Batch, lengths_to_mask
+from signkd.data.vocab import WordVocab
 from signkd.errors import DataError
 from signkd.loss_terms import LOSS_NAMES, TERMS, Implementations, canonical_name
 from signkd.losses import ctc_loss, feature_loss, kd_kl_loss, matching_loss, symmetric_kl, token_cross_entropy
@@ -41,7 +42,7 @@ class SignKDSystem(nn.Module):
 
     def __init__(self, cfg: Config, student: Optional[nn.Module], dialogue_teacher: Optional[nn.Module],
                  text2gloss: Optional[nn.Module], gloss2text: Optional[nn.Module], num_classes: int,
-                 word_bos: int = 1, word_eos: int = 2, word_pad: int = 0):
+                 word_bos: int = WordVocab.bos, word_eos: int = WordVocab.eos, word_pad: int = WordVocab.pad):
         super().__init__()
         self.cfg = cfg
         self.student = student
@@ -307,7 +308,7 @@ class _Run:
         def compute():
             _require(b, term, "trans_ids", "trans_lengths", "gloss_in", "gloss_lengths")
             with self.s._running("text2gloss", self.frozen, self._grad("text2gloss")):
-                return module(b.trans_ids, b.trans_lengths, b.gloss_in, b.gloss_lengths + 1)
+                return module(b.trans_ids, b.trans_lengths, b.gloss_in, self._text2gloss_steps())
         return self._cached("text2gloss", compute)
 
     def gloss2text(self, term: str) -> dict:
@@ -331,6 +332,21 @@ class _Run:
             self.diagnostics["Text2GlossAlignment.left_out"] = pairs.left_out
             return pairs
         return out, teacher, self._cached("pairs", compute)
+
+    def _text2gloss_steps(self) -> torch.Tensor:
+        """(B,) real steps of the Text2Gloss decoder: one more than the glosses, as Collate writes
+        gloss_in = [<s>, g1..gL] and gloss_out = [g1..gL, </s>] (tests/test_batching.py checks it)."""
+        return self.batch.gloss_lengths + 1
+
+    def _text2gloss_gloss_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, L+1, C+2) Text2Gloss logits -> (B, L+1, C), the columns of the student's CTC classes.
+        The Text2Gloss vocabulary is GlossVocab's: the C classes (0 = pad at the blank's id, glosses
+        1..C-1), then <s> = C and </s> = C + 1 (GlossVocab.bos / eos = Text2GlossTeacher.bos / eos)."""
+        text2gloss = self.s.text2gloss
+        if text2gloss.bos != self.s.num_classes or logits.shape[-1] != text2gloss.eos + 1:
+            raise ConfigError(f"model.text2gloss: its vocabulary ({logits.shape[-1]} ids, <s> = {text2gloss.bos}) is not "
+                              f"the {self.s.num_classes} gloss classes + <s> + </s> of the student's gloss vocabulary")
+        return logits[..., : text2gloss.bos]
 
     def _same_frames(self, out: dict, teacher: dict) -> None:
         if out["seq_logits"].shape[:2] != teacher["logits"].shape[:2] or not torch.equal(out["lengths"], teacher["lengths"]):
@@ -375,7 +391,7 @@ class _Run:
             return self._kl("DistTranslation2SLR", out["word_logits"], teacher["word_logits"].detach(), mask)
         out, teacher, pairs = self._aligned("DistTranslation2SLR")
         student = gather_positions(out["seq_logits"], pairs.student_index)                      # (B, P, C)
-        target = gather_positions(teacher["logits"][..., : self.s.num_classes].detach(), pairs.teacher_index)
+        target = gather_positions(self._text2gloss_gloss_logits(teacher["logits"]).detach(), pairs.teacher_index)
         return self._kl("DistTranslation2SLR", student, target, pairs.mask)
 
     @TERM_IMPLEMENTATIONS.of("FeatureTranslation2SLR")
@@ -407,7 +423,7 @@ class _Run:
             raise ConfigError(f"loss.weights.{term}: needs model.text2gloss or model.gloss2text: true")
         if self.s.text2gloss is not None:
             _require(b, term, "gloss_out")
-            terms.append(self._text_teacher_ce("text2gloss", "logits", b.gloss_out, b.gloss_lengths + 1, term))
+            terms.append(self._text_teacher_ce("text2gloss", "logits", b.gloss_out, self._text2gloss_steps(), term))
         if self.s.gloss2text is not None:
             _require(b, term, "dec_out")
             terms.append(self._text_teacher_ce("gloss2text", "word_logits", b.dec_out, b.dec_lengths, term))
@@ -540,7 +556,6 @@ def build_system(cfg: Config, gloss_vocab, word_vocab=None, tokenizer=None,
                                    text_architecture=restored.get("text2gloss.encoder.")) if m.text2gloss else None
     gloss_words = gloss_word_map(gloss_vocab, word_vocab) if m.text_teacher_encoder.share_word_embeddings else None
     gloss2text = Gloss2TextTeacher(m, num_classes, num_words, gloss_words) if m.gloss2text else None
-    specials = {k: getattr(word_vocab, k) for k in ("bos", "eos", "pad")} if word_vocab is not None else {}
+    words = word_vocab if word_vocab is not None else WordVocab     # its special ids are class constants
     return SignKDSystem(cfg, student, dialogue, text2gloss, gloss2text, num_classes,
-                        word_bos=specials.get("bos", 1), word_eos=specials.get("eos", 2),
-                        word_pad=specials.get("pad", 0))
+                        word_bos=words.bos, word_eos=words.eos, word_pad=words.pad)
