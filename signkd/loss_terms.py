@@ -14,7 +14,8 @@ registered with `@TERM_IMPLEMENTATIONS.of(name)`; a row without one fails at imp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Literal, Optional
+from types import MappingProxyType
+from typing import Callable, Literal, Mapping, Optional
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ _STUDENT, _DIALOGUE = ("student",), ("dialogue_teacher",)
 
 # In the order the system computes and sums the terms (a different order changes the total's
 # rounding, so it is part of a run's numbers).
-TERMS: dict[str, LossTerm] = {t.name: t for t in (
+TERMS: Mapping[str, LossTerm] = MappingProxyType({t.name: t for t in (
     LossTerm("ConvCTCSign", _STUDENT),
     LossTerm("SeqCTCSign", _STUDENT),
     LossTerm("Dist", _STUDENT, temperature="dist_temperature"),
@@ -55,7 +56,7 @@ TERMS: dict[str, LossTerm] = {t.name: t for t in (
     LossTerm("DialogueSignDist", _DIALOGUE, temperature="dist_temperature"),
     LossTerm("MatchingLoss", _DIALOGUE),
     LossTerm("DialogueTranslationCrossEntropy", _DIALOGUE),   # the SLT dialogue teacher's word decoder
-)}
+)})
 
 LOSS_NAMES = tuple(TERMS)
 LOSS_ALIASES = {alias: t.name for t in TERMS.values() for alias in t.aliases}

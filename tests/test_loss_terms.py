@@ -32,6 +32,7 @@ def test_teacher_terms_are_the_ones_a_student_learns_from_a_teacher_through():
 
 def test_aliases_name_one_term_each_and_configs_accept_them():
     assert not set(LOSS_ALIASES) & set(TERMS)
+    assert len(LOSS_ALIASES) == sum(len(t.aliases) for t in TERMS.values())
     assert canonical_name("DistFusion2SLRFeature") == "FeatureFusion2SLR"
     assert canonical_name("Dist") == "Dist" and canonical_name("SeqCTC") is None
     weights = "{" + ", ".join(f"{alias}: 1" for alias in LOSS_ALIASES) + "}"
@@ -69,6 +70,8 @@ def test_every_row_has_exactly_one_implementation_checked_at_import():
 def test_rows_are_immutable_and_the_table_imports_without_torch():
     with pytest.raises(dataclasses.FrozenInstanceError):
         TERMS["Dist"].trains = ("dialogue_teacher",)
+    with pytest.raises(TypeError):
+        TERMS["Dist"] = LossTerm("Dist", ("dialogue_teacher",))
     assert isinstance(TERMS["Dist"], LossTerm)
     code = "import sys, signkd.config, signkd.loss_terms; assert 'torch' not in sys.modules"
     root = Path(signkd.__file__).resolve().parents[1]
