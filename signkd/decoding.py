@@ -13,7 +13,7 @@ collapse to it).
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -288,10 +288,17 @@ def seq2seq_greedy(step_fn: StepFn, memories: tuple, batch_size: int, bos: int, 
     return [_strip(row[1:].tolist(), eos) for row in tokens]
 
 
-def max_output_length(longest_target: int, factor: float = 1.5) -> int:
-    """Decoding budget: ``eval.max_output_factor`` x the longest training target (the original's
-    constant 30 cut off training targets of up to 52 words)."""
-    return max(1, math.ceil(factor * longest_target))
+# The budget when the longest training target is not known (a checkpoint saved without it): the
+# original's constant, which cut off PHOENIX-2014-T training targets of up to 52 words.
+UNKNOWN_LONGEST_TARGET = 30
+
+
+def max_output_length(longest_target: Optional[int], factor: float) -> int:
+    """The seq2seq decoding budget in tokens, the one every decoder of a trained model uses
+    (evaluation, `signkd translate`): ``eval.max_output_factor`` x the longest training target
+    (UNKNOWN_LONGEST_TARGET when None), rounded, at least 2 (a token and </s>)."""
+    longest = UNKNOWN_LONGEST_TARGET if longest_target is None else longest_target
+    return max(2, int(round(factor * longest)))
 
 
 def length_penalty(length: int, alpha: float) -> float:

@@ -23,8 +23,9 @@ from typing import Callable, Optional
 
 import torch
 
-from signkd.config import TEACHER_TERMS, load_config
+from signkd.config import load_config
 from signkd.demo_stages import PAIRS, STAGES
+from signkd.loss_terms import TEACHER_TERMS
 
 RECOGNISER_ROWS = [s for s in STAGES if s.kind == "recogniser"] + [s for s in STAGES if s.key.startswith("slt_")]
 TRANSLATOR_ROWS = [s for s in STAGES if s.kind == "translator"]

@@ -44,9 +44,14 @@ def test_collate_pads_with_lengths_and_adds_sequence_ends(tmp_path):
     assert batch.gloss_lengths.tolist() == [3, 1, 2]
     assert batch.gloss_in[0].tolist() == [vocab.bos, 2, 3, 1] and batch.gloss_out[0].tolist() == [2, 3, 1, vocab.eos]
     assert batch.gloss_in[1].tolist() == [vocab.bos, 1, 0, 0] and batch.gloss_out[1].tolist() == [1, vocab.eos, 0, 0]
-    assert batch.dec_in[:, 0].tolist() == [1, 1, 1]           # <s>
+    # the Text2Gloss decoder runs one step more than the glosses (SignKDSystem's _text2gloss_steps)
+    for row_in, row_out, n in zip(batch.gloss_in, batch.gloss_out, batch.gloss_lengths.tolist()):
+        assert row_in[: n + 1].all() and not row_in[n + 1:].any()
+        assert row_out[n].item() == vocab.eos and not row_out[n + 1:].any()
+    # the word ids Collate defaults to are WordVocab's, which the system decodes with
+    assert batch.dec_in[:, 0].tolist() == [WordVocab.bos] * 3
     for row, n in zip(batch.dec_out, batch.dec_lengths.tolist()):
-        assert row[n - 1].item() == 2                         # </s> at the last real position
+        assert row[n - 1].item() == WordVocab.eos             # </s> at the last real position
     assert batch.extra["index"].tolist() == [1, 0, 2]
 
 

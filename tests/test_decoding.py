@@ -242,5 +242,20 @@ def test_beam_repeats_memories_per_beam_and_respects_max_len():
 
 
 def test_max_output_length_scales_the_longest_training_target():
-    assert D.max_output_length(52) == 78
-    assert D.max_output_length(52, 1.0) == 52 and D.max_output_length(0) == 1
+    assert D.max_output_length(52, 1.5) == 78 and D.max_output_length(52, 1.0) == 52
+    assert D.max_output_length(5, 0.5) == 2 and D.max_output_length(0, 1.5) == 2    # a token and </s>
+    assert D.max_output_length(None, 1.5) == 45     # no longest target stored: the original's 30
+
+
+def test_evaluation_decodes_within_the_one_budget():
+    """The evaluator (and `signkd translate`, tests/test_inference.py) take max_output_length's budget."""
+    from types import SimpleNamespace
+
+    from signkd.config import Config
+    from signkd.training.evaluate import Evaluator
+
+    cfg = Config()
+    cfg.eval.max_output_factor = 1.3
+    evaluator = Evaluator(cfg, SimpleNamespace(datasets={}), None, ".", max_lengths={"words": 7})
+    assert evaluator._max_len("words") == D.max_output_length(7, 1.3) == 9
+    assert evaluator._max_len("glosses") == D.max_output_length(None, 1.3) == 39

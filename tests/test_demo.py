@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from signkd.config import TEACHER_TERMS, to_dict
+from signkd.config import to_dict
 from signkd.demo import pipeline_file, run_demo
 from signkd.demo_report import _minutes
 from signkd.demo_stages import STAGE_KEYS, STAGES
+from signkd.loss_terms import TEACHER_TERMS
 from signkd.pipeline import load_pipeline, resolve
 
 # every stage that another one loads, plus the two students that load them

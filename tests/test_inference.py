@@ -15,6 +15,7 @@ import torch
 
 from conftest import TINY_CONFIG
 from signkd.cli import main as cli_main
+from signkd.decoding import max_output_length
 
 av = pytest.importorskip("av")
 
@@ -343,7 +344,7 @@ def test_translate_decodes_like_the_training_system(tmp_path, capsys):
     clip = ClipTransform(AugmentConfig(crop=28), train=False)(read_source_frames(video, size=0))
     batch = Batch(ids=["clip"], video=clip[None], video_lengths=torch.tensor([len(clip)]))
     ids = system.translate(batch, beam=b.cfg.eval.translation_beam, alpha=b.cfg.eval.length_penalty,
-                           max_len=max(2, round(b.cfg.eval.max_output_factor * 5)))[0]
+                           max_len=max_output_length(5, b.cfg.eval.max_output_factor))[0]
     assert sentence == b.word_vocab.decode(ids)
     assert sentence, "an empty sentence proves nothing; change the seed"
 

@@ -18,7 +18,8 @@ TEXT_VOCAB = 30
 
 SLR_TERMS = {"ConvCTCSign": 1.0, "SeqCTCSign": 1.0, "Dist": 25.0, "DistFusion2SLR": 25.0, "FeatureFusion2SLR": 25.0,
              "DistTranslation2SLR": 10.0, "FeatureTranslation2SLR": 10.0}
-TEACHER_TERMS = {"TranslationToGlossCrossEntropy": 1.0, "DialogueCTC": 1.0, "DialogueSignCTC": 1.0, "MatchingLoss": 1.0}
+# terms that train the teachers themselves (not loss_terms.TEACHER_TERMS, through which the student learns)
+TEACHERS_OWN_TERMS = {"TranslationToGlossCrossEntropy": 1.0, "DialogueCTC": 1.0, "DialogueSignCTC": 1.0, "MatchingLoss": 1.0}
 SLT_TERMS = {"ConvCTCSign": 1.0, "SeqCTCSign": 1.0, "Dist": 25.0, "DistTranslation2SLR": 1.0,
              "FeatureTranslation2SLR": 1.0, "TranslationCrossEntropy": 1.0}
 
@@ -98,7 +99,7 @@ def test_build_system_submodules():
     assert slt.is_slt and slt.dialogue_teacher is None and slt.text2gloss is None and slt.gloss2text is not None
 
 
-@pytest.mark.parametrize("task,terms", [("slr", {**SLR_TERMS, **TEACHER_TERMS}), ("slt", SLT_TERMS)])
+@pytest.mark.parametrize("task,terms", [("slr", {**SLR_TERMS, **TEACHERS_OWN_TERMS}), ("slt", SLT_TERMS)])
 def test_every_term_is_finite_and_total_is_the_weighted_sum(task, terms):
     system = build(task)
     out = system.losses(make_batch(), terms)
@@ -132,6 +133,20 @@ def test_a_weight_zero_term_is_not_computed():
         system.losses(make_batch(), {**weights, "DistTranslation2SLR": 10.0})
 
 
+def test_special_ids_come_from_the_vocabularies_and_the_text2gloss_layout_is_checked():
+    """The system decodes words with WordVocab's <s> / </s> and reads the student's C gloss classes
+    off the first C columns of the Text2Gloss logits (GlossVocab: classes, then <s> = C, </s> = C + 1)."""
+    system = build("slr")
+    vocab = GlossVocab(GLOSSES)
+    assert (system.word_bos, system.word_eos, system.word_pad) == (WordVocab.bos, WordVocab.eos, WordVocab.pad)
+    assert (system.text2gloss.bos, system.text2gloss.eos) == (vocab.bos, vocab.eos) == (vocab.num_classes,
+                                                                                        vocab.num_classes + 1)
+    assert torch.isfinite(system.losses(make_batch(), {"DistTranslation2SLR": 1.0})["DistTranslation2SLR"])
+    system.num_classes += 1           # a student over another gloss vocabulary than the teacher's
+    with pytest.raises(ConfigError, match="model.text2gloss: its vocabulary .* is not the 8 gloss classes"):
+        system.losses(make_batch(), {"DistTranslation2SLR": 1.0})
+
+
 def test_unknown_term_and_missing_teacher_are_config_errors():
     system = build("slr", dialogue_teacher=False)
     with pytest.raises(ConfigError, match="DistFusion2SLR: needs model.dialogue_teacher"):
@@ -140,7 +155,7 @@ def test_unknown_term_and_missing_teacher_are_config_errors():
         system.losses(make_batch(), {"SeqCTC": 1.0})
 
 
-@pytest.mark.parametrize("task,terms", [("slr", {**SLR_TERMS, **TEACHER_TERMS}),
+@pytest.mark.parametrize("task,terms", [("slr", {**SLR_TERMS, **TEACHERS_OWN_TERMS}),
                                         ("slt", {**SLT_TERMS, "TranslationToGlossCrossEntropy": 1.0,
                                                  "DialogueCTC": 1.0, "DistFusion2SLR": 1.0})])
 def test_padding_changes_no_loss(task, terms):
@@ -304,11 +319,11 @@ def test_dialogue_sign_dist_trains_the_teachers_sign_encoder_conv_side_only():
     CTCs (DialogueSignCTC) and Dist (DialogueSignDist, here): the conv logits learn from the
     detached sequence logits, so the gradient reaches the CNN / temporal conv / conv classifier and
     nothing of the sequence side, nor the student."""
-    from signkd.config import LOSS_NAMES, load_config
-    from signkd.models.system import TRAINS
+    from signkd.config import load_config
+    from signkd.loss_terms import TERMS
     from conftest import REPO
 
-    assert "DialogueSignDist" in LOSS_NAMES and TRAINS["DialogueSignDist"] == "dialogue_teacher"
+    assert TERMS["DialogueSignDist"].trains == ("dialogue_teacher",)
     system = build("slr")
     out = system.losses(make_batch(), {"DialogueSignDist": 25.0})
     assert float(out["DialogueSignDist"].detach()) > 0 and out["total"].requires_grad

@@ -19,22 +19,16 @@ import torch
 from torch import nn
 
 from signkd.alignment import AlignmentPairs, gather_positions, text2gloss_pairs
-from signkd.config import LOSS_ALIASES, LOSS_NAMES, MODULE_NAMES, Config, ConfigError, kl_temperature
+from signkd.config import MODULE_NAMES, Config, ConfigError, kl_temperature
 from signkd.data.batch import Batch, lengths_to_mask
+from signkd.data.vocab import WordVocab
 from signkd.errors import DataError
+from signkd.loss_terms import LOSS_NAMES, TERMS, Implementations, canonical_name
 from signkd.losses import ctc_loss, feature_loss, kd_kl_loss, matching_loss, symmetric_kl, token_cross_entropy
 from signkd.models.recognizer import SLRStudent, SLTStudent
 
-# Which module each term trains (gradients flow into it); every other module a term uses is a teacher.
-TRAINS = {
-    "ConvCTCSign": "student", "SeqCTCSign": "student", "Dist": "student",
-    "DistFusion2SLR": "student", "FeatureFusion2SLR": "student",
-    "DistTranslation2SLR": "student", "FeatureTranslation2SLR": "student",
-    "TranslationCrossEntropy": "student",
-    "TranslationToGlossCrossEntropy": "text teachers",
-    "DialogueCTC": "dialogue_teacher", "DialogueSignCTC": "dialogue_teacher", "DialogueSignDist": "dialogue_teacher",
-    "MatchingLoss": "dialogue_teacher", "DialogueTranslationCrossEntropy": "dialogue_teacher",
-}
+# Every term of signkd.loss_terms.TERMS, implemented by a method of `_Run` below.
+TERM_IMPLEMENTATIONS = Implementations()
 
 
 def _require(batch: Batch, term: str, *fields: str) -> None:
@@ -48,7 +42,7 @@ class SignKDSystem(nn.Module):
 
     def __init__(self, cfg: Config, student: Optional[nn.Module], dialogue_teacher: Optional[nn.Module],
                  text2gloss: Optional[nn.Module], gloss2text: Optional[nn.Module], num_classes: int,
-                 word_bos: int = 1, word_eos: int = 2, word_pad: int = 0):
+                 word_bos: int = WordVocab.bos, word_eos: int = WordVocab.eos, word_pad: int = WordVocab.pad):
         super().__init__()
         self.cfg = cfg
         self.student = student
@@ -130,8 +124,8 @@ class SignKDSystem(nn.Module):
                 raise ConfigError(f"frozen: unknown module {name!r}; expected one of {', '.join(MODULE_NAMES)}")
         active = {}
         for name, w in weights.items():
-            canonical = LOSS_ALIASES.get(name, name)
-            if canonical not in LOSS_NAMES:
+            canonical = canonical_name(name)
+            if canonical is None:
                 raise ConfigError(f"loss.weights.{name}: unknown loss; expected one of {', '.join(LOSS_NAMES)}")
             if float(w) != 0.0:
                 active[canonical] = float(w)
@@ -141,7 +135,7 @@ class SignKDSystem(nn.Module):
         for name in LOSS_NAMES:
             if name not in active:
                 continue
-            value = getattr(run, name)()
+            value = TERM_IMPLEMENTATIONS[name](run)
             out[name] = value
             total = active[name] * value if total is None else total + active[name] * value
         out.update({k: torch.tensor(float(v)) for k, v in run.diagnostics.items()})
@@ -233,7 +227,7 @@ class _Run:
     def __init__(self, system: SignKDSystem, batch: Batch, frozen: set[str], active: dict[str, float]):
         self.s, self.batch, self.frozen, self.active = system, batch, frozen, active
         self.cfg = system.cfg.loss
-        self.trained = {TRAINS[name] for name in active}
+        self.trained = {part for name in active for part in TERMS[name].trains}
         self.diagnostics: dict[str, float] = {}
         self._cache: dict[str, object] = {}
 
@@ -245,8 +239,7 @@ class _Run:
         return module
 
     def _grad(self, name: str) -> bool:
-        trained = "text teachers" if name in ("text2gloss", "gloss2text") else name
-        return trained in self.trained and name not in self.frozen
+        return name in self.trained and name not in self.frozen
 
     def _cached(self, key: str, compute):
         if key not in self._cache:
@@ -315,7 +308,7 @@ class _Run:
         def compute():
             _require(b, term, "trans_ids", "trans_lengths", "gloss_in", "gloss_lengths")
             with self.s._running("text2gloss", self.frozen, self._grad("text2gloss")):
-                return module(b.trans_ids, b.trans_lengths, b.gloss_in, b.gloss_lengths + 1)
+                return module(b.trans_ids, b.trans_lengths, b.gloss_in, self._text2gloss_steps())
         return self._cached("text2gloss", compute)
 
     def gloss2text(self, term: str) -> dict:
@@ -340,29 +333,49 @@ class _Run:
             return pairs
         return out, teacher, self._cached("pairs", compute)
 
+    def _text2gloss_steps(self) -> torch.Tensor:
+        """(B,) real steps of the Text2Gloss decoder: one more than the glosses, as Collate writes
+        gloss_in = [<s>, g1..gL] and gloss_out = [g1..gL, </s>] (tests/test_batching.py checks it)."""
+        return self.batch.gloss_lengths + 1
+
+    def _text2gloss_gloss_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, L+1, C+2) Text2Gloss logits -> (B, L+1, C), the columns of the student's CTC classes.
+        The Text2Gloss vocabulary is GlossVocab's: the C classes (0 = pad at the blank's id, glosses
+        1..C-1), then <s> = C and </s> = C + 1 (GlossVocab.bos / eos = Text2GlossTeacher.bos / eos)."""
+        text2gloss = self.s.text2gloss
+        if text2gloss.bos != self.s.num_classes or logits.shape[-1] != text2gloss.eos + 1:
+            raise ConfigError(f"model.text2gloss: its vocabulary ({logits.shape[-1]} ids, <s> = {text2gloss.bos}) is not "
+                              f"the {self.s.num_classes} gloss classes + <s> + </s> of the student's gloss vocabulary")
+        return logits[..., : text2gloss.bos]
+
     def _same_frames(self, out: dict, teacher: dict) -> None:
         if out["seq_logits"].shape[:2] != teacher["logits"].shape[:2] or not torch.equal(out["lengths"], teacher["lengths"]):
             raise ConfigError("model.visual: the dialogue teacher's frames do not line up with the student's "
                               "(both must use the same visual/temporal layout)")
 
-    # ---- terms (unweighted)
+    # ---- terms (unweighted), one method per row of signkd.loss_terms.TERMS
+    @TERM_IMPLEMENTATIONS.of("ConvCTCSign")
     def ConvCTCSign(self):
         out = self.student("ConvCTCSign")
         return self._ctc("ConvCTCSign", out["conv_logits"], out["lengths"])
 
+    @TERM_IMPLEMENTATIONS.of("SeqCTCSign")
     def SeqCTCSign(self):
         out = self.student("SeqCTCSign")
         return self._ctc("SeqCTCSign", out["seq_logits"], out["lengths"])
 
+    @TERM_IMPLEMENTATIONS.of("Dist")
     def Dist(self):
         out = self.student("Dist")
         return self._kl("Dist", out["conv_logits"], out["seq_logits"].detach(), out["mask"])
 
+    @TERM_IMPLEMENTATIONS.of("DistFusion2SLR")
     def DistFusion2SLR(self):
         out, teacher = self.student("DistFusion2SLR"), self.dialogue("DistFusion2SLR")
         self._same_frames(out, teacher)
         return self._kl("DistFusion2SLR", out["seq_logits"], teacher["logits"].detach(), out["mask"])
 
+    @TERM_IMPLEMENTATIONS.of("FeatureFusion2SLR")
     def FeatureFusion2SLR(self):
         out, teacher = self.student("FeatureFusion2SLR"), self.dialogue("FeatureFusion2SLR")
         self._same_frames(out, teacher)
@@ -370,6 +383,7 @@ class _Run:
             projected = self.s.student_projections["fusion"](out["features"])
         return self._features(projected, teacher["features"].detach(), out["mask"])
 
+    @TERM_IMPLEMENTATIONS.of("DistTranslation2SLR")
     def DistTranslation2SLR(self):
         if self.s.is_slt:   # gloss2text -> SLT student, per target word
             out, teacher = self.student("DistTranslation2SLR"), self.gloss2text("DistTranslation2SLR")
@@ -377,9 +391,10 @@ class _Run:
             return self._kl("DistTranslation2SLR", out["word_logits"], teacher["word_logits"].detach(), mask)
         out, teacher, pairs = self._aligned("DistTranslation2SLR")
         student = gather_positions(out["seq_logits"], pairs.student_index)                      # (B, P, C)
-        target = gather_positions(teacher["logits"][..., : self.s.num_classes].detach(), pairs.teacher_index)
+        target = gather_positions(self._text2gloss_gloss_logits(teacher["logits"]).detach(), pairs.teacher_index)
         return self._kl("DistTranslation2SLR", student, target, pairs.mask)
 
+    @TERM_IMPLEMENTATIONS.of("FeatureTranslation2SLR")
     def FeatureTranslation2SLR(self):
         if self.s.is_slt:
             out, teacher = self.student("FeatureTranslation2SLR"), self.gloss2text("FeatureTranslation2SLR")
@@ -393,6 +408,7 @@ class _Run:
         target = gather_positions(teacher["features"].detach(), pairs.teacher_index)
         return self._features(projected, target, pairs.mask)
 
+    @TERM_IMPLEMENTATIONS.of("TranslationCrossEntropy")
     def TranslationCrossEntropy(self):
         if not self.s.is_slt:
             raise ConfigError("loss.weights.TranslationCrossEntropy: needs an SLT student (model.task: slt)")
@@ -400,13 +416,14 @@ class _Run:
         _require(self.batch, "TranslationCrossEntropy", "dec_out")
         return self._ce(out["word_logits"], self.batch.dec_out, self.batch.dec_lengths, self.cfg.translation_reduction)
 
+    @TERM_IMPLEMENTATIONS.of("TranslationToGlossCrossEntropy")
     def TranslationToGlossCrossEntropy(self):
         term, b, terms = "TranslationToGlossCrossEntropy", self.batch, []
         if self.s.text2gloss is None and self.s.gloss2text is None:
             raise ConfigError(f"loss.weights.{term}: needs model.text2gloss or model.gloss2text: true")
         if self.s.text2gloss is not None:
             _require(b, term, "gloss_out")
-            terms.append(self._text_teacher_ce("text2gloss", "logits", b.gloss_out, b.gloss_lengths + 1, term))
+            terms.append(self._text_teacher_ce("text2gloss", "logits", b.gloss_out, self._text2gloss_steps(), term))
         if self.s.gloss2text is not None:
             _require(b, term, "dec_out")
             terms.append(self._text_teacher_ce("gloss2text", "word_logits", b.dec_out, b.dec_lengths, term))
@@ -429,15 +446,18 @@ class _Run:
         mask = lengths_to_mask(lengths, targets.shape[1])
         return (loss + self._ce(second, targets, lengths)) / 2 + self.cfg.rdrop * symmetric_kl(logits, second, mask)
 
+    @TERM_IMPLEMENTATIONS.of("DialogueCTC")
     def DialogueCTC(self):
         teacher = self.dialogue("DialogueCTC")
         return self._ctc("DialogueCTC", teacher["logits"], teacher["lengths"])
 
+    @TERM_IMPLEMENTATIONS.of("DialogueSignCTC")
     def DialogueSignCTC(self):
         teacher = self.dialogue("DialogueSignCTC")
         return (self._ctc("DialogueSignCTC", teacher["sign_conv_logits"], teacher["lengths"])
                 + self._ctc("DialogueSignCTC", teacher["sign_seq_logits"], teacher["lengths"]))
 
+    @TERM_IMPLEMENTATIONS.of("DialogueSignDist")
     def DialogueSignDist(self):
         """VAC's Dist on the dialogue teacher's own sign encoder (its conv logits learn from its
         detached sequence logits), as the original trained that encoder with all of VAC's losses."""
@@ -445,16 +465,21 @@ class _Run:
         return self._kl("DialogueSignDist", teacher["sign_conv_logits"], teacher["sign_seq_logits"].detach(),
                         teacher["mask"])
 
+    @TERM_IMPLEMENTATIONS.of("MatchingLoss")
     def MatchingLoss(self):
         teacher = self.dialogue("MatchingLoss")
         return matching_loss(teacher["match_logits"], teacher["match_labels"])
 
+    @TERM_IMPLEMENTATIONS.of("DialogueTranslationCrossEntropy")
     def DialogueTranslationCrossEntropy(self):
         teacher = self.dialogue("DialogueTranslationCrossEntropy")
         _require(self.batch, "DialogueTranslationCrossEntropy", "dec_out")
         if "word_logits" not in teacher:
             raise ConfigError("loss.weights.DialogueTranslationCrossEntropy: needs model.task: slt")
         return self._ce(teacher["word_logits"], self.batch.dec_out, self.batch.dec_lengths)
+
+
+TERM_IMPLEMENTATIONS.check_complete()
 
 
 def gloss_word_map(gloss_vocab, word_vocab) -> Optional[list[int]]:
@@ -531,7 +556,6 @@ def build_system(cfg: Config, gloss_vocab, word_vocab=None, tokenizer=None,
                                    text_architecture=restored.get("text2gloss.encoder.")) if m.text2gloss else None
     gloss_words = gloss_word_map(gloss_vocab, word_vocab) if m.text_teacher_encoder.share_word_embeddings else None
     gloss2text = Gloss2TextTeacher(m, num_classes, num_words, gloss_words) if m.gloss2text else None
-    specials = {k: getattr(word_vocab, k) for k in ("bos", "eos", "pad")} if word_vocab is not None else {}
+    words = word_vocab if word_vocab is not None else WordVocab     # its special ids are class constants
     return SignKDSystem(cfg, student, dialogue, text2gloss, gloss2text, num_classes,
-                        word_bos=specials.get("bos", 1), word_eos=specials.get("eos", 2),
-                        word_pad=specials.get("pad", 0))
+                        word_bos=words.bos, word_eos=words.eos, word_pad=words.pad)

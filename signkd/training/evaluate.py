@@ -19,6 +19,7 @@ import torch
 
 from signkd.config import Config
 from signkd.data.batching import normalise_translation
+from signkd.decoding import max_output_length
 from signkd.training import distributed as D
 from signkd.checkpoint import unwrap
 
@@ -91,8 +92,7 @@ class Evaluator:
     # ----------------------------------------------------------------------------- decoding
 
     def _max_len(self, kind: str) -> int:
-        longest = self.max_lengths.get(kind, 30)
-        return max(2, int(round(self.cfg.eval.max_output_factor * longest)))
+        return max_output_length(self.max_lengths.get(kind), self.cfg.eval.max_output_factor)
 
     @torch.no_grad()
     def predict(self, system, batch) -> tuple[Optional[list], Optional[list]]:

@@ -22,13 +22,15 @@ from typing import Optional
 from torch import nn
 
 from signkd.config import MODULE_NAMES, Config, ConfigError, StageConfig, check_stage_epochs, weight_at
+from signkd.loss_terms import TERMS, canonical_name
+
 
 def loss_owners(name: str) -> tuple[str, ...]:
-    """Module(s) a loss term trains, from the system's own table (one source of truth)."""
-    from signkd.models.system import TRAINS
-
-    owner = TRAINS.get(name, "")
-    return ("text2gloss", "gloss2text") if owner == "text teachers" else ((owner,) if owner else ())
+    """Module(s) loss term `name` (or an alias of it) trains (signkd.loss_terms.TERMS)."""
+    canonical = canonical_name(name)
+    if canonical is None:
+        raise ConfigError(f"loss.weights.{name}: unknown loss term")
+    return TERMS[canonical].trains
 
 
 def present_modules(system: nn.Module) -> list[str]:

@@ -1,0 +1,42 @@
+"""ConfigError and the bounded renderings of values and keys its one-line messages use.
+
+Why bounded: a value built from YAML aliases can expand to billions of items, and a key can be
+an int, a date or long text; every message names the key and stays one short line.
+"""
+from __future__ import annotations
+
+import difflib
+import reprlib
+
+from signkd.errors import SignkdError
+
+
+class ConfigError(SignkdError, ValueError):
+    """A config problem, always one line naming the key (non-printable characters from the file
+    are escaped by SignkdError)."""
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxset = _SHORT.maxdict = 4
+_SHORT.maxlevel = 3
+
+
+def _show(value) -> str:
+    """A bounded repr for error messages: a value built from YAML aliases can expand to billions
+    of items, and a plain repr of it would never finish."""
+    try:
+        return _SHORT.repr(value)
+    except (ValueError, OverflowError):   # e.g. an int past Python's 4300-digit str() limit
+        return f"<{type(value).__name__}>"
+
+
+def _show_key(key) -> str:
+    """A mapping key as it appears in a dotted name (keys may be ints, None, dates, long text)."""
+    text = key if isinstance(key, str) else _show(key)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _closest(name: str, options) -> str:
+    match = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)
+    return f"; did you mean '{match[0]}'?" if match else f"; valid keys: {', '.join(sorted(options))}"
