@@ -7,7 +7,7 @@ through their `train.init` entries:
     -> slr_distilled_bilstm -> gloss2text -> slt_baseline -> slt_distilled
 
 The demo generates and packs the corpus, runs its stages with `signkd run`'s runner
-(signkd/pipeline.py) from configs/synthetic/demo/pipeline.yaml (pipeline_quick.yaml and
+(signkd/pipeline/) from configs/synthetic/demo/pipeline.yaml (pipeline_quick.yaml and
 pipeline_tiny.yaml for the other presets), then writes report.md. The runner rewrites the configs'
 `runs/demo/...` paths to `--out`, keeps a stage whose config, inputs and corpus did not change since
 its last complete run (OUT/<stage>/stage.json), and resumes an interrupted one.

@@ -20,7 +20,9 @@ import pytest
 from conftest import REPO, TINY_CONFIG
 from signkd.cli import main as cli_main
 from signkd.config import load_config
-from signkd.pipeline import PipelineError, _flat, _Lock, load_pipeline, resolve, run_pipeline
+from signkd.pipeline import PipelineError, load_pipeline, resolve, run_pipeline
+from signkd.pipeline.resolve import _flat
+from signkd.pipeline.runner import _Lock
 
 CONFIGS = REPO / "configs"
 
@@ -124,7 +126,7 @@ def test_config_paths_under_out_are_stage_references_that_must_be_needed(tmp_pat
 def test_an_annotation_file_changed_in_place_makes_its_stages_stale(tmp_path, tiny_corpus):
     """The fingerprint covers the corpus's annotation files (not its frames): a corpus regenerated
     or corrected at the same path reruns the stages that read it."""
-    from signkd.pipeline import _changes, fingerprint, inputs_of
+    from signkd.pipeline.plan import _changes, fingerprint, inputs_of
 
     corpus = tmp_path / "corpus"
     shutil.copytree(tiny_corpus / "annotations", corpus / "annotations")

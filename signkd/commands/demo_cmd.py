@@ -1,7 +1,7 @@
 """`signkd demo [--preset demo|quick|tiny] [--out DIR] [--seed N]`: the whole method on the
 synthetic corpus (teachers, baseline and distilled students, SLT), then runs/demo/report.md.
 The stages run through `signkd run`'s runner from configs/synthetic/demo/pipeline.yaml (see
-signkd/demo.py and signkd/pipeline.py); configs/synthetic/demo/ says what each one trains."""
+signkd/demo.py and signkd/pipeline/); configs/synthetic/demo/ says what each one trains."""
 from __future__ import annotations
 
 HELP = "generate the synthetic corpus, train teachers and students from the shipped configs, write a report"

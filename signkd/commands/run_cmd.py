@@ -1,5 +1,5 @@
 """`signkd run PIPELINE.yaml [--jobs N] [--threads T] [--dry-run] [--from STAGE] [--only STAGE] [--out DIR]
-[--set k=v ...]`: the stages of a pipeline file in dependency order (signkd/pipeline.py says why and how)."""
+[--set k=v ...]`: the stages of a pipeline file in dependency order (signkd/pipeline/ says why and how)."""
 from __future__ import annotations
 
 HELP = ("run a pipeline of training stages: dependency order, side by side, finished stages kept, "

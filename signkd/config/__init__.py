@@ -17,7 +17,7 @@ from signkd.config.loading import (MAX_BASE_CHAIN, MAX_CONFIG_BYTES, MAX_CONFIG_
                                    apply_overrides, check_size, from_dict, load_config, parse_override, read_yaml,
                                    upgrade_stored_config)
 from signkd.config.loss import kl_temperature, normalize_loss_weights, weight_at
-from signkd.config.messages import ConfigError, _closest
+from signkd.config.messages import ConfigError, did_you_mean
 from signkd.config.schema import (CORPUS_FORMATS, MODULE_NAMES, AugmentConfig, Config, DataConfig, DecoderConfig,
                                   EvalConfig, FusionConfig, InitConfig, LossConfig, ModelConfig, OptimConfig,
                                   Seq2SeqEncoderConfig, SequenceConfig, StageConfig, TextEncoderConfig, TrainConfig,

@@ -13,7 +13,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from signkd.config.loss import normalize_kl_term_keys, normalize_loss_weights
-from signkd.config.messages import ConfigError, _closest, _show, _show_key
+from signkd.config.messages import ConfigError, did_you_mean, _show, _show_key
 from signkd.config.schema import LossConfig
 
 
@@ -48,7 +48,7 @@ def _convert(value: Any, tp, key: str):
     if origin is Literal:
         if value not in args:
             raise ConfigError(f"{key}: expected one of {', '.join(map(repr, args))}, got {_show(value)}"
-                              + (_closest(str(value), [str(a) for a in args]) if isinstance(value, str) else ""))
+                              + (did_you_mean(str(value), [str(a) for a in args]) if isinstance(value, str) else ""))
         return value
     if origin is list:
         if not isinstance(value, (list, tuple)):
@@ -97,7 +97,7 @@ def _build(cls, data: dict, prefix: str = ""):
             key = "on"   # YAML 1.1 reads a bare `on:` key as the boolean true
         full = f"{prefix}.{_show_key(key)}" if prefix else _show_key(key)
         if not isinstance(key, str) or key not in fields:
-            raise ConfigError(f"{full}: unknown key{_closest(_show_key(key), fields)}")
+            raise ConfigError(f"{full}: unknown key{did_you_mean(_show_key(key), fields)}")
         kwargs[key] = _convert(value, hints[key], full)
     obj = cls(**kwargs)
     if cls is LossConfig:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from signkd.config.messages import ConfigError, _closest, _show_key
+from signkd.config.messages import ConfigError, did_you_mean, _show_key
 from signkd.config.schema import LossConfig, Weight
 from signkd.loss_terms import KL_TERMS, LOSS_ALIASES, LOSS_NAMES, TERMS, canonical_name
 
@@ -32,7 +32,7 @@ def normalize_loss_weights(weights: dict, key: str = "loss.weights") -> dict:
         where = f"{key}.{_show_key(name)}"
         canonical = canonical_name(name)
         if canonical is None:
-            raise ConfigError(f"{where}: unknown loss{_closest(name, list(LOSS_NAMES) + list(LOSS_ALIASES))}")
+            raise ConfigError(f"{where}: unknown loss{did_you_mean(name, list(LOSS_NAMES) + list(LOSS_ALIASES))}")
         if canonical in out:
             raise ConfigError(f"{where}: given twice (as '{canonical}' and an alias)")
         for epoch, value in (w.items() if isinstance(w, dict) else [(None, w)]):

@@ -37,6 +37,8 @@ def _show_key(key) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _closest(name: str, options) -> str:
+def did_you_mean(name: str, options) -> str:
+    """The tail of a one-line error about an unknown key or value: `; did you mean 'X'?` for the
+    closest of `options`, or the list of them."""
     match = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)
     return f"; did you mean '{match[0]}'?" if match else f"; valid keys: {', '.join(sorted(options))}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from signkd.config.messages import ConfigError, _closest, _show, _show_key
+from signkd.config.messages import ConfigError, did_you_mean, _show, _show_key
 from signkd.config.schema import MODULE_NAMES, Config
 from signkd.config.temporal import parse_temporal_spec, temporal_padding
 
@@ -30,7 +30,7 @@ def validate(cfg: Config) -> None:
             for name in getattr(stage, group):
                 if name not in MODULE_NAMES:
                     raise ConfigError(f"train.stages[{i}].{group}: unknown module {_show(name)}"
-                                      f"{_closest(name, MODULE_NAMES)}")
+                                      f"{did_you_mean(name, MODULE_NAMES)}")
     _at_least("train.epochs", cfg.train.epochs, 1)
     check_stage_epochs(cfg)
     for spec in cfg.model.visual.temporal:
@@ -91,7 +91,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.max_nonfinite_batches: must be >= 0 (0 = never stop), got {cfg.train.max_nonfinite_batches}")
     if t.select_metric and t.select_metric not in SELECT_METRICS:
         raise ConfigError(f"train.select_metric: {_show(t.select_metric)} is not a dev metric the evaluator "
-                          f"reports{_closest(t.select_metric, SELECT_METRICS)} (or leave it empty: by task)")
+                          f"reports{did_you_mean(t.select_metric, SELECT_METRICS)} (or leave it empty: by task)")
 
 
 def check_stage_epochs(cfg: Config) -> None:

@@ -12,7 +12,7 @@ Why each rule:
   their parent. Only rank 0 locks under DDP; every rank learns its verdict (see `claim`).
 - **What counts as a run** (`previous_run`): any entry of the work dir other than the lock file and
   the two files `signkd run` keeps in a stage's work dir beside the run (its record of the stage
-  and the stage's console log, signkd/pipeline.py), so a stage's first training needs no --force.
+  and the stage's console log, signkd/pipeline/), so a stage's first training needs no --force.
   A run writes many files (checkpoints, logs, hypotheses, tokenizer, TensorBoard events) and a
   half-started one may have written only some of them; an allow-list of "harmless" names would
   have to follow every new output, and would let a new run mix its train.log and hypotheses with
@@ -40,7 +40,7 @@ from typing import Any, Callable, Optional
 from signkd.errors import SignkdError
 
 LOCK_NAME = ".signkd.lock"
-STAGE_RECORD, STAGE_LOG = "stage.json", "stage.log"   # written by `signkd run` (signkd/pipeline.py)
+STAGE_RECORD, STAGE_LOG = "stage.json", "stage.log"   # written by `signkd run` (signkd/pipeline/)
 NOT_A_RUN = (LOCK_NAME, STAGE_RECORD, STAGE_LOG)
 
 # The previous run's weights, deleted by --force: anything else it left is rewritten by the new run.
