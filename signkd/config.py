@@ -22,12 +22,7 @@ from typing import Any, Literal, Optional, Union
 
 import yaml
 
-from signkd.errors import SignkdError
-
-
-class ConfigError(SignkdError, ValueError):
-    """A config problem, always one line naming the key (non-printable characters from the file
-    are escaped by SignkdError)."""
+from signkd.errors import ConfigError
 
 
 _SHORT = reprlib.Repr()
