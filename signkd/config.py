@@ -23,6 +23,7 @@ from typing import Any, Literal, Optional, Union
 import yaml
 
 from signkd.errors import ConfigError
+from signkd.temporal import TemporalSpec
 
 
 _SHORT = reprlib.Repr()
@@ -668,10 +669,8 @@ def validate(cfg: Config) -> None:
                                       f"{_closest(name, MODULE_NAMES)}")
     _at_least("train.epochs", cfg.train.epochs, 1)
     check_stage_epochs(cfg)
-    for spec in cfg.model.visual.temporal:
-        parse_temporal_spec(spec)
     _at_least("model.visual.temporal_pad_multiple", cfg.model.visual.temporal_pad_multiple, 0)
-    temporal_padding(cfg.model.visual.temporal, cfg.model.visual.temporal_pad, cfg.model.visual.temporal_pad_multiple)
+    TemporalSpec.from_config(cfg.model.visual)       # layer specs, padding mode and multiple
     d, t, o, a, e = cfg.data, cfg.train, cfg.train.optim, cfg.data.augment, cfg.eval
     for key, value, low in (("data.batch_size", d.batch_size, 1), ("data.eval_batch_size", d.eval_batch_size, 1),
                             ("data.num_workers", d.num_workers, 0), ("data.frame_interval", d.frame_interval, 1),
@@ -790,53 +789,6 @@ def _dropout_fields(node, prefix: str):
 
 
 MODULE_NAMES = ("student", "dialogue_teacher", "text2gloss", "gloss2text")
-
-
-def parse_temporal_spec(spec: str) -> tuple[str, int]:
-    """'K5' -> ('K', 5) (Conv1d kernel 5), 'P2' -> ('P', 2) (MaxPool 2)."""
-    if not isinstance(spec, str) or not re.fullmatch(r"[KP][0-9]{1,4}", spec) or int(spec[1:]) < 1:
-        raise ConfigError(f"model.visual.temporal: {_show(spec)} is not a layer spec like 'K5' or 'P2'")
-    return spec[0], int(spec[1:])
-
-
-def temporal_geometry(specs) -> tuple[int, int]:
-    """(stride S, receptive field R) in frames of a temporal spec list (['K5', 'P2', ...] or parsed
-    pairs): output step t of the conv stack sees input frames [t*S, t*S + R)."""
-    stride, field_ = 1, 1
-    for spec in specs:
-        kind, size = parse_temporal_spec(spec) if isinstance(spec, str) else spec
-        field_ += (size - 1) * stride
-        if kind == "P":
-            stride *= size
-    return stride, field_
-
-
-def temporal_padding(specs, mode: str, multiple: int = 0) -> tuple[int, int, int]:
-    """(left, overhang, multiple) of model.visual.temporal_pad for a temporal spec list: a clip of
-    l frames becomes `left` copies of its first frame, the clip, then copies of its last frame up
-    to ceil(l / multiple) * multiple + overhang frames. overhang = R - S (what the receptive field
-    R reaches beyond the stride S), left = overhang // 2: half of it on each side, so step t is
-    centred on frames [t*S, (t+1)*S) of the clip; multiple = `multiple` or S. "none": (0, 0, 1)."""
-    if mode == "none":
-        return 0, 0, 1
-    if mode != "vac":
-        raise ConfigError(f"model.visual.temporal_pad: expected 'vac' or 'none', got {_show(mode)}")
-    stride, field_ = temporal_geometry(specs)
-    multiple = multiple or stride
-    if multiple < 0 or multiple % stride:
-        raise ConfigError(f"model.visual.temporal_pad_multiple: {multiple} is not a multiple of the temporal "
-                          f"conv's stride {stride} (model.visual.temporal); use 0 (= the stride) or a multiple")
-    overhang = field_ - stride
-    return overhang // 2, overhang, multiple
-
-
-def padded_length(frames: int, specs, mode: str, multiple: int = 0) -> int:
-    """Frames a clip of `frames` frames has after model.visual.temporal_pad (0 stays 0: there is
-    no frame to copy)."""
-    left, overhang, multiple = temporal_padding(specs, mode, multiple)
-    if mode == "none" or frames <= 0:
-        return frames
-    return -(-frames // multiple) * multiple + overhang
 
 
 def upgrade_stored_config(data: dict) -> dict:
