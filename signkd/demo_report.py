@@ -26,6 +26,7 @@ import torch
 from signkd.config import load_config
 from signkd.demo_stages import PAIRS, STAGES
 from signkd.loss_terms import TEACHER_TERMS
+from signkd.temporal import TemporalSpec
 
 RECOGNISER_ROWS = [s for s in STAGES if s.kind == "recogniser"] + [s for s in STAGES if s.key.startswith("slt_")]
 TRANSLATOR_ROWS = [s for s in STAGES if s.kind == "translator"]
@@ -100,21 +101,6 @@ def empty_context(tokenizer, batch_size: int) -> tuple[torch.Tensor, torch.Tenso
 # Controls
 # --------------------------------------------------------------------------------------------
 
-def output_step_centres(specs: list[str], steps: int, pad: str = "none") -> list[float]:
-    """Clip frame at the centre of each temporal-conv output step's receptive field (the left
-    copies of model.visual.temporal_pad `pad` shift it)."""
-    from signkd.config import parse_temporal_spec, temporal_padding
-
-    centres = [float(t) for t in range(steps)]
-    # walk back from the output: K k: step t covers inputs t..t+k-1 (centre t+(k-1)/2);
-    # P k: step t covers inputs k*t..k*t+k-1 (centre k*t+(k-1)/2)
-    for spec in reversed(specs):
-        kind, size = parse_temporal_spec(spec)
-        centres = [c + (size - 1) / 2 if kind == "K" else c * size + (size - 1) / 2 for c in centres]
-    left = temporal_padding(specs, pad)[0]
-    return [c - left for c in centres]
-
-
 def load_segments(corpus_root: Path) -> dict:
     """{sample id: [(gloss, start, end), ...]} ground-truth frame segments ([start, end) input
     frames) from the corpus's alignment/<split>.jsonl; {} when the corpus has none."""
@@ -157,7 +143,7 @@ def spike_share(run: LoadedRun, split: str, model: str, segments: dict, drop_tex
     refs, hyps = {}, {}
     inside = total = 0
     samples = run.samples(split)
-    specs = run.cfg.model.visual.temporal
+    temporal = TemporalSpec.from_config(run.cfg.model.visual)
     for batch in run.batches(split):
         logits, lengths = run.frame_logits(batch, model, drop_text)
         log_probs = torch.log_softmax(logits.float(), -1)
@@ -170,7 +156,6 @@ def spike_share(run: LoadedRun, split: str, model: str, segments: dict, drop_tex
             if not segs:
                 continue
             n = int(lengths[i])
-            centres = output_step_centres(specs, n, run.cfg.model.visual.temporal_pad)
             previous = 0
             for t in range(n):
                 k = int(best[i, t])
@@ -178,7 +163,7 @@ def spike_share(run: LoadedRun, split: str, model: str, segments: dict, drop_tex
                     gloss = run.vocabs.gloss.decode([k])
                     gloss = gloss[0] if gloss else None
                     total += 1
-                    if any(g == gloss and start <= centres[t] < end for g, start, end in segs):
+                    if any(g == gloss and start <= temporal.step_centre(t) < end for g, start, end in segs):
                         inside += 1
                 previous = k
     wer = sclite_wer(refs, hyps).wer
@@ -283,7 +268,7 @@ def plot_posteriors(out: Path, path: Path, segments: dict, pairs=(("slr_baseline
         with torch.no_grad():
             logits, lengths = run.frame_logits(batch, "student")
         probs = torch.softmax(logits[0, : int(lengths[0])].float(), -1)        # (T', C)
-        centres = output_step_centres(run.cfg.model.visual.temporal, probs.shape[0], run.cfg.model.visual.temporal_pad)
+        centres = [TemporalSpec.from_config(run.cfg.model.visual).step_centre(t) for t in range(probs.shape[0])]
         ax.plot(centres, probs[:, 0].numpy(), "k--", lw=1, label="blank")
         colours = plt.cm.tab10.colors
         for j, gloss in enumerate(dict.fromkeys(ref)):

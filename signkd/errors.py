@@ -20,6 +20,11 @@ def printable(text: object, limit: int = 0) -> str:
     return out if not limit or len(out) <= limit else out[:limit] + "..."
 
 
+class ConfigError(SignkdError, ValueError):
+    """A config problem, always one line naming the key (non-printable characters from the file
+    are escaped by SignkdError)."""
+
+
 class DataError(SignkdError):
     """Bad corpus input: malformed line, missing frame folder, empty gloss sequence, duplicate id."""
 

@@ -1,7 +1,7 @@
 """ONNX export of a student's recognition path: frame CNN -> temporal conv -> sequence encoder ->
 classifiers, for one clip with a dynamic number of frames.
 
-What is exported is `signkd.inference.SingleClipStudent`, the single-clip path `recognize` runs,
+What is exported is `signkd.models.recognizer.SingleClipStudent`, the single-clip path `recognize` runs,
 temporal edge padding included (`model.visual.temporal_pad`: the graph takes the clip's own frames):
 training batches clips of different lengths with packed sequences (BiLSTM) and masks, which do
 not export (packing) or would freeze the traced length (masks built from `int(lengths.max())`).
@@ -24,7 +24,7 @@ import torch
 
 from signkd.atomic import atomic_write
 from signkd.errors import SignkdError
-from signkd.inference import SingleClipStudent
+from signkd.models.recognizer import SingleClipStudent
 from signkd.onnx_runtime import OPSET, input_size, onnx_session
 
 INPUT_NAME = "video"
@@ -45,11 +45,10 @@ def export_onnx(bundle, out: str | Path, *, frames: int = 0, size: int = 0, opse
     side = fixed or size
     if not side:
         raise SignkdError("export --size: this checkpoint's preprocessing does not fix the frame size; give one")
-    front = encoder.front
-    temporal = front.temporal
-    frames = frames or max(32, 2 * temporal.min_input_length())
-    if int(front.output_lengths(torch.tensor([frames]))) < 1:
-        raise SignkdError(f"export --frames: {frames} frames give no output step (need >= {front.min_input_length()})")
+    temporal = encoder.front.spec
+    frames = frames or max(32, 2 * temporal.min_conv_input_length)
+    if temporal.output_length(frames) < 1:
+        raise SignkdError(f"export --frames: {frames} frames give no output step (need >= {temporal.min_input_length})")
     dummy = torch.zeros(1, frames, 3, side, side)
     axes = {INPUT_NAME: {1: "frames"} if fixed else {1: "frames", 3: "height", 4: "width"}}
     axes.update({name: {1: "steps"} for name in OUTPUT_NAMES})
@@ -73,14 +72,13 @@ def export_onnx(bundle, out: str | Path, *, frames: int = 0, size: int = 0, opse
         finally:
             torch.backends.mha.set_fastpath_enabled(fastpath)
         proto = onnx.load(str(traced))
-    stride, field_ = temporal.geometry()
     meta = {
         "signkd.preprocessing": json.dumps(vars(bundle.preprocessing)),
         "signkd.glosses": json.dumps(["<blank>"] + [bundle.gloss_vocab.decode([i])[0]
                                                     for i in range(1, bundle.gloss_vocab.num_classes)]),
-        "signkd.temporal": json.dumps({"specs": [f"{k}{n}" for k, n in temporal.specs], "stride": stride,
-                                       "receptive_field": field_, "pad": front.pad.mode,
-                                       "pad_left": front.pad.left}),
+        "signkd.temporal": json.dumps({"specs": temporal.names, "stride": temporal.stride,
+                                       "receptive_field": temporal.receptive_field, "pad": temporal.pad,
+                                       "pad_left": temporal.pad_left}),
         "signkd.sequence": bundle.cfg.model.sequence.kind,
     }
     for key, value in meta.items():

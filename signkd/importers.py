@@ -432,9 +432,9 @@ def check_architecture(state: dict, cfg, *, prefix: str, config_name: str, path)
     if m.sequence.kind != "bilstm":
         raise CheckpointError(f"{config_name}: model.sequence.kind is {m.sequence.kind!r}; "
                               f"{path} holds a BiLSTM ({prefix}temporal_model.rnn.*)")
-    from signkd.config import parse_temporal_spec
+    from signkd.temporal import TemporalSpec
 
-    specs = [parse_temporal_spec(s) for s in m.visual.temporal]
+    specs = TemporalSpec.parse(m.visual.temporal).layers
     found = {}
     for key, value in state.items():
         match = re.fullmatch(re.escape(prefix) + r"conv1d\.temporal_conv\.(\d+)\.weight", key)
@@ -554,7 +554,7 @@ def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional
     _check_classes(state, f"{prefix}{source.classifier}", vocab, gloss_dict, path)
     system = build_system(cfg, vocab)
     expected = {k[len("student."):]: v for k, v in system.state_dict().items() if k.startswith("student.")}
-    mapped, layouts = map_state(state, expected, specs=system.student.front.temporal.specs,
+    mapped, layouts = map_state(state, expected, specs=system.student.front.spec.layers,
                                 classifier=source.classifier, prefix=prefix, index=index, path=path)
     load_model_state(system, mapped, where=str(path))        # strict: the final guard
 

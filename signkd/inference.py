@@ -29,7 +29,7 @@ Why this shape:
 Time spans: the decoded glosses are CTC-force-aligned (`signkd.alignment`) to the stitched
 log-probabilities; output step t covers the kept frames [t*S + o, (t+1)*S + o) with
 o = (R - S) / 2 - left (R = receptive field, left = the temporal padding's left copies: o = 0
-with `vac` padding), i.e. the middle of what it sees, and frame k (after the frame interval)
+with `vac` padding; `signkd.temporal.TemporalSpec.step_start`), i.e. the middle of what it sees, and frame k (after the frame interval)
 starts at k * interval / fps seconds.
 """
 from __future__ import annotations
@@ -43,7 +43,6 @@ from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
 from signkd.errors import CheckpointError, DataError, SignkdError
 
@@ -262,84 +261,6 @@ def _stack(frames: list[np.ndarray], where: str) -> np.ndarray:
 # Windowed temporal model with stitching
 # --------------------------------------------------------------------------------------------
 
-class SingleClipStudent(nn.Module):
-    """One clip through the SLR student without packing or masks: what `Recognizer` runs and
-    `signkd export` writes to ONNX (traceable with a symbolic length). Same numbers as the
-    model's batched forward for a batch of one, ~7x faster for the BiLSTM on CPU (no packing).
-
-    forward(video (1, T, 3, H, W)) -> conv_logits (1, T', C), seq_logits (1, T', C)."""
-
-    def __init__(self, encoder: nn.Module):
-        super().__init__()
-        from signkd.models.sequence import BiLSTMEncoder, TransformerSequenceEncoder
-
-        if not isinstance(encoder.sequence, (BiLSTMEncoder, TransformerSequenceEncoder)):
-            raise SignkdError(f"export: unsupported sequence encoder {type(encoder.sequence).__name__}")
-        self.encoder = encoder
-
-    def frame_features(self, video: torch.Tensor) -> torch.Tensor:
-        # (1, T, 3, H, W) -> (1, T, D)
-        front = self.encoder.front
-        return front.dropout(front.cnn(video.flatten(0, 1))).unsqueeze(0)
-
-    def temporal(self, x: torch.Tensor) -> torch.Tensor:
-        # (1, T, D) -> (1, T', Hv): the TemporalConv layers, all positions real
-        import torch.nn.functional as F
-
-        conv = self.encoder.front.temporal
-        y = x.transpose(1, 2)
-        for (kind, _), layer in zip(conv.specs, conv.layers):
-            y = F.relu(layer["bn"](layer["conv"](y))) if kind == "K" else layer(y)
-        return y.transpose(1, 2)
-
-    def sequence(self, x: torch.Tensor) -> torch.Tensor:
-        # (1, T', Hv) -> (1, T', H)
-        from signkd.models.sequence import BiLSTMEncoder, sinusoidal_positions
-
-        seq = self.encoder.sequence
-        if isinstance(seq, BiLSTMEncoder):
-            return seq.rnn(x)[0]
-        h = seq.input_proj(x) * seq.scale
-        h = seq.dropout(h + sinusoidal_positions(x.shape[1], h.shape[-1], x.device, h.dtype)[None])
-        for layer in seq.layers.layers:
-            h = _encoder_layer(layer, h)
-        if seq.layers.norm is not None:
-            h = seq.layers.norm(h)
-        return seq.norm(h)
-
-    def pad(self, x: torch.Tensor) -> torch.Tensor:
-        # (1, T, D) -> (1, T + pad, D): model.visual.temporal_pad (see TemporalEdgePad.single)
-        return self.encoder.front.pad.single(x)
-
-    def forward(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        conv_features = self.temporal(self.pad(self.frame_features(video)))
-        features = self.sequence(conv_features)
-        return self.encoder.conv_classifier(conv_features), self.encoder.classifier(features)
-
-
-def _encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.Tensor:
-    """One pre-LN `nn.TransformerEncoderLayer` (eval, no mask) written with reshapes that keep
-    the time axis symbolic: the tracer bakes the example length into `nn.MultiheadAttention`'s
-    views, so its ONNX graph only runs at that length."""
-    import torch.nn.functional as F
-
-    if not layer.norm_first:
-        raise SignkdError("export: only pre-LN (norm_first) Transformer layers are supported")
-    attn = layer.self_attn
-    heads = attn.num_heads
-
-    def self_attention(h: torch.Tensor) -> torch.Tensor:
-        q, k, v = F.linear(h, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)   # (1, T, E) each
-        split = lambda t: t.reshape(t.shape[0], -1, heads, t.shape[-1] // heads).transpose(1, 2)  # noqa: E731
-        out = F.scaled_dot_product_attention(split(q), split(k), split(v))             # (1, heads, T, E/heads)
-        out = out.transpose(1, 2).reshape(h.shape[0], -1, h.shape[-1])
-        return attn.out_proj(out)
-
-    x = x + layer.dropout1(self_attention(layer.norm1(x)))
-    h = layer.linear2(layer.dropout(layer.activation(layer.linear1(layer.norm2(x)))))
-    return x + layer.dropout2(h)
-
-
 @dataclass
 class WindowPlan:
     """Windows of `window` frames whose starts are `step` frames apart (a multiple of the stride
@@ -512,9 +433,9 @@ class Recognizer:
         if engine == "onnxruntime" and (self.device.type != "cpu" or precision != "fp32"):
             raise SignkdError("--engine onnxruntime: runs on the CPU in fp32 (drop --device/--precision)")
         self.engine = engine
-        front = bundle.encoder.front
-        self.stride, self.receptive_field = front.temporal.geometry()
-        self.edge_pad = front.pad                      # model.visual.temporal_pad, applied to the stream
+        from signkd.models.recognizer import SingleClipStudent
+
+        self.temporal = bundle.encoder.front.spec      # the windows' and time spans' geometry (signkd.temporal)
         self.single = SingleClipStudent(bundle.encoder)
         self._onnx_cnn = None
         if engine == "onnxruntime":
@@ -534,29 +455,28 @@ class Recognizer:
 
     def output_length(self, frames: int) -> int:
         """Output steps T' of a clip of `frames` frames (temporal padding included)."""
-        return int(self.bundle.encoder.output_lengths(torch.tensor([frames])).item())
+        return self.temporal.output_length(frames)
 
     def conv_output_length(self, frames: int) -> int:
         """Output steps of the temporal conv over `frames` already padded frames: the window geometry."""
-        return int(self.bundle.encoder.front.temporal.output_lengths(torch.tensor([frames])).item())
+        return self.temporal.conv_output_length(frames)
 
     def padded_features(self, features: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
         """Per-frame feature chunks (n, D) -> the same stream with model.visual.temporal_pad's
         edge copies: `left` copies of the first frame before it, and after the last chunk copies of
         the last frame up to the padded length. Windows then run over the padded stream exactly as
         the whole-clip model runs over the padded clip."""
-        pad, first, last, total = self.edge_pad, True, None, 0
+        spec, first, last, total = self.temporal, True, None, 0
         for chunk in features:
             if not len(chunk):
                 continue
-            if first and pad.enabled:
-                chunk = torch.cat([chunk[:1].expand(pad.left, -1), chunk])
+            if first and spec.pad_left:
+                chunk = torch.cat([chunk[:1].expand(spec.pad_left, -1), chunk])
             first, last = False, chunk[-1:]
             total += len(chunk)
             yield chunk
-        if last is not None and pad.enabled:
-            frames = total - pad.left
-            right = int(pad.lengths(torch.tensor([frames]))[0]) - total
+        right = spec.padded_length(total - spec.pad_left) - total if last is not None else 0
+        if right:
             yield last.expand(right, -1)
 
     @torch.no_grad()
@@ -580,15 +500,11 @@ class Recognizer:
     def run_window(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
         """(1, n, D) frame features -> {conv_logits, seq_logits (n', C), features (n', H)}
         through the student's temporal conv, sequence encoder and classifiers (single clip)."""
-        enc = self.single.encoder
-        conv_features = self.single.temporal(feats)                             # (1, n', Hv)
-        features = self.single.sequence(conv_features)                          # (1, n', H)
-        return {"conv_logits": enc.conv_classifier(conv_features)[0], "seq_logits": enc.classifier(features)[0],
-                "features": features[0]}
+        return {name: value[0] for name, value in self.single.steps(feats).items()}
 
     def plan(self) -> WindowPlan:
         window = self.window if self.window > 0 else 1 << 62
-        return plan_windows(window, self.context, self.stride, self.conv_output_length)
+        return plan_windows(window, self.context, self.temporal.stride, self.conv_output_length)
 
     def encode_frames(self, frames: Iterable[torch.Tensor], where: str = "clip") -> dict[str, torch.Tensor]:
         """Normalised frame chunks -> stitched {conv_logits, seq_logits, features} (T', .)."""
@@ -618,10 +534,8 @@ class Recognizer:
         alignment = ctc_forced_alignment(log_probs.float().cpu(), torch.tensor(ids))
         if alignment is None:   # cannot happen for a CTC decoder's own output; be safe anyway
             raise SignkdError("CTC alignment of the decoded glosses failed")
-        offset = (self.receptive_field - self.stride) / 2 - self.edge_pad.left   # in the clip's frames
-        seconds = self.bundle.preprocessing.frame_interval / fps
-        return [((int(a) * self.stride + offset) * seconds, (int(b) * self.stride + offset) * seconds)
-                for a, b in alignment.segments.tolist()]
+        step_start, seconds = self.temporal.step_start, self.bundle.preprocessing.frame_interval / fps
+        return [(step_start(int(a)) * seconds, step_start(int(b)) * seconds) for a, b in alignment.segments.tolist()]
 
     @torch.no_grad()
     def translate_features(self, features: torch.Tensor) -> str:

@@ -8,10 +8,11 @@ from torch.utils.data import DataLoader
 from conftest import random_clip, write_frames
 from signkd.config import AugmentConfig
 from signkd.data.batching import (BucketBatchSampler, Collate, SignDataset, ctc_min_steps, eval_batches,
-                                  filter_ctc_feasible, min_frames_for, temporal_output_length_fn)
+                                  filter_ctc_feasible, min_frames_for)
 from signkd.data.corpora import Sample
 from signkd.data.video import ClipTransform, FrameSource
 from signkd.data.vocab import GlossVocab, WordVocab
+from signkd.temporal import TemporalSpec
 
 
 def _samples(tmp_path, lengths, glosses=None):
@@ -115,7 +116,7 @@ def test_eval_batches_score_every_sample_once_over_ranks():
 def test_ctc_feasibility_arithmetic():
     assert ctc_min_steps([1, 2, 3]) == 3
     assert ctc_min_steps([1, 1, 2, 2]) == 6
-    out = temporal_output_length_fn(["K5", "P2", "K5"])
+    out = TemporalSpec.parse(["K5", "P2", "K5"]).output_length
     assert out(30) == (30 - 4) // 2 - 4
     assert out(min_frames_for(5, out)) >= 5 and out(min_frames_for(5, out) - 1) < 5
 
@@ -125,7 +126,7 @@ def test_infeasible_samples_are_filtered_with_a_report_and_rescale_respects_the_
     samples = _samples(tmp_path, [20, 20, 20], glosses=[["A", "A", "B"], ["A", "B", "C", "A", "B"], ["ZZZ"]])
     ds = _dataset(samples)
     report = []
-    dropped = filter_ctc_feasible(ds, temporal_output_length_fn(["K5", "P2", "K5"]), report=report)
+    dropped = filter_ctc_feasible(ds, TemporalSpec.parse(["K5", "P2", "K5"]).output_length, report=report)
     assert dropped == ["s1", "s2"] and len(ds) == 1 and ds.samples[0].id == "s0"
     assert "5 needed" in report[0] and "no gloss of the vocabulary" in report[1]
     assert ds.items[0].min_frames == 20
@@ -137,13 +138,9 @@ def test_infeasible_samples_are_filtered_with_a_report_and_rescale_respects_the_
 def test_ctc_feasibility_counts_the_vac_temporal_padding(tmp_path):
     """With model.visual.temporal_pad: vac a clip of l frames has ceil(l / 2) steps under K5-P2-K5
     (10 frames -> 5 steps), so a 10-frame clip of 5 glosses trains; without padding it has none."""
-    padded = temporal_output_length_fn(["K5", "P2", "K5"], "vac")
-    assert [padded(n) for n in (1, 2, 3, 10, 30)] == [1, 1, 2, 5, 15]
-    assert temporal_output_length_fn(["K5", "P2", "K5"], "vac", 4)(10) == 6           # the original's 2 ceil(l/4)
-    assert temporal_output_length_fn(["K5", "P2", "K5", "P2"], "vac")(30) == 8        # VAC: ceil(l/4)
     for pad, kept in (("vac", 1), ("none", 0)):
         ds = _dataset(_samples(tmp_path / pad, [10], glosses=[["A", "B", "C", "A", "B"]]))
-        filter_ctc_feasible(ds, temporal_output_length_fn(["K5", "P2", "K5"], pad))
+        filter_ctc_feasible(ds, TemporalSpec.parse(["K5", "P2", "K5"], pad).output_length)
         assert len(ds) == kept, pad
 
 

@@ -1,14 +1,16 @@
 """SLR / SLT students: shapes, lengths, padding invariance, gradients, decoding step."""
 from __future__ import annotations
 
+import typing
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from signkd.config import ModelConfig
+from signkd.config import ModelConfig, SequenceConfig
 from signkd.data.batch import lengths_to_mask
 from signkd.losses import ctc_loss, token_cross_entropy
-from signkd.models.recognizer import SLRStudent, SLTStudent, build_sign_encoder
+from signkd.models.recognizer import SingleClipStudent, SLRStudent, SLTStudent, build_sign_encoder
 from signkd.models.sequence import BiLSTMEncoder, TransformerSequenceEncoder
 
 C, V = 7, 11
@@ -149,3 +151,34 @@ def test_training_mode_student_is_padding_invariant_too():
     mask = base["mask"]
     assert torch.allclose(base["seq_logits"][mask], padded["seq_logits"][:, :15][mask], atol=1e-5)
     assert F.mse_loss(base["conv_logits"][mask], padded["conv_logits"][:, :15][mask]) < 1e-10
+
+
+SEQUENCE_KINDS = typing.get_args(typing.get_type_hints(SequenceConfig)["kind"])
+
+
+@pytest.mark.parametrize("kind", SEQUENCE_KINDS)
+@pytest.mark.parametrize("pad, temporal", [("vac", ["K5", "P2", "K5"]), ("none", ["K3", "P2", "K3", "P2"])])
+def test_the_single_clip_path_is_the_batched_student(kind, pad, temporal):
+    """`SingleClipStudent` (what recognize runs and export writes to ONNX) goes through each
+    module's `single` path, not its `forward`: for every sequence kind the config accepts it must
+    give the batched student's numbers, so a change to one path that the other does not follow
+    fails here. Every weight and BatchNorm statistic is perturbed first, so a module that one path
+    skips cannot hide behind an identity-like initialisation."""
+    torch.manual_seed(0)
+    cfg = tiny_model_config(kind)
+    cfg.visual.temporal, cfg.visual.temporal_pad = temporal, pad
+    model = SLRStudent(cfg, C).eval()
+    with torch.no_grad():
+        for name, value in model.state_dict().items():
+            if value.is_floating_point():
+                value.add_(0.2 * torch.randn_like(value).abs() if name.endswith("running_var") else
+                           0.2 * torch.randn_like(value))
+    single = SingleClipStudent(model)
+    for frames in (model.front.spec.min_input_length, 23, 40):
+        clip = video(1, frames, seed=frames)
+        with torch.no_grad():
+            ref = model(clip, torch.tensor([frames]))
+            conv_logits, seq_logits = single(clip)
+        assert conv_logits.shape == ref["conv_logits"].shape, (kind, pad, frames)
+        torch.testing.assert_close(conv_logits, ref["conv_logits"], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(seq_logits, ref["seq_logits"], atol=1e-5, rtol=1e-5)

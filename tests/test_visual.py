@@ -8,8 +8,9 @@ from torch import nn
 from signkd.config import ConfigError, VisualConfig
 from signkd.data.batch import lengths_to_mask
 from signkd.errors import CheckpointError, DataError
-from signkd.models.visual import (MaskedBatchNorm1d, ResNet18, SmallCNN, TemporalConv, TemporalEdgePad, VisualFrontEnd,
-                                  load_resnet18_weights)
+from signkd.models.visual import (TEMPORAL_BLOCKS, MaskedBatchNorm1d, ResNet18, SmallCNN, TemporalConv,
+                                  TemporalEdgePad, VisualFrontEnd, load_resnet18_weights)
+from signkd.temporal import LAYER_KINDS, TemporalSpec
 
 # torchvision.models.resnet18().state_dict().keys(), in order (torchvision 0.x, any recent version).
 TORCHVISION_RESNET18_KEYS = """
@@ -96,16 +97,24 @@ def test_small_cnn_channels_from_config():
         SmallCNN([])
 
 
-@pytest.mark.parametrize("specs", [["K5", "P2", "K5"], ["K5", "P2", "K5", "P2"], ["K3"], ["P2", "K3", "P3"]])
+@pytest.mark.parametrize("specs", [["K5", "P2", "K5"], ["K5", "P2", "K5", "P2"], ["K3"], ["P2", "K3", "P3"]]
+                         + [[f"{letter}3", f"{letter}2"] for letter in LAYER_KINDS])
 def test_temporal_conv_output_lengths_match_the_layers(specs):
+    """The spec's arithmetic is what the torch layers of every letter do, at every length."""
     torch.manual_seed(0)
-    conv = TemporalConv(specs, 6, 8).eval()
-    for t in range(conv.min_input_length(), 40):
+    spec = TemporalSpec.parse(specs)
+    conv = TemporalConv(spec, 6, 8).eval()
+    for t in range(spec.min_conv_input_length, 40):
         x = torch.randn(1, t, 6)
         y, lengths = conv(x, torch.tensor([t]))
         assert y.shape[1] == int(lengths[0]) == int(conv.output_lengths(torch.tensor([t]))[0]), (specs, t)
-    assert int(conv.output_lengths(torch.tensor([conv.min_input_length() - 1]))[0]) < 1
-    assert int(conv.output_lengths(torch.tensor([conv.min_input_length()]))[0]) == 1
+        assert spec.conv_output_length(t) == y.shape[1] == conv.single(x).shape[1], (specs, t)
+    assert int(conv.output_lengths(torch.tensor([spec.min_conv_input_length - 1]))[0]) < 1
+    assert int(conv.output_lengths(torch.tensor([spec.min_conv_input_length]))[0]) == 1
+
+
+def test_every_layer_letter_builds_a_torch_layer():
+    assert set(TEMPORAL_BLOCKS) == set(LAYER_KINDS)
 
 
 def frame_padded(video: torch.Tensor, lengths, left: int, multiple: int, overhang: int):
@@ -127,8 +136,8 @@ def frame_padded(video: torch.Tensor, lengths, left: int, multiple: int, overhan
 def test_vac_edge_padding_follows_from_the_temporal_spec(specs, left, overhang, stride):
     """left = (R - S) // 2, total ceil(l / S) * S + R - S: every clip of l >= 1 frames gives
     ceil(l / S) steps; in eval mode, padding the CNN's features equals padding the frames."""
-    pad = TemporalEdgePad("vac", specs)
-    assert (pad.left, pad.overhang, pad.multiple) == (left, overhang, stride)
+    pad = TemporalEdgePad(TemporalSpec.parse(specs, "vac"))
+    assert (pad.spec.pad_left, pad.spec.pad_overhang, pad.spec.pad_block) == (left, overhang, stride)
     torch.manual_seed(0)
     cfg = VisualConfig(backbone="small", small_channels=[4], hidden=6, temporal=specs)
     front = VisualFrontEnd(cfg).eval()
@@ -142,7 +151,7 @@ def test_vac_edge_padding_follows_from_the_temporal_spec(specs, left, overhang, 
         ref, ref_steps = plain(*frame_padded(video, lengths, left, stride, overhang))
     assert steps.tolist() == ref_steps.tolist() == [-(-n // stride) for n in lengths.tolist()]
     assert torch.allclose(feats, ref, atol=1e-6)
-    assert front.output_lengths(lengths).tolist() == steps.tolist() and front.min_input_length() == 1
+    assert front.output_lengths(lengths).tolist() == steps.tolist() and front.spec.min_input_length == 1
     single = pad.single(torch.randn(1, 9, 3))
     assert single.shape[1] == int(pad.lengths(torch.tensor([9]))[0])
 
@@ -155,7 +164,7 @@ def test_vac_padding_with_the_originals_multiple_of_4_under_k5_p2_k5():
     assert front.pad.lengths(lengths).tolist() == [-(-n // 4) * 4 + 12 for n in lengths.tolist()]
     assert front.output_lengths(lengths).tolist() == [2 * -(-n // 4) for n in lengths.tolist()]
     with pytest.raises(ConfigError, match="temporal_pad_multiple: 3 is not a multiple of the temporal conv's stride 2"):
-        TemporalEdgePad("vac", ["K5", "P2", "K5"], 3)
+        TemporalSpec.parse(["K5", "P2", "K5"], "vac", 3)
 
 
 def test_training_with_vac_padding_sends_the_copies_gradients_to_the_edge_frames():
@@ -169,7 +178,7 @@ def test_training_with_vac_padding_sends_the_copies_gradients_to_the_edge_frames
 
 
 def test_default_temporal_spec_length_formula():
-    conv = TemporalConv(["K5", "P2", "K5"], 4, 4)
+    conv = TemporalConv(TemporalSpec.parse(["K5", "P2", "K5"]), 4, 4)
     t = torch.arange(14, 120)
     assert torch.equal(conv.output_lengths(t), (t - 4) // 2 - 4)
 
@@ -177,7 +186,7 @@ def test_default_temporal_spec_length_formula():
 @pytest.mark.parametrize("train", [False, True])
 def test_temporal_conv_ignores_padding(train):
     torch.manual_seed(0)
-    conv = TemporalConv(["K5", "P2", "K5"], 6, 8)
+    conv = TemporalConv(TemporalSpec.parse(["K5", "P2", "K5"]), 6, 8)
     conv.train(train)
     lengths = torch.tensor([30, 19])
     x = torch.randn(2, 30, 6)

@@ -34,7 +34,7 @@ def run(args) -> int:
     print(line)
     if not args.no_check and importlib.util.find_spec("onnxruntime") is not None:
         side = input_size(bundle.preprocessing) or args.size
-        frames = max(48, 3 * bundle.encoder.front.temporal.min_input_length())
+        frames = max(48, 3 * bundle.encoder.front.spec.min_conv_input_length)
         video = torch.randn(1, frames, 3, side, side, generator=torch.Generator().manual_seed(0))
         print(f"check: ONNX Runtime vs PyTorch on a random {frames}-frame clip: max |diff| = {parity(bundle, out, video):.2e}")
     return 0

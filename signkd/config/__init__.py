@@ -9,8 +9,8 @@ merged over the base's, recursively for mappings.
 
 The package: `schema` (the dataclasses), `convert` (plain data <-> Config), `loading` (YAML files,
 ``--set``, stored configs), `validation` (ranges, cross-field rules), `loss` (loss names and
-values, from the table in signkd.loss_terms), `temporal` (model.visual.temporal specs),
-`messages` (ConfigError). Import from ``signkd.config``; the layout inside may change.
+values, from the table in signkd.loss_terms), `messages` (the one-line messages); the temporal
+layer specs are signkd.temporal's. Import from ``signkd.config``; the layout inside may change.
 """
 from signkd.config.convert import dump_yaml, to_dict
 from signkd.config.loading import (MAX_BASE_CHAIN, MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_CONFIG_VALUES,
@@ -22,7 +22,6 @@ from signkd.config.schema import (CORPUS_FORMATS, MODULE_NAMES, AugmentConfig, C
                                   EvalConfig, FusionConfig, InitConfig, LossConfig, ModelConfig, OptimConfig,
                                   Seq2SeqEncoderConfig, SequenceConfig, StageConfig, TextEncoderConfig, TrainConfig,
                                   VisualConfig, Weight)
-from signkd.config.temporal import padded_length, parse_temporal_spec, temporal_geometry, temporal_padding
 from signkd.config.validation import (GENERATED_GLOSS_METRICS, GLOSS_METRICS, SELECT_METRICS, TRANSLATION_METRICS,
                                       check_stage_epochs, validate)
 
@@ -33,6 +32,5 @@ __all__ = [
     "SELECT_METRICS", "Seq2SeqEncoderConfig", "SequenceConfig", "StageConfig", "TRANSLATION_METRICS",
     "TextEncoderConfig", "TrainConfig", "VisualConfig", "Weight", "apply_overrides", "check_size",
     "check_stage_epochs", "dump_yaml", "from_dict", "kl_temperature", "load_config", "normalize_loss_weights",
-    "padded_length", "parse_override", "parse_temporal_spec", "read_yaml", "temporal_geometry", "temporal_padding",
-    "to_dict", "upgrade_stored_config", "validate", "weight_at",
+    "parse_override", "read_yaml", "to_dict", "upgrade_stored_config", "validate", "weight_at",
 ]

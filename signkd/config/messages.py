@@ -1,4 +1,5 @@
-"""ConfigError and the bounded renderings of values and keys its one-line messages use.
+"""The bounded renderings of values and keys ConfigError's one-line messages use
+(ConfigError itself lives in signkd.errors, below everything that raises it).
 
 Why bounded: a value built from YAML aliases can expand to billions of items, and a key can be
 an int, a date or long text; every message names the key and stays one short line.
@@ -8,13 +9,7 @@ from __future__ import annotations
 import difflib
 import reprlib
 
-from signkd.errors import SignkdError
-
-
-class ConfigError(SignkdError, ValueError):
-    """A config problem, always one line naming the key (non-printable characters from the file
-    are escaped by SignkdError)."""
-
+from signkd.errors import ConfigError  # noqa: F401  (re-exported: `from signkd.config.messages import ConfigError`)
 
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = _SHORT.maxother = 60

@@ -6,7 +6,7 @@ import math
 
 from signkd.config.messages import ConfigError, did_you_mean, _show, _show_key
 from signkd.config.schema import MODULE_NAMES, Config
-from signkd.config.temporal import parse_temporal_spec, temporal_padding
+from signkd.temporal import TemporalSpec
 
 
 # The dev metrics the Evaluator reports (signkd/training/evaluate.py) that `train.select_metric`
@@ -33,10 +33,8 @@ def validate(cfg: Config) -> None:
                                       f"{did_you_mean(name, MODULE_NAMES)}")
     _at_least("train.epochs", cfg.train.epochs, 1)
     check_stage_epochs(cfg)
-    for spec in cfg.model.visual.temporal:
-        parse_temporal_spec(spec)
     _at_least("model.visual.temporal_pad_multiple", cfg.model.visual.temporal_pad_multiple, 0)
-    temporal_padding(cfg.model.visual.temporal, cfg.model.visual.temporal_pad, cfg.model.visual.temporal_pad_multiple)
+    TemporalSpec.from_config(cfg.model.visual)       # layer specs, padding mode and multiple
     d, t, o, a, e = cfg.data, cfg.train, cfg.train.optim, cfg.data.augment, cfg.eval
     for key, value, low in (("data.batch_size", d.batch_size, 1), ("data.eval_batch_size", d.eval_batch_size, 1),
                             ("data.num_workers", d.num_workers, 0), ("data.frame_interval", d.frame_interval, 1),

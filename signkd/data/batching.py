@@ -39,7 +39,8 @@ def ctc_min_steps(labels: Sequence[int]) -> int:
 
 
 def min_frames_for(steps: int, output_length: Callable[[int], int], limit: int = 1 << 16) -> int:
-    """Smallest frame count whose temporal-conv output has at least `steps` steps."""
+    """Smallest frame count whose temporal-conv output has at least `steps` steps
+    (`output_length`: `signkd.temporal.TemporalSpec.output_length` of the model)."""
     lo, hi = 1, 1
     while output_length(hi) < steps:
         hi *= 2
@@ -52,22 +53,6 @@ def min_frames_for(steps: int, output_length: Callable[[int], int], limit: int =
         else:
             lo = mid + 1
     return lo
-
-
-def temporal_output_length_fn(specs: Sequence[str], pad: str = "none", multiple: int = 0) -> Callable[[int], int]:
-    """Frames -> output steps of the temporal conv after model.visual.temporal_pad `pad`, by the
-    model's own arithmetic (one source of truth): Kk: n-k+1 (no padding), Pk: n//k."""
-    from signkd.config import padded_length, parse_temporal_spec
-
-    parsed = [parse_temporal_spec(s) for s in specs]
-
-    def output_length(n: int) -> int:
-        n = padded_length(n, parsed, pad, multiple)
-        for kind, size in parsed:
-            n = n - size + 1 if kind == "K" else n // size
-        return n
-
-    return output_length
 
 
 # --------------------------------------------------------------------------------------------

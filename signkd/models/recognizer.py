@@ -56,6 +56,34 @@ class SLRStudent(nn.Module):
         }
 
 
+class SingleClipStudent(nn.Module):
+    """`SLRStudent.forward` for one clip, without packing or masks: what `signkd.inference.Recognizer`
+    runs and `signkd export` writes to ONNX (traceable with a symbolic length). It calls each
+    module's `single` path, which sits beside that module's batched `forward` and runs the same
+    layers, so it gives the batched model's numbers for a batch of one (tests/test_students.py
+    holds the two together) at ~7x the speed for the BiLSTM on CPU (no packing).
+
+    forward(video (1, T, 3, H, W)) -> conv_logits (1, T', C), seq_logits (1, T', C)."""
+
+    def __init__(self, encoder: SLRStudent):
+        super().__init__()
+        self.encoder = encoder
+
+    def steps(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(1, n, D) frame features, edge padding included -> conv_logits, seq_logits (1, n', C),
+        features (1, n', H): the part of `forward` after the frame CNN (inference's windows)."""
+        enc = self.encoder
+        conv_features = enc.front.temporal.single(frames)                     # (1, n', Hv)
+        features = enc.sequence.single(conv_features)                         # (1, n', H)
+        return {"conv_logits": enc.conv_classifier(conv_features), "seq_logits": enc.classifier(features),
+                "features": features}
+
+    def forward(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        front = self.encoder.front
+        out = self.steps(front.pad.single(front.single_frame_features(video)))
+        return out["conv_logits"], out["seq_logits"]
+
+
 def build_sign_encoder(cfg: ModelConfig, num_classes: int) -> SLRStudent:
     """The dialogue teacher's sign encoder: the student's layout, with `model.teacher_sequence`
     as its sequence model when that is set."""

@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from signkd.config import ConfigError, VisualConfig, parse_temporal_spec, temporal_geometry, temporal_padding
+from signkd.config import ConfigError, VisualConfig
 from signkd.data.batch import lengths_to_mask
 from signkd.errors import CheckpointError, DataError
+from signkd.temporal import TemporalSpec
 
 RESNET18_IMAGENET_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
 
@@ -188,61 +189,77 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         return normalize_with(self, x, mean, var).to(dtype)
 
 
+class ConvBlock(nn.Module):
+    """``Kk``: Conv1d(kernel k, no padding) + BatchNorm over real steps + ReLU."""
+
+    def __init__(self, size: int, in_dim: int, hidden: int):
+        super().__init__()
+        self.conv = nn.Conv1d(in_dim, hidden, size)
+        self.bn = MaskedBatchNorm1d(hidden)
+        self.out_dim = hidden
+
+    def forward(self, y: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        # y: (B, C, T) -> (B, H, T - k + 1); lengths: (B,) real output steps, None = all real
+        y = self.conv(y)
+        mask = None if lengths is None else lengths_to_mask(lengths.clamp_min(0), y.shape[-1])
+        return F.relu(self.bn(y, mask))
+
+
+class PoolBlock(nn.MaxPool1d):
+    """``Pk``: MaxPool1d(k) (no parameters)."""
+
+    def __init__(self, size: int, in_dim: int, hidden: int):
+        super().__init__(size)
+        self.out_dim = in_dim
+
+    def forward(self, y: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        # y: (B, C, T) -> (B, C, T // k)
+        return super().forward(y)
+
+
+# The torch layer of each letter of signkd.temporal.LAYER_KINDS (which owns its arithmetic):
+# (window size, input channels, model.visual.hidden) -> a module with forward(y, lengths=None).
+TEMPORAL_BLOCKS = {"K": ConvBlock, "P": PoolBlock}
+
+
 class TemporalConv(nn.Module):
-    """The VAC temporal block from a spec list: ``Kk`` = Conv1d(kernel k, no padding) + BN + ReLU,
-    ``Pk`` = MaxPool1d(k). ``[K5, P2, K5]`` turns T frames into (T - 4) // 2 - 4 steps.
+    """The VAC temporal block, one layer per letter of `spec` (a `signkd.temporal.TemporalSpec`,
+    which owns the lengths): ``[K5, P2, K5]`` turns T frames into (T - 4) // 2 - 4 steps.
 
     Position t of the output only depends on real input frames when t < output_lengths(T), so
-    padded positions never leak into real ones."""
+    padded positions never leak into real ones. `single` is the same layers for one clip whose
+    positions are all real (no masks: what inference and the ONNX export run)."""
 
-    def __init__(self, specs: list[str], in_dim: int, hidden: int):
+    def __init__(self, spec: TemporalSpec, in_dim: int, hidden: int):
         super().__init__()
-        self.specs = [parse_temporal_spec(s) for s in specs]
+        self.spec = spec
         self.layers = nn.ModuleList()
         dim = in_dim
-        for kind, size in self.specs:
-            if kind == "K":
-                self.layers.append(nn.ModuleDict({"conv": nn.Conv1d(dim, hidden, size),
-                                                  "bn": MaskedBatchNorm1d(hidden)}))
-                dim = hidden
-            else:
-                self.layers.append(nn.MaxPool1d(size))
+        for layer in spec.layers:
+            self.layers.append(TEMPORAL_BLOCKS[layer.kind](layer.size, dim, hidden))
+            dim = self.layers[-1].out_dim
         self.out_dim = dim
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Exact number of valid output steps for inputs of `lengths` frames (may be <= 0)."""
-        out = lengths.clone()
-        for kind, size in self.specs:
-            out = out - (size - 1) if kind == "K" else torch.div(out, size, rounding_mode="floor")
-        return out
-
-    def geometry(self) -> tuple[int, int]:
-        """(stride S, receptive field R): output step t sees input frames [t*S, t*S + R)."""
-        return temporal_geometry(self.specs)
-
-    def min_input_length(self) -> int:
-        """Fewest frames that give at least one output step."""
-        n = 1
-        for kind, size in reversed(self.specs):
-            n = n + size - 1 if kind == "K" else n * size
-        return n
+        return self.spec.conv_output_length(lengths)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # x: (B, T, D), lengths: (B,) -> features (B, T', H) zero beyond each length, lengths (B,)
         y = x.transpose(1, 2)                                  # (B, D, T)
-        cur = lengths
-        for (kind, size), layer in zip(self.specs, self.layers):
-            if kind == "K":
-                y = layer["conv"](y)
-                cur = cur - (size - 1)
-                mask = lengths_to_mask(cur.clamp_min(0), y.shape[-1])
-                y = F.relu(layer["bn"](y, mask))
-            else:
-                y = layer(y)
-                cur = torch.div(cur, size, rounding_mode="floor")
+        for layer, block in zip(self.spec.layers, self.layers):
+            lengths = layer.output_length(lengths)
+            y = block(y, lengths)
         y = y.transpose(1, 2)                                  # (B, T', H)
-        y = y * lengths_to_mask(cur.clamp_min(0), y.shape[1])[..., None].to(y.dtype)
-        return y, cur
+        y = y * lengths_to_mask(lengths.clamp_min(0), y.shape[1])[..., None].to(y.dtype)
+        return y, lengths
+
+    def single(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (1, T, D), every position real -> (1, T', H)
+        y = x.transpose(1, 2)
+        for block in self.layers:
+            y = block(y)
+        return y.transpose(1, 2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,13 +267,13 @@ class TemporalConv(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 class TemporalEdgePad(nn.Module):
-    """The original's (VAC's collate) temporal padding, on frame-CNN features: `left` copies of a
-    clip's first frame, the clip, copies of its last frame up to ceil(l / M) * M + overhang frames,
-    where overhang = R - S (receptive field R and stride S of the temporal conv), left =
-    overhang // 2 and M = model.visual.temporal_pad_multiple or S: 6 and ceil(l/4)*4 + 12 for
-    K5-P2-K5-P2, VAC's own case. The padded length is the clip's length from here on (as the
-    original's lengths count the padding), so with M = S a clip of l >= 1 frames gives ceil(l / S)
-    steps, step t centred on frames [t*S, (t+1)*S) of the clip.
+    """The original's (VAC's collate) temporal padding, on frame-CNN features: `spec.pad_left`
+    copies of a clip's first frame, the clip, copies of its last frame up to
+    `spec.padded_length(l)` = ceil(l / M) * M + R - S frames (`signkd.temporal.TemporalSpec`
+    says why): 6 and ceil(l/4)*4 + 12 for K5-P2-K5-P2, VAC's own case. The padded length is the
+    clip's length from here on (as the original's lengths count the padding), so with M = S a
+    clip of l >= 1 frames gives ceil(l / S) steps, step t centred on frames [t*S, (t+1)*S) of the
+    clip.
 
     Why on features, not frames: the frame CNN sees one frame at a time, so a copy of a frame's
     feature is what the CNN would give for a copy of the frame (bit for bit in eval mode) at none of
@@ -265,22 +282,21 @@ class TemporalEdgePad(nn.Module):
     not over-weight the edge frames (mostly the signer at rest), a deliberate, small difference. No
     parameters: checkpoints are the same with or without it."""
 
-    def __init__(self, mode: str, specs, multiple: int = 0):
+    def __init__(self, spec: TemporalSpec):
         super().__init__()
-        self.mode = mode
-        self.left, self.overhang, self.multiple = temporal_padding(specs, mode, multiple)
+        self.spec = spec
+
+    @property
+    def mode(self) -> str:
+        return self.spec.pad
 
     @property
     def enabled(self) -> bool:
-        return self.mode != "none"
+        return self.spec.pad != "none"
 
     def lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """(B,) clip frames -> (B,) frames after padding (a 0-frame clip stays 0)."""
-        if not self.enabled:
-            return lengths
-        m = self.multiple
-        padded = torch.div(lengths + m - 1, m, rounding_mode="floor") * m + self.overhang
-        return torch.where(lengths > 0, padded, torch.zeros_like(lengths))
+        return self.spec.padded_length(lengths)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, T, D) zero beyond each length -> (B, T'', D) padded clips, zero beyond their new
@@ -289,7 +305,7 @@ class TemporalEdgePad(nn.Module):
             return x, lengths
         padded = self.lengths(lengths)
         total = int(padded.max()) if padded.numel() else 0
-        pos = torch.arange(total, device=x.device)[None, :] - self.left                     # (1, T'')
+        pos = torch.arange(total, device=x.device)[None, :] - self.spec.pad_left            # (1, T'')
         last = (lengths - 1).clamp_min(0)[:, None].to(x.device)
         src = torch.minimum(pos.clamp_min(0), last)                                          # (B, T'')
         out = x.gather(1, src[..., None].expand(-1, -1, x.shape[-1]))
@@ -302,9 +318,8 @@ class TemporalEdgePad(nn.Module):
         if not self.enabled:
             return x
         frames = x.shape[1]
-        m = self.multiple
-        total = (frames + m - 1) // m * m + self.overhang
-        index = torch.minimum((torch.arange(total, device=x.device) - self.left).clamp(min=0),
+        total = self.spec.padded_length(frames)
+        index = torch.minimum((torch.arange(total, device=x.device) - self.spec.pad_left).clamp(min=0),
                               torch.as_tensor(frames - 1, device=x.device))
         return x.index_select(1, index)
 
@@ -315,28 +330,29 @@ class TemporalEdgePad(nn.Module):
 
 class VisualFrontEnd(nn.Module):
     """Frame CNN on the real frames of every clip, the temporal edge padding (on the CNN's
-    features), then the temporal conv.
+    features), then the temporal conv; `spec` (model.visual.temporal and temporal_pad, owned by
+    the temporal conv) answers every length question.
 
-    forward(video (B, T, 3, H, W), lengths (B,)) -> features (B, T', hidden), lengths (B,)."""
+    forward(video (B, T, 3, H, W), lengths (B,)) -> features (B, T', hidden), lengths (B,); the
+    one-clip path without masks (inference, ONNX) is `single_frame_features`, `pad.single` and
+    `temporal.single` (signkd.models.recognizer.SingleClipStudent)."""
 
     def __init__(self, cfg: VisualConfig):
         super().__init__()
         self.cnn = build_frame_cnn(cfg)
-        self.pad = TemporalEdgePad(cfg.temporal_pad, cfg.temporal, cfg.temporal_pad_multiple)
-        self.temporal = TemporalConv(cfg.temporal, self.cnn.out_dim, cfg.hidden)
+        spec = TemporalSpec.from_config(cfg)
+        self.pad = TemporalEdgePad(spec)
+        self.temporal = TemporalConv(spec, self.cnn.out_dim, cfg.hidden)
         self.dropout = nn.Dropout(cfg.dropout)
         self.out_dim = self.temporal.out_dim
 
+    @property
+    def spec(self) -> TemporalSpec:
+        return self.temporal.spec
+
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """(B,) clip frames -> (B,) output steps T' (padding included; may be <= 0 without it)."""
-        return self.temporal.output_lengths(self.pad.lengths(lengths))
-
-    def min_input_length(self) -> int:
-        """Fewest clip frames that give at least one output step (1 with edge padding)."""
-        n = 1
-        while int(self.output_lengths(torch.tensor([n]))[0]) < 1:
-            n += 1
-        return n
+        return self.spec.output_length(lengths)
 
     def frame_features(self, video: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) -> (B, T, D): one CNN call on the batch's real frames, zeros elsewhere."""
@@ -354,7 +370,11 @@ class VisualFrontEnd(nn.Module):
         if bool((out_lengths < 1).any()):
             short = int(lengths[out_lengths < 1].min())
             raise DataError(f"video: a clip of {short} frames is too short for model.visual.temporal "
-                            f"(needs >= {self.min_input_length()} frames)")
+                            f"(needs >= {self.spec.min_input_length} frames)")
         frames = self.dropout(self.frame_features(video, lengths))          # (B, T, D)
         frames, lengths = self.pad(frames, lengths)                         # (B, T'', D)
         return self.temporal(frames, lengths)
+
+    def single_frame_features(self, video: torch.Tensor) -> torch.Tensor:
+        """(1, T, 3, H, W), every frame real -> (1, T, D): `frame_features` + the dropout of `forward`."""
+        return self.dropout(self.cnn(video.flatten(0, 1))).unsqueeze(0)

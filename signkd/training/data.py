@@ -18,11 +18,12 @@ from torch.utils.data import DataLoader
 
 from signkd.config import Config, ConfigError
 from signkd.data.batching import (BucketBatchSampler, Collate, SignDataset, eval_batches, filter_ctc_feasible,
-                                  normalise_translation, temporal_output_length_fn)
+                                  normalise_translation)
 from signkd.data.report import REPORT_NAME, SkipReport, record_line, skip_record
 from signkd.data.video import ClipTransform, FrameError, FrameSource, PackedCache, cache_key
 from signkd.data.vocab import Vocabs
 from signkd.errors import DataError, SignkdError
+from signkd.temporal import TemporalSpec
 from signkd.training.distributed import DistInfo
 
 
@@ -139,8 +140,7 @@ def build_data(cfg: Config, work_dir: Path, *, roles=("train", "dev"), vocabs: O
     video = needs_video(cfg)
     source = frame_source(cfg) if video else None
     skips = SkipReport(Path(work_dir) / REPORT_NAME)
-    v = cfg.model.visual
-    out_len = temporal_output_length_fn(v.temporal, v.temporal_pad, v.temporal_pad_multiple)
+    out_len = TemporalSpec.from_config(cfg.model.visual).output_length
     datasets = {}
     for role, split_samples in samples.items():
         train = role == "train"
