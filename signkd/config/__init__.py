@@ -32,5 +32,5 @@ __all__ = [
     "SELECT_METRICS", "Seq2SeqEncoderConfig", "SequenceConfig", "StageConfig", "TRANSLATION_METRICS",
     "TextEncoderConfig", "TrainConfig", "VisualConfig", "Weight", "apply_overrides", "check_size",
     "check_stage_epochs", "dump_yaml", "from_dict", "kl_temperature", "load_config", "normalize_loss_weights",
-    "parse_override", "read_yaml", "to_dict", "upgrade_stored_config", "validate", "weight_at",
+    "did_you_mean", "parse_override", "read_yaml", "to_dict", "upgrade_stored_config", "validate", "weight_at",
 ]
