@@ -49,9 +49,6 @@ def _show(value) -> str:
 # Schema
 # --------------------------------------------------------------------------------------------
 
-CORPUS_FORMATS = ("phoenix2014", "phoenix2014t", "dialogue-phoenix", "csl-daily", "synthetic")
-
-
 @dataclass
 class AugmentConfig:
     """Train-time augmentation as in the original (VAC): one random crop for the whole clip,
@@ -69,7 +66,7 @@ class AugmentConfig:
 
 @dataclass
 class DataConfig:
-    format: Literal["phoenix2014", "phoenix2014t", "dialogue-phoenix", "csl-daily", "synthetic"] = "phoenix2014t"
+    format: str = "phoenix2014t"     # a reader of signkd/data/corpus_formats.py (checked when read: data sits above config)
     root: str = ""                   # corpus root as its authors ship it
     annotations: str = ""            # annotation file/dir override (lets text-only jobs run without frames)
     dialogue: str = ""               # dir with dialogue-PHOENIX `<split>.txt` context files

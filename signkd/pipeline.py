@@ -518,7 +518,7 @@ def _loaded_files(run: StageRun, folders: list[Path]) -> dict[str, str]:
     {what: path}. Checkpoints it loads, and the annotation file of each split (a corpus regenerated
     or corrected in place reruns its stages; frames are not hashed: there are too many, but a
     synthetic corpus's corpus.json records how they were made)."""
-    from signkd.data.corpora import annotation_file
+    from signkd.data.corpora import FORMATS, annotation_file, corpus_format
 
     if run.cfg is None:
         return {}
@@ -534,8 +534,8 @@ def _loaded_files(run: StageRun, folders: list[Path]) -> dict[str, str]:
                                                                         annotations=d.annotations, dialogue=d.dialogue))
             except SignkdError:   # absent: the dry run says so, or training scores without it
                 pass
-    if d.format == "synthetic" and d.root:   # how its frames were rendered, which the annotations do not show
-        paths["corpus.json"] = str(Path(d.root) / "corpus.json")
+    if d.root and d.format in FORMATS:   # e.g. a synthetic corpus's corpus.json: how its frames were rendered
+        paths.update({name: str(Path(d.root) / name) for name in corpus_format(d.format).extra_files})
     return {k: p for k, p in paths.items()
             if p and not any(p == f or p.startswith(f + os.sep) for f in inside) and Path(p).is_file()}
 
@@ -698,7 +698,7 @@ class InputChecker:
 
     def check(self, run: StageRun) -> list[str]:
         """The stage's problems, each one line without the stage's name."""
-        from signkd.data.corpora import MissingAnnotationError
+        from signkd.data.corpus_reader import MissingAnnotationError
         from signkd.training.data import frame_source, needs_tokenizer, needs_video
 
         cfg, problems = run.cfg, []

@@ -9,7 +9,7 @@ from conftest import random_clip, write_frames
 from signkd.config import AugmentConfig
 from signkd.data.batching import (BucketBatchSampler, Collate, SignDataset, ctc_min_steps, eval_batches,
                                   filter_ctc_feasible, min_frames_for, temporal_output_length_fn)
-from signkd.data.corpora import Sample
+from signkd.data.corpus_reader import Sample
 from signkd.data.video import ClipTransform, FrameSource
 from signkd.data.vocab import GlossVocab, WordVocab
 

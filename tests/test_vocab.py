@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from signkd.data.corpora import Sample, read_corpus
+from signkd.data.corpora import read_corpus
+from signkd.data.corpus_reader import Sample
 from signkd.data.vocab import GlossVocab, WordVocab, build_text_tokenizer
 from signkd.errors import DataError, SignkdError
 

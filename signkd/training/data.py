@@ -236,7 +236,7 @@ def build_data(cfg: Config, work_dir: Path, *, roles=("train", "dev"), vocabs: O
     `FrameSource.probe`) and make the datasets. Every sample left out (bad annotation or frames
     under data.skip_bad, CTC-infeasible) is a line of `report` and a record of data_report.json
     in `work_dir` (written by rank 0; mid-epoch finds are added by the loaders)."""
-    from signkd.data.corpora import split_name
+    from signkd.data.corpus_reader import split_name
 
     report: list = []
     records: dict = {role: [] for role in roles}
