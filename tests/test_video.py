@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +11,8 @@ import torch
 
 from conftest import random_clip, write_frames
 from signkd.config import AugmentConfig
-from signkd.data.video import (ClipTransform, FrameSource, PackedCache, cache_key, frame_files, pack_videos,
-                               read_source_frames, read_video_file, resize_frame, sample_rng,
+from signkd.data.video import (ClipTransform, FrameSource, PackedCache, cache_key, frame_files, natural_key,
+                               pack_videos, read_source_frames, read_video_file, resize_frame, sample_rng,
                                temporal_rescale_indices)
 from signkd.errors import DataError
 
@@ -24,6 +25,12 @@ def test_png_folder_reads_in_natural_order(tmp_path):
     assert [p.name for p in frame_files(folder)][:3] == ["frame1.png", "frame2.png", "frame3.png"]
     np.testing.assert_array_equal(read_source_frames(folder), clip)
     np.testing.assert_array_equal(read_source_frames(folder, indices=[3, 0, 3]), clip[[3, 0, 3]])
+
+
+def test_natural_key_keeps_each_folder_together():
+    paths = [Path(p) for p in ("c10/f1.png", "c2/f10.png", "c2/f2.png", "c10/f2.png", "c2/f1.png")]
+    assert [str(p) for p in sorted(paths, key=natural_key)] == ["c2/f1.png", "c2/f2.png", "c2/f10.png",
+                                                                "c10/f1.png", "c10/f2.png"]
 
 
 def test_missing_or_empty_folder_is_a_one_line_data_error(tmp_path):

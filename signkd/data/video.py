@@ -67,8 +67,11 @@ def _av_errors() -> tuple:
 # Locating and decoding frames
 # --------------------------------------------------------------------------------------------
 
-def _natural_key(path: Path):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+def natural_key(path: Path) -> list:
+    """Sort key putting frame2 before frame10. On the whole path: inside one folder the order is
+    the file names' own, and the files of a glob over several folders stay together, folder by
+    folder (`recognize 'clips/**/*.png'`), instead of interleaving by file name."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
 
 
 def frame_files(folder: str | Path, pattern: str = "*.png") -> list[Path]:
@@ -88,7 +91,7 @@ def frame_files(folder: str | Path, pattern: str = "*.png") -> list[Path]:
     empty = [p for p, size in sized if size == 0]
     if empty:
         raise FrameError(f"{empty[0]}: empty (0-byte) frame file", empty[0])
-    return sorted((p for p, _ in sized), key=_natural_key)
+    return sorted((p for p, _ in sized), key=natural_key)
 
 
 def video_file_of(frames: str | Path, pattern: str = "*.png") -> Optional[Path]:
