@@ -210,7 +210,7 @@ class Preprocessing:
     def transform(self):
         """The eval ClipTransform: uint8 (T, H, W, 3) -> normalised (T, 3, h, w)."""
         from signkd.config import AugmentConfig
-        from signkd.data.video import ClipTransform
+        from signkd.data.augment import ClipTransform
 
         augment = AugmentConfig(resize=self.resize, keep_aspect=self.keep_aspect, crop=self.crop,
                                 mean=list(self.mean), std=list(self.std))

@@ -10,7 +10,8 @@ from signkd.config import AugmentConfig
 from signkd.data.batching import (BucketBatchSampler, Collate, SignDataset, ctc_min_steps, eval_batches,
                                   filter_ctc_feasible, min_frames_for, temporal_output_length_fn)
 from signkd.data.corpus_reader import Sample
-from signkd.data.video import ClipTransform, FrameSource
+from signkd.data.augment import ClipTransform
+from signkd.data.packed_cache import FrameSource
 from signkd.data.vocab import GlossVocab, WordVocab
 
 

@@ -194,7 +194,9 @@ def test_folder_glob_and_shell_expanded_frames_are_one_clip(trained, mp4_corpus,
 @pytest.mark.parametrize("resize, crop, interval", [(0, 28, 1), (40, 36, 2), (24, 0, 3)])
 def test_streamed_frames_equal_the_training_pipeline(tmp_path, resize, crop, interval):
     from signkd.config import AugmentConfig
-    from signkd.data.video import ClipTransform, FrameSource, read_video_file
+    from signkd.data.augment import ClipTransform
+    from signkd.data.packed_cache import FrameSource
+    from signkd.data.video import read_video_file
     from signkd.inference import ClipSource, FrameReader, Preprocessing
 
     video = write_video(tmp_path / "clip.mp4", moving_clip(23))
@@ -321,7 +323,8 @@ def test_bad_inputs_are_one_line_errors(random_student, tmp_path, capsys, case, 
 def test_translate_decodes_like_the_training_system(tmp_path, capsys):
     from signkd.config import AugmentConfig
     from signkd.data.batch import Batch
-    from signkd.data.video import ClipTransform, read_source_frames
+    from signkd.data.augment import ClipTransform
+    from signkd.data.video import read_source_frames
     from signkd.inference import load_student
     from signkd.models.system import build_system
     from signkd.training import checkpoint as ckpt_io

@@ -35,7 +35,7 @@ def run(args) -> int:
     from signkd.data.corpora import read_corpus
     from signkd.data.corpus_reader import MissingAnnotationError, split_name
     from signkd.data.report import REPORT_NAME, SkipReport, skip_record
-    from signkd.data.video import PackedCache, cache_key, pack_videos
+    from signkd.data.packed_cache import PackedCache, cache_key, pack_videos
 
     if args.verify and (args.out or args.config):
         out = args.out or load_config(args.config, args.overrides).data.cache

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signkd.data.corpus_reader import (PHOENIX_FRAMES, CorpusReader, MissingAnnotationError, Sample, one_line,
-                                       split_glob)
+from signkd.data.corpus_reader import CorpusReader, MissingAnnotationError, Sample, one_line, split_glob
 from signkd.data.names import unsafe_relative_path
 from signkd.data.safe_pickle import safe_load
 from signkd.errors import DataError

@@ -22,7 +22,9 @@ from signkd.config import Config, ConfigError
 from signkd.data.batching import (BucketBatchSampler, Collate, SignDataset, eval_batches, filter_ctc_feasible,
                                   normalise_translation, temporal_output_length_fn)
 from signkd.data.report import REPORT_NAME, SkipReport, record_line, skip_record
-from signkd.data.video import ClipTransform, FrameError, FrameSource, PackedCache, cache_key
+from signkd.data.augment import ClipTransform
+from signkd.data.packed_cache import FrameSource, PackedCache, cache_key
+from signkd.data.video import FrameError
 from signkd.errors import CheckpointError, DataError, SignkdError
 from signkd.training.distributed import DistInfo
 
