@@ -9,6 +9,7 @@ import os
 import pickle
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -419,7 +420,6 @@ def _break(root: Path, how: str, sample_id: str, split: str = "dev") -> Path:
 
 
 def _write_mp4(path: Path, clip: np.ndarray) -> None:
-    av = pytest.importorskip("av")
     with av.open(str(path), "w") as out:   # moov at the end: cutting its tail leaves a 0-frame file
         stream = out.add_stream("mpeg4", rate=25)
         stream.width, stream.height, stream.pix_fmt = clip.shape[2], clip.shape[1], "yuv420p"

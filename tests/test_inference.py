@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -16,7 +17,6 @@ import torch
 from conftest import TINY_CONFIG
 from signkd.cli import main as cli_main
 
-av = pytest.importorskip("av")
 
 GLOSSES = ["HAUS", "REGEN", "SONNE", "WIND"]
 
@@ -73,17 +73,10 @@ def moving_clip(t: int, seed: int = 0, size: int = 32) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def mp4_corpus(tmp_path_factory) -> Path:
-    """`signkd synth OUT --preset tiny --format mp4` (its library call while the command is absent)."""
-    import importlib.util
-
+    """`signkd synth OUT --preset tiny --format mp4`."""
     out = tmp_path_factory.mktemp("mp4-corpus") / "tiny"
-    if importlib.util.find_spec("signkd.commands.synth_cmd") is not None:
-        assert cli_main(["synth", str(out), "--preset", "tiny", "--format", "mp4"]) == 0
-        return out
-    synthetic = pytest.importorskip("signkd.data.synthetic")
-    if not hasattr(synthetic, "generate_corpus"):
-        pytest.skip("the synthetic corpus generator is not available yet")
-    return Path(synthetic.generate_corpus(out, preset="tiny", seed=0, fmt="mp4", progress=False))
+    assert cli_main(["synth", str(out), "--preset", "tiny", "--format", "mp4"]) == 0
+    return out
 
 
 def test_videos(corpus: Path) -> dict[str, Path]:

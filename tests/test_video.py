@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -36,7 +37,6 @@ def test_missing_or_empty_folder_is_a_one_line_data_error(tmp_path):
 
 
 def test_mp4_is_decoded_with_pyav(tmp_path):
-    av = pytest.importorskip("av")
     path = tmp_path / "clip.mp4"
     frames = np.zeros((6, 32, 32, 3), dtype=np.uint8)
     for i in range(6):
