@@ -66,7 +66,7 @@ class AugmentConfig:
 
 @dataclass
 class DataConfig:
-    format: str = "phoenix2014t"     # a reader of signkd/data/corpus_formats.py (checked when read: data sits above config)
+    format: str = "phoenix2014t"     # a format of signkd/data/corpus_formats.py, checked when the corpus is read
     root: str = ""                   # corpus root as its authors ship it
     annotations: str = ""            # annotation file/dir override (lets text-only jobs run without frames)
     dialogue: str = ""               # dir with dialogue-PHOENIX `<split>.txt` context files

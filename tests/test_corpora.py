@@ -126,7 +126,8 @@ def test_frames_override(tmp_path):
     with pytest.raises(DataError, match="frame folder not found"):
         read_corpus("phoenix2014t", tmp_path, "dev")
     (sample,) = read_corpus("phoenix2014t", tmp_path, "dev", frames="features/fullFrame-256x256px")
-    assert sample.frames.endswith("fullFrame-256x256px/dev/v-1") and len(frame_files(sample.frames, sample.frame_glob)) == 1
+    assert sample.frames.endswith("fullFrame-256x256px/dev/v-1")
+    assert len(frame_files(sample.frames, sample.frame_glob)) == 1
 
 
 def test_synthetic_reads_phoenix2014t_layout_with_dialogue_contexts(tmp_path):

@@ -36,7 +36,8 @@ class Phoenix2014(CorpusReader):
     name = "phoenix2014"
     cleanup = "phoenix2014"
     fields = PHOENIX2014_FIELDS
-    layout = ("`annotations/manual/{train,dev,test}.corpus.csv`", "`features/fullFrame-210x260px/<split>/<folder glob>`")
+    layout = ("`annotations/manual/{train,dev,test}.corpus.csv`",
+              "`features/fullFrame-210x260px/<split>/<folder glob>`")
 
     def main_file(self) -> Path:
         return self.find([f"{self.split_name}.corpus.csv"], ["annotations/manual"], "PHOENIX-2014 annotation file",
