@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from signkd.config import AugmentConfig  # noqa: E402
 from signkd.data.corpora import read_corpus  # noqa: E402
 from signkd.data.synthetic import generate_corpus  # noqa: E402
-from signkd.data.video import ClipTransform, FrameSource, PackedCache, cache_key, pack_videos, sample_rng  # noqa: E402
+from signkd.data.augment import ClipTransform, sample_rng  # noqa: E402
+from signkd.data.packed_cache import FrameSource, PackedCache, cache_key, pack_videos  # noqa: E402
 
 
 def _rate(source: FrameSource, samples, transform=None) -> float:

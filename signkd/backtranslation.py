@@ -23,10 +23,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from signkd.atomic import atomic_write_text
-from signkd.data.corpora import PHOENIX2014T_FIELDS
+from signkd.data.corpora import FORMATS, corpus_format
+from signkd.data.corpus_formats import PHOENIX2014T_FIELDS
 from signkd.errors import CheckpointError, DataError
 
-FORMATS = ("phoenix2014t", "synthetic")   # annotation files with glosses and sentence in one row (the same csv)
+# the formats whose annotation file holds glosses and sentence in one PHOENIX-2014-T row (what is written back)
+WRITABLE_FORMATS = tuple(f for f in FORMATS if corpus_format(f).fields == PHOENIX2014T_FIELDS)
 
 
 def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, *, beam: int = 1,
@@ -64,9 +66,9 @@ def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, 
     if eval_plan(cfg)["glosses"] != ("text2gloss", "seq2seq"):
         raise CheckpointError(f"{checkpoint}: back-translation needs a Text2Gloss teacher checkpoint "
                               "(model.text2gloss without a student or dialogue teacher)")
-    if cfg.data.format not in FORMATS:
+    if cfg.data.format not in WRITABLE_FORMATS:
         raise DataError(f"{checkpoint}: trained on data.format {cfg.data.format!r}; back-translation writes "
-                        f"{' / '.join(FORMATS)} annotation files")
+                        f"{' / '.join(WRITABLE_FORMATS)} annotation files")
     cfg.data.root, cfg.data.annotations, cfg.data.test = "", "", str(corpus)
     cfg.eval.translation_beam, cfg.eval.length_penalty = beam, length_penalty
     if batch_size:

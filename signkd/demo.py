@@ -51,7 +51,7 @@ def prepare_corpus(out: Path, preset: str, corpus_seed: int, log: Callable[[str]
     """Generate the corpus under out/corpus (unless corpus.json records the same parameters) and
     pack its frames once into out/corpus/cache (uint8 .npy per clip), so that no epoch decodes PNGs."""
     from signkd.data.corpora import read_corpus
-    from signkd.data.video import cache_key, pack_videos
+    from signkd.data.packed_cache import cache_key, pack_videos
 
     root = out / "corpus"
     marker = root / "demo_corpus.json"

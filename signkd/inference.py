@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import glob as globlib
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
@@ -62,10 +61,6 @@ class ClipSource:
     name: str
     video: Optional[Path] = None
     images: list[Path] = field(default_factory=list)
-
-
-def _natural_key(path: Path):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
 
 
 def _is_image(path: Path) -> bool:
@@ -97,20 +92,22 @@ def resolve_inputs(inputs: Sequence[str]) -> list[ClipSource]:
     """INPUT arguments -> clips. Each is a video file, a frame folder or a (quoted) glob of
     frame images. Image files given one by one (a glob the shell expanded) are taken, in natural
     order, as the frames of one clip, so `recognize ckpt frames/*.png` does what it looks like."""
+    from signkd.data.video import natural_key
+
     clips: list[ClipSource] = []
     loose: list[Path] = []
 
     def flush() -> None:
         if loose:
             name = str(loose[0].parent / "*") if len({p.parent for p in loose}) == 1 else str(loose[0])
-            clips.append(ClipSource(name, images=sorted(loose, key=_natural_key)))
+            clips.append(ClipSource(name, images=sorted(loose, key=natural_key)))
             loose.clear()
 
     for text in inputs:
         path = Path(text)
         if any(ch in text for ch in "*?["):
             flush()
-            files = sorted((Path(p) for p in globlib.glob(text, recursive=True)), key=_natural_key)
+            files = sorted((Path(p) for p in globlib.glob(text, recursive=True)), key=natural_key)
             images = [p for p in files if p.is_file() and _is_image(p)]
             if not images:
                 raise DataError(f"{text}: the glob matches no frame images")
@@ -212,7 +209,7 @@ class Preprocessing:
     def transform(self):
         """The eval ClipTransform: uint8 (T, H, W, 3) -> normalised (T, 3, h, w)."""
         from signkd.config import AugmentConfig
-        from signkd.data.video import ClipTransform
+        from signkd.data.augment import ClipTransform
 
         augment = AugmentConfig(resize=self.resize, keep_aspect=self.keep_aspect, crop=self.crop,
                                 mean=list(self.mean), std=list(self.std))

@@ -564,10 +564,11 @@ def cleanup_glosses(glosses: list[str], corpus: str) -> list[str]:
 
 def cleanup_for_format(cleanup: str, data_format: str) -> str:
     """Resolve ``eval.cleanup: auto`` from ``data.format``."""
+    from signkd.data.corpora import FORMATS, corpus_format
+
     if cleanup != "auto":
         return cleanup
-    return {"phoenix2014": "phoenix2014", "phoenix2014t": "phoenix2014t",
-            "dialogue-phoenix": "phoenix2014t", "csl-daily": "csl-daily"}.get(data_format, "none")
+    return corpus_format(data_format).cleanup if data_format in FORMATS else "none"
 
 
 # ==============================================================================================

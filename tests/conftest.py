@@ -35,11 +35,10 @@ def _one_thread():
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
     """The `tiny` synthetic corpus (PHOENIX-2014-T layout + dialogue files), seed 0."""
-    synthetic = pytest.importorskip("signkd.data.synthetic")
-    if not hasattr(synthetic, "generate_corpus"):
-        pytest.skip("signkd.data.synthetic.generate_corpus is not available yet")
+    from signkd.data.synthetic import generate_corpus
+
     out = tmp_path_factory.mktemp("tiny-corpus")
-    return Path(synthetic.generate_corpus(out, preset="tiny", seed=0))
+    return Path(generate_corpus(out, preset="tiny", seed=0))
 
 
 @pytest.fixture(scope="session")

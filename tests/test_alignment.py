@@ -110,7 +110,6 @@ def test_peak_pairs_follow_the_original_rules():
 
 
 def test_peaks_mode_uses_the_beam_search_emission_frames():
-    pytest.importorskip("signkd.decoding")
     log_probs = torch.full((1, 8, 4), -8.0)
     log_probs[0, :, 0] = 0.0
     log_probs[0, 2, 1], log_probs[0, 5, 3] = 6.0, 6.0

@@ -9,8 +9,9 @@ from conftest import random_clip, write_frames
 from signkd.config import AugmentConfig
 from signkd.data.batching import (BucketBatchSampler, Collate, SignDataset, ctc_min_steps, eval_batches,
                                   filter_ctc_feasible, min_frames_for)
-from signkd.data.corpora import Sample
-from signkd.data.video import ClipTransform, FrameSource
+from signkd.data.augment import ClipTransform
+from signkd.data.corpus_reader import Sample
+from signkd.data.packed_cache import FrameSource
 from signkd.data.vocab import GlossVocab, WordVocab
 from signkd.temporal import TemporalSpec
 

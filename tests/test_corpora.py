@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from signkd.data.corpora import (Sample, annotation_file, infer_split_name, list_frames, read_corpus,
-                                 write_skip_report, MissingAnnotationError)
+from signkd.data.corpora import annotation_file, read_corpus, write_skip_report
+from signkd.data.corpus_reader import MissingAnnotationError, infer_split_name
+from signkd.data.video import frame_files
 from signkd.errors import DataError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -95,24 +96,13 @@ def test_dialogue_phoenix_joins_the_phoenix2014t_csv_for_signers():
 
 # ----------------------------------------------------------------------------- fake corpora with frames
 
-def test_phoenix2014t_frames_and_list_frames(tmp_path):
+def test_phoenix2014t_frames(tmp_path):
     make_p14t(tmp_path, "train", [p14t_line("vid-1"), p14t_line("vid-2", orth="C")])
     samples = read_corpus("phoenix2014t", tmp_path, "train")
     assert [s.id for s in samples] == ["vid-1", "vid-2"]
     assert samples[0].frames == str(tmp_path / "features/fullFrame-210x260px/train/vid-1")
-    assert [p.name for p in list_frames(samples[0])] == ["images0001.png", "images0002.png"]
-
-
-def test_list_frames_natural_order_and_empty_folder(tmp_path):
-    for i in (1, 2, 10):
-        write_png(tmp_path / "clip" / f"f{i}.png")
-    sample = Sample("x", "train", str(tmp_path / "clip"), ["A"], "", "", "s")
-    assert [p.name for p in list_frames(sample)] == ["f1.png", "f2.png", "f10.png"]
-    sample.frame_glob = "*.jpg"
-    with pytest.raises(DataError, match=r"sample 'x': no frames matching '\*\.jpg'"):
-        list_frames(sample)
-    with pytest.raises(DataError, match="annotations only"):
-        list_frames(Sample("y", "dev", "", ["A"], "", "", "s"))
+    first = samples[0]
+    assert [p.name for p in frame_files(first.frames, first.frame_glob)] == ["images0001.png", "images0002.png"]
 
 
 def test_missing_frame_folder_is_one_line_error_naming_sample_and_path(tmp_path):
@@ -135,8 +125,9 @@ def test_frames_override(tmp_path):
     write_png(tmp_path / "features/fullFrame-256x256px/dev/v-1/images0001.png")
     with pytest.raises(DataError, match="frame folder not found"):
         read_corpus("phoenix2014t", tmp_path, "dev")
-    samples = read_corpus("phoenix2014t", tmp_path, "dev", frames="features/fullFrame-256x256px")
-    assert samples[0].frames.endswith("fullFrame-256x256px/dev/v-1") and len(list_frames(samples[0])) == 1
+    (sample,) = read_corpus("phoenix2014t", tmp_path, "dev", frames="features/fullFrame-256x256px")
+    assert sample.frames.endswith("fullFrame-256x256px/dev/v-1")
+    assert len(frame_files(sample.frames, sample.frame_glob)) == 1
 
 
 def test_synthetic_reads_phoenix2014t_layout_with_dialogue_contexts(tmp_path):
@@ -222,7 +213,7 @@ def test_phoenix2014_glob_folders(tmp_path):
     assert sample.id == "01April_2010_Thursday_heute_default-0" and sample.signer == "Signer04"
     assert sample.frames == str(frame_dir) and sample.frame_glob == "*.png"
     assert sample.glosses == ["__ON__", "LIEB", "ZUSCHAUER", "__OFF__"] and sample.translation == ""
-    assert len(list_frames(sample)) == 2
+    assert len(frame_files(sample.frames, sample.frame_glob)) == 2
     assert annotation_file("phoenix2014", tmp_path, "train") == ann
 
 
@@ -253,7 +244,7 @@ def test_csl_daily(tmp_path):
     assert [s.id for s in train] == ["S000000_P0000_T00", "S000001_P0001_T00"]
     first = train[0]
     assert first.glosses == ["我", "喜欢"] and first.translation == "我 喜 欢 。" and first.signer == "0"
-    assert first.frame_glob == "*.jpg" and len(list_frames(first)) == 1
+    assert first.frame_glob == "*.jpg" and len(frame_files(first.frames, first.frame_glob)) == 1
     # annotation-only via the sentence_label folder, plus a context file in the dialogue format
     ctx = tmp_path / "ctx"
     ctx.mkdir()

@@ -3,12 +3,12 @@ bad frames are one line or (data.skip_bad) skipped into data_report.json, packed
 checked against their checksums in training, and DataLoader worker errors stay one line."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -241,7 +241,7 @@ GOOD_SHA = "0" * 64
      "videos['train/a'].file: expected a file name below the cache folder, got list"),
 ])
 def test_manifest_of_the_wrong_shape_is_one_line_naming_the_key(tmp_path, videos, expected):
-    from signkd.data.video import PackedCache
+    from signkd.data.packed_cache import PackedCache
 
     path = _manifest(tmp_path, videos)
     with pytest.raises(DataError) as err:
@@ -250,7 +250,7 @@ def test_manifest_of_the_wrong_shape_is_one_line_naming_the_key(tmp_path, videos
 
 
 def test_manifest_not_an_object_or_with_a_bom(tmp_path):
-    from signkd.data.video import PackedCache
+    from signkd.data.packed_cache import PackedCache
 
     path = _manifest(tmp_path, {})
     path.write_text("[1, 2]", encoding="utf-8")
@@ -268,7 +268,7 @@ def test_manifest_not_an_object_or_with_a_bom(tmp_path):
 
 def _pack(tmp_path, n=2):
     from conftest import random_clip, write_frames
-    from signkd.data.video import pack_videos
+    from signkd.data.packed_cache import pack_videos
 
     items = [(f"train/v{k}", str(write_frames(tmp_path / "src" / f"v{k}", random_clip(4, seed=k))), "*.png")
              for k in range(n)]
@@ -286,7 +286,8 @@ def _flip_a_byte(path: Path, keep_times: bool = False) -> None:
 
 
 def test_flipped_byte_in_a_packed_file_is_refused_at_first_use(tmp_path):
-    from signkd.data.video import FrameError, FrameSource, PackedCache
+    from signkd.data.packed_cache import FrameSource, PackedCache
+    from signkd.data.video import FrameError
 
     cache = _pack(tmp_path)
     _flip_a_byte(cache / "train/v1.npy")
@@ -301,13 +302,14 @@ def test_flipped_byte_in_a_packed_file_is_refused_at_first_use(tmp_path):
 
 
 def test_a_verified_entry_is_not_hashed_again_unless_its_file_changed(tmp_path, monkeypatch):
-    from signkd.data import video
-    from signkd.data.video import FrameError, PackedCache
+    from signkd.data import packed_cache
+    from signkd.data.packed_cache import PackedCache
+    from signkd.data.video import FrameError
 
     cache = _pack(tmp_path)
     hashed = []
-    real = video.sha256_file
-    monkeypatch.setattr(video, "sha256_file", lambda path: hashed.append(Path(path).name) or real(path))
+    real = packed_cache.sha256_file
+    monkeypatch.setattr(packed_cache, "sha256_file", lambda path: hashed.append(Path(path).name) or real(path))
     first = PackedCache(cache)
     first.load("train/v0")
     first.load("train/v0")                                  # the second epoch
@@ -327,8 +329,8 @@ def test_a_verified_entry_is_not_hashed_again_unless_its_file_changed(tmp_path, 
 
 def test_a_verified_record_from_elsewhere_does_not_count(tmp_path, monkeypatch):
     """verified.jsonl shipped inside a downloaded cache: its signatures are not this machine's files."""
-    from signkd.data import video
-    from signkd.data.video import PackedCache
+    from signkd.data import packed_cache
+    from signkd.data.packed_cache import PackedCache
 
     cache = _pack(tmp_path, n=1)
     entry = PackedCache(cache).entries["train/v0"]
@@ -337,15 +339,15 @@ def test_a_verified_record_from_elsewhere_does_not_count(tmp_path, monkeypatch):
     (cache / "verified.jsonl").write_text(json.dumps({"file": entry.file, "sig": fake, "sha256": entry.sha256}) + "\n"
                                           + "{torn line\n", encoding="utf-8")
     hashed = []
-    real = video.sha256_file
-    monkeypatch.setattr(video, "sha256_file", lambda path: hashed.append(path) or real(path))
+    real = packed_cache.sha256_file
+    monkeypatch.setattr(packed_cache, "sha256_file", lambda path: hashed.append(path) or real(path))
     PackedCache(cache).load("train/v0")
     assert len(hashed) == 1
 
 
 def test_pack_videos_never_writes_outside_its_folder(tmp_path):
     from conftest import random_clip, write_frames
-    from signkd.data.video import PackedCache, pack_videos
+    from signkd.data.packed_cache import PackedCache, pack_videos
 
     src = str(write_frames(tmp_path / "src", random_clip(2)))
     out = tmp_path / "deep" / "cache"
@@ -417,7 +419,6 @@ def _break(root: Path, how: str, sample_id: str, split: str = "dev") -> Path:
 
 
 def _write_mp4(path: Path, clip: np.ndarray) -> None:
-    av = pytest.importorskip("av")
     with av.open(str(path), "w") as out:   # moov at the end: cutting its tail leaves a 0-frame file
         stream = out.add_stream("mpeg4", rate=25)
         stream.width, stream.height, stream.pix_fmt = clip.shape[2], clip.shape[1], "yuv420p"

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from signkd.data.corpora import Sample, read_corpus
+from signkd.data.corpora import read_corpus
+from signkd.data.corpus_reader import Sample
 from signkd.errors import SignkdError
 
 FUZZ = settings(max_examples=60, deadline=None, database=None,
@@ -100,21 +101,21 @@ def run_text_reader(fmt: str, data: bytes) -> None:
         read_both_ways(fmt, root, "train", path, root / "features/fullFrame-210x260px")
 
 
-@pytest.mark.parametrize("fmt", ["phoenix2014", "phoenix2014t", "dialogue-phoenix"])
+@pytest.mark.parametrize("fmt", list(VALID))
 @FUZZ
 @given(data=st.binary(max_size=400))
 def test_random_bytes(fmt, data):
     run_text_reader(fmt, data)
 
 
-@pytest.mark.parametrize("fmt", ["phoenix2014", "phoenix2014t", "dialogue-phoenix"])
+@pytest.mark.parametrize("fmt", list(VALID))
 @FUZZ
 @given(text=text_pieces, encoding=st.sampled_from(ENCODINGS), crlf=st.booleans())
 def test_random_text_with_separators(fmt, text, encoding, crlf):
     run_text_reader(fmt, encode(text, encoding, crlf))
 
 
-@pytest.mark.parametrize("fmt", ["phoenix2014", "phoenix2014t", "dialogue-phoenix"])
+@pytest.mark.parametrize("fmt", list(VALID))
 @FUZZ
 @given(rows=st.integers(1, 4), row=st.integers(0, 3), field=st.integers(0, 6), value=field_values,
        header=st.booleans(), bom=st.booleans(), crlf=st.booleans(), encoding=st.sampled_from(ENCODINGS[:2] * 3

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -17,7 +18,6 @@ from conftest import TINY_CONFIG
 from signkd.cli import main as cli_main
 from signkd.decoding import max_output_length
 
-av = pytest.importorskip("av")
 
 GLOSSES = ["HAUS", "REGEN", "SONNE", "WIND"]
 
@@ -74,17 +74,10 @@ def moving_clip(t: int, seed: int = 0, size: int = 32) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def mp4_corpus(tmp_path_factory) -> Path:
-    """`signkd synth OUT --preset tiny --format mp4` (its library call while the command is absent)."""
-    import importlib.util
-
+    """`signkd synth OUT --preset tiny --format mp4`."""
     out = tmp_path_factory.mktemp("mp4-corpus") / "tiny"
-    if importlib.util.find_spec("signkd.commands.synth_cmd") is not None:
-        assert cli_main(["synth", str(out), "--preset", "tiny", "--format", "mp4"]) == 0
-        return out
-    synthetic = pytest.importorskip("signkd.data.synthetic")
-    if not hasattr(synthetic, "generate_corpus"):
-        pytest.skip("the synthetic corpus generator is not available yet")
-    return Path(synthetic.generate_corpus(out, preset="tiny", seed=0, fmt="mp4", progress=False))
+    assert cli_main(["synth", str(out), "--preset", "tiny", "--format", "mp4"]) == 0
+    return out
 
 
 def test_videos(corpus: Path) -> dict[str, Path]:
@@ -195,7 +188,9 @@ def test_folder_glob_and_shell_expanded_frames_are_one_clip(trained, mp4_corpus,
 @pytest.mark.parametrize("resize, crop, interval", [(0, 28, 1), (40, 36, 2), (24, 0, 3)])
 def test_streamed_frames_equal_the_training_pipeline(tmp_path, resize, crop, interval):
     from signkd.config import AugmentConfig
-    from signkd.data.video import ClipTransform, FrameSource, read_video_file
+    from signkd.data.augment import ClipTransform
+    from signkd.data.packed_cache import FrameSource
+    from signkd.data.video import read_video_file
     from signkd.inference import ClipSource, FrameReader, Preprocessing
 
     video = write_video(tmp_path / "clip.mp4", moving_clip(23))
@@ -322,7 +317,8 @@ def test_bad_inputs_are_one_line_errors(random_student, tmp_path, capsys, case, 
 def test_translate_decodes_like_the_training_system(tmp_path, capsys):
     from signkd.config import AugmentConfig
     from signkd.data.batch import Batch
-    from signkd.data.video import ClipTransform, read_source_frames
+    from signkd.data.augment import ClipTransform
+    from signkd.data.video import read_source_frames
     from signkd.inference import load_student
     from signkd.models.system import build_system
     from signkd import checkpoint as ckpt_io

@@ -238,7 +238,7 @@ def test_evaluator_cleans_the_side_eval_cleanup_side_names_by_default_hypotheses
     from pathlib import Path as P
 
     from signkd.config import load_config
-    from signkd.data.corpora import Sample
+    from signkd.data.corpus_reader import Sample
     from signkd.training.data import DataBundle
     from signkd.training.distributed import DistInfo
     from signkd.training.evaluate import Evaluator

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from signkd import decoding
 from signkd.config import ModelConfig, SequenceConfig
 from signkd.data.batch import lengths_to_mask
 from signkd.losses import ctc_loss, token_cross_entropy
@@ -112,7 +113,6 @@ def test_slt_student_padding_invariance():
 
 
 def test_slt_student_greedy_decoding_with_the_shared_decoder():
-    decoding = pytest.importorskip("signkd.decoding")
     torch.manual_seed(0)
     model = SLTStudent(tiny_model_config(), C, V).eval()
     with torch.no_grad():

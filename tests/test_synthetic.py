@@ -13,11 +13,12 @@ from PIL import Image
 
 from signkd.cli import main as cli_main
 from signkd.config import ConfigError
-from signkd.data.corpora import list_frames, read_corpus
+from signkd.data.corpora import read_corpus
 from signkd.data.synthetic import (draw_clips, generate_corpus, load_description, make_world, render_clip,
                                    resolve_params, tree_digest)
 from signkd.data.synthetic.difficulty import template_accuracy
 from signkd.data.synthetic.lexicon import make_pair_member
+from signkd.data.video import frame_files
 from signkd.errors import DataError
 
 SPLITS = ("train", "dev", "test")
@@ -66,7 +67,7 @@ def test_readers_agree_with_no_special_case(corpus, info):
         align = [json.loads(x) for x in (corpus / "alignment" / f"{split}.jsonl").read_text().splitlines()]
         assert [r["name"] for r in align] == [x.id for x in s]
         for r, x in zip(align, s):
-            assert len(list_frames(x)) == r["frames"]
+            assert len(frame_files(x.frames, x.frame_glob)) == r["frames"]
             assert [g for g, _, _ in r["segments"]] == x.glosses
             assert all(0 <= a < b <= c2 for (_, a, b), (_, c2, _) in zip(r["segments"], r["segments"][1:]))
             assert r["segments"][-1][2] < r["frames"]          # idle frames after the last sign

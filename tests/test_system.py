@@ -213,7 +213,6 @@ def test_infeasible_samples_are_reported_not_nan():
 
 
 def test_peaks_alignment_mode():
-    pytest.importorskip("signkd.decoding")
     system = build("slr")
     system.cfg.loss.alignment = "peaks"
     out = system.losses(make_batch(), {"DistTranslation2SLR": 1.0, "FeatureTranslation2SLR": 1.0})
@@ -221,7 +220,6 @@ def test_peaks_alignment_mode():
 
 
 def test_recognize_and_translate():
-    pytest.importorskip("signkd.decoding")
     slr = build("slr")
     batch = make_batch()
     for decoder in ("greedy", "beam"):

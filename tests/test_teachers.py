@@ -279,9 +279,6 @@ def test_source_token_dropout_only_while_training(build):
 
 
 def test_generate_uses_seq2seq_decoding():
-    decoding = pytest.importorskip("signkd.decoding")
-    if not hasattr(decoding, "seq2seq_greedy"):
-        pytest.skip("signkd.decoding.seq2seq_greedy not there yet")
     teacher = gloss2text()
     glosses, gl = torch.randint(1, C, (2, 4)), torch.tensor([4, 3])
     hyps = teacher.generate(glosses, gl, bos=1, eos=2, max_len=5)

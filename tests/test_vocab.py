@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from signkd.data.corpora import Sample, read_corpus
+from signkd.data.corpora import read_corpus
+from signkd.data.corpus_reader import Sample
 from signkd.data.vocab import GlossVocab, WordVocab, build_text_tokenizer
 from signkd.errors import DataError, SignkdError
 
@@ -41,7 +42,7 @@ def test_gloss_vocab_counts_and_reports_unknown_glosses():
     line = vocab.unknown_summary("dev")
     assert line.startswith("dev: 3 gloss token(s) of 2 type(s) not in the train vocabulary")
     assert "NEU×2" in line and "ALT×1" in line and "\n" not in line
-    assert vocab.report_unknown("test").startswith("test: 1 gloss token(s)")
+    assert vocab.unknown_summary("test").startswith("test: 1 gloss token(s)")
     assert GlossVocab(["A"]).unknown_summary("dev") == ""
 
 

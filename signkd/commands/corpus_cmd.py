@@ -10,8 +10,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from signkd.data.corpora import (FORMATS, SPLITS, MissingAnnotationError, infer_split_name, read_corpus,
-                                 write_skip_report)
+from signkd.data.corpora import FORMATS, SPLITS, corpus_format, read_corpus, write_skip_report
+from signkd.data.corpus_reader import MissingAnnotationError, infer_split_name
 from signkd.data.vocab import GlossVocab
 
 HELP = "corpus statistics: split sizes, train gloss vocabulary, unseen dev/test glosses, lengths"
@@ -61,7 +61,7 @@ def corpus_stats(fmt: str, root: str = "", *, annotations: str = "", dialogue: s
                  check_frames: bool = True, skip_bad: bool = False, report: list | None = None) -> dict:
     """Stats of every split; a split whose annotation file is missing is reported absent."""
     splits = list(SPLITS)
-    if annotations and Path(annotations).is_file() and fmt != "csl-daily":
+    if annotations and Path(annotations).is_file() and corpus_format(fmt).one_file_per_split:
         splits = [infer_split_name(annotations)]   # one annotation file = one split
     out: dict = {"format": fmt, "root": str(root), "annotations": str(annotations), "dialogue": str(dialogue),
                  "splits": {}, "train_vocab_size": None, "skipped": 0}

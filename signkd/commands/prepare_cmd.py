@@ -11,8 +11,10 @@ HELP = "resize and pack a corpus's frames into the memory-mapped cache training 
 
 
 def add_arguments(p):
+    from signkd.data.corpora import FORMATS
+
     p.add_argument("config", nargs="?", default="", help="YAML config (its data section says what to pack)")
-    p.add_argument("--format", default="", help="corpus format (without a config)")
+    p.add_argument("--format", default="", choices=FORMATS, help="corpus format (without a config)")
     p.add_argument("--root", default="", help="corpus root (without a config)")
     p.add_argument("--frames", default="", help="frame folder override, relative to the root")
     p.add_argument("--out", default="", help="cache folder (default: the config's data.cache)")
@@ -30,9 +32,10 @@ def run(args) -> int:
     from pathlib import Path
 
     from signkd.config import ConfigError, load_config
-    from signkd.data.corpora import MissingAnnotationError, read_corpus, split_name
+    from signkd.data.corpora import read_corpus
+    from signkd.data.corpus_reader import MissingAnnotationError, split_name
     from signkd.data.report import REPORT_NAME, SkipReport, skip_record
-    from signkd.data.video import PackedCache, cache_key, pack_videos
+    from signkd.data.packed_cache import PackedCache, cache_key, pack_videos
 
     if args.verify and (args.out or args.config):
         out = args.out or load_config(args.config, args.overrides).data.cache

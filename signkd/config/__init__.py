@@ -18,7 +18,7 @@ from signkd.config.loading import (MAX_BASE_CHAIN, MAX_CONFIG_BYTES, MAX_CONFIG_
                                    upgrade_stored_config)
 from signkd.config.loss import kl_temperature, normalize_loss_weights, weight_at
 from signkd.config.messages import ConfigError, did_you_mean
-from signkd.config.schema import (CORPUS_FORMATS, MODULE_NAMES, AugmentConfig, Config, DataConfig, DecoderConfig,
+from signkd.config.schema import (MODULE_NAMES, AugmentConfig, Config, DataConfig, DecoderConfig,
                                   EvalConfig, FusionConfig, InitConfig, LossConfig, ModelConfig, OptimConfig,
                                   Seq2SeqEncoderConfig, SequenceConfig, StageConfig, TextEncoderConfig, TrainConfig,
                                   VisualConfig, Weight)
@@ -26,7 +26,7 @@ from signkd.config.validation import (GENERATED_GLOSS_METRICS, GLOSS_METRICS, SE
                                       check_stage_epochs, validate)
 
 __all__ = [
-    "AugmentConfig", "CORPUS_FORMATS", "Config", "ConfigError", "DataConfig", "DecoderConfig", "EvalConfig",
+    "AugmentConfig", "Config", "ConfigError", "DataConfig", "DecoderConfig", "EvalConfig",
     "FusionConfig", "GENERATED_GLOSS_METRICS", "GLOSS_METRICS", "InitConfig", "LossConfig", "MAX_BASE_CHAIN",
     "MAX_CONFIG_BYTES", "MAX_CONFIG_DEPTH", "MAX_CONFIG_VALUES", "MODULE_NAMES", "ModelConfig", "OptimConfig",
     "SELECT_METRICS", "Seq2SeqEncoderConfig", "SequenceConfig", "StageConfig", "TRANSLATION_METRICS",

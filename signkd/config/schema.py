@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
-CORPUS_FORMATS = ("phoenix2014", "phoenix2014t", "dialogue-phoenix", "csl-daily", "synthetic")
 
 
 @dataclass
@@ -27,7 +26,7 @@ class AugmentConfig:
 
 @dataclass
 class DataConfig:
-    format: Literal["phoenix2014", "phoenix2014t", "dialogue-phoenix", "csl-daily", "synthetic"] = "phoenix2014t"
+    format: str = "phoenix2014t"     # a format of signkd/data/corpus_formats.py, checked when the corpus is read
     root: str = ""                   # corpus root as its authors ship it
     annotations: str = ""            # annotation file/dir override (lets text-only jobs run without frames)
     dialogue: str = ""               # dir with dialogue-PHOENIX `<split>.txt` context files

@@ -24,7 +24,9 @@ from torch.utils.data import Dataset, Sampler
 
 from signkd.data.batch import Batch, pad_sequences
 from signkd.data.report import skip_record
-from signkd.data.video import ClipTransform, FrameError, FrameSource, cache_key, sample_rng
+from signkd.data.augment import ClipTransform, sample_rng
+from signkd.data.packed_cache import FrameSource, cache_key
+from signkd.data.video import FrameError
 from signkd.errors import DataError
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 from signkd.config import Config
-from signkd.data.video import PackedCache
+from signkd.data.packed_cache import PackedCache
 
 
 def preprocessing_of(cfg: Config, frame_size: Optional[list] = None) -> dict:

@@ -8,7 +8,7 @@ of them builds data from data and calls nothing the file chooses (see `ALLOWED`)
 array's elements are unpickled by this same unpickler, so they are held to the same rule.
 
 It does not bound memory: a pickle can still declare large containers or arrays (even an array of
-10**12 zero-byte elements), so readers check the size of what they use (see corpora._strings).
+10**12 zero-byte elements), so readers check the size of what they use (see corpus_formats._strings).
 """
 from __future__ import annotations
 

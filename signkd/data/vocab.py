@@ -122,13 +122,6 @@ class GlossVocab:
         counts = self.unknown if where is None else self.unknown_by_where.get(where, Counter())
         return _summary(counts, "gloss", where or "", top)
 
-    def report_unknown(self, where: str | None = None, top: int = 10) -> str:
-        """Log `unknown_summary` as a warning (if any) and return it."""
-        line = self.unknown_summary(where, top)
-        if line:
-            log.warning(line)
-        return line
-
     def to_dict(self) -> dict:
         return {"kind": "gloss", "glosses": list(self.glosses)}
 

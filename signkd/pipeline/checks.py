@@ -47,7 +47,7 @@ class InputChecker:
 
     def check(self, run: StageRun) -> list[str]:
         """The stage's problems, each one line without the stage's name."""
-        from signkd.data.corpora import MissingAnnotationError
+        from signkd.data.corpus_reader import MissingAnnotationError
         from signkd.training.data import frame_source, needs_tokenizer, needs_video
 
         cfg, problems = run.cfg, []

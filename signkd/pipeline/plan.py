@@ -31,7 +31,7 @@ def _loaded_files(run: StageRun, folders: list[Path]) -> dict[str, str]:
     {what: path}. Checkpoints it loads, and the annotation file of each split (a corpus regenerated
     or corrected in place reruns its stages; frames are not hashed: there are too many, but a
     synthetic corpus's corpus.json records how they were made)."""
-    from signkd.data.corpora import annotation_file
+    from signkd.data.corpora import FORMATS, annotation_file, corpus_format
 
     inside = [str(f) for f in folders]
     paths = {"weights": run.weights} if run.weights else {}
@@ -48,8 +48,8 @@ def _loaded_files(run: StageRun, folders: list[Path]) -> dict[str, str]:
                                                                         annotations=d.annotations, dialogue=d.dialogue))
             except SignkdError:   # absent: the dry run says so, or training scores without it
                 pass
-    if d.format == "synthetic" and d.root:   # how its frames were rendered, which the annotations do not show
-        paths["corpus.json"] = str(Path(d.root) / "corpus.json")
+    if d.root and d.format in FORMATS:   # e.g. a synthetic corpus's corpus.json: how its frames were rendered
+        paths.update({name: str(Path(d.root) / name) for name in corpus_format(d.format).extra_files})
     return _outside(paths, inside)
 
 

@@ -20,7 +20,9 @@ from signkd.config import Config, ConfigError
 from signkd.data.batching import (BucketBatchSampler, Collate, SignDataset, eval_batches, filter_ctc_feasible,
                                   normalise_translation)
 from signkd.data.report import REPORT_NAME, SkipReport, record_line, skip_record
-from signkd.data.video import ClipTransform, FrameError, FrameSource, PackedCache, cache_key
+from signkd.data.augment import ClipTransform
+from signkd.data.packed_cache import FrameSource, PackedCache, cache_key
+from signkd.data.video import FrameError
 from signkd.data.vocab import Vocabs
 from signkd.errors import DataError, SignkdError
 from signkd.temporal import TemporalSpec
@@ -125,7 +127,7 @@ def build_data(cfg: Config, work_dir: Path, *, roles=("train", "dev"), vocabs: O
     `FrameSource.probe`) and make the datasets. Every sample left out (bad annotation or frames
     under data.skip_bad, CTC-infeasible) is a line of `report` and a record of data_report.json
     in `work_dir` (written by rank 0; mid-epoch finds are added by the loaders)."""
-    from signkd.data.corpora import split_name
+    from signkd.data.corpus_reader import split_name
 
     report: list = []
     records: dict = {role: [] for role in roles}

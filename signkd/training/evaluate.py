@@ -194,7 +194,7 @@ class Evaluator:
         return D.broadcast_object(metrics, self.dist)
 
     def evaluate_splits(self, system, splits) -> dict:
-        from signkd.data.corpora import MissingAnnotationError
+        from signkd.data.corpus_reader import MissingAnnotationError
 
         out = {}
         for split in splits:
