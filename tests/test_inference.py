@@ -26,7 +26,7 @@ def write_student_checkpoint(path: Path, *overrides: str, words: list[str] | Non
     keys: config, vocab, preprocessing, model with the system's `student.` prefix)."""
     from signkd.config import load_config, to_dict
     from signkd.data.vocab import GlossVocab, WordVocab
-    from signkd.models.system import build_system
+    from signkd.models.build import build_system
     from signkd.training.checkpoint import save_checkpoint
     from signkd.training.data import preprocessing_of
 
@@ -323,7 +323,7 @@ def test_translate_decodes_like_the_training_system(tmp_path, capsys):
     from signkd.data.batch import Batch
     from signkd.data.video import ClipTransform, read_source_frames
     from signkd.inference import load_student
-    from signkd.models.system import build_system
+    from signkd.models.build import build_system
     from signkd.training import checkpoint as ckpt_io
 
     words = ["es", "regnet", "morgen", "sonne", "wind", "und"]

@@ -24,19 +24,8 @@ from signkd.data.batching import (BucketBatchSampler, Collate, SignDataset, eval
 from signkd.data.report import REPORT_NAME, SkipReport, record_line, skip_record
 from signkd.data.video import ClipTransform, FrameError, FrameSource, PackedCache, cache_key
 from signkd.errors import CheckpointError, DataError, SignkdError
+from signkd.models.parts import model_parts
 from signkd.training.distributed import DistInfo
-
-
-def needs_video(cfg: Config) -> bool:
-    return cfg.model.student or cfg.model.dialogue_teacher
-
-
-def needs_tokenizer(cfg: Config) -> bool:
-    return cfg.model.dialogue_teacher or cfg.model.text2gloss
-
-
-def needs_words(cfg: Config) -> bool:
-    return cfg.model.task == "slt" or cfg.model.gloss2text
 
 
 # The files a BERT tokenizer's save_pretrained writes; the only names a checkpoint may carry.
@@ -148,7 +137,7 @@ def read_split(cfg: Config, role: str, report: list) -> list:
     if not where:
         return []
     return read_corpus(d.format, d.root, where, annotations=d.annotations, dialogue=d.dialogue, frames=d.frames,
-                       skip_bad=d.skip_bad, check_frames=needs_video(cfg), report=report)
+                       skip_bad=d.skip_bad, check_frames=model_parts(cfg).reads_video, report=report)
 
 
 def build_vocabs(cfg: Config, train_samples: list, work_dir: Path, *, tokenizer_files: Optional[dict] = None) -> Vocabs:
@@ -158,16 +147,17 @@ def build_vocabs(cfg: Config, train_samples: list, work_dir: Path, *, tokenizer_
 
     if not train_samples:
         raise DataError(f"data.train: no training samples in {cfg.data.root or cfg.data.annotations}")
+    parts = model_parts(cfg)
     gloss = GlossVocab.from_samples(train_samples)
     word = None
-    if needs_words(cfg):
+    if parts.writes_words:
         word = WordVocab.from_sentences([normalise_translation(s.translation, cfg.data.lowercase_translation)
                                          for s in train_samples], min_freq=cfg.data.word_min_freq)
     tokenizer, files = None, {}
-    if needs_tokenizer(cfg) and tokenizer_files:
+    if parts.reads_text and tokenizer_files:
         restored = Vocabs.from_state({"gloss": gloss.to_dict(), "tokenizer": tokenizer_files}, work_dir)
         tokenizer, files = restored.tokenizer, restored.tokenizer_files
-    elif needs_tokenizer(cfg):
+    elif parts.reads_text:
         folder = Path(work_dir) / "tokenizer"
         texts = [t for s in train_samples for t in (s.context, s.translation) if t]
         tokenizer = build_text_tokenizer(cfg.data.tokenizer, texts, cfg.data.tokenizer_vocab_size, folder)
@@ -248,7 +238,7 @@ def build_data(cfg: Config, work_dir: Path, *, roles=("train", "dev"), vocabs: O
         train = samples.get("train") if "train" in samples else read_split(cfg, "train", extra)
         report += [record_line(r) for r in extra]
         vocabs = build_vocabs(cfg, train, work_dir, tokenizer_files=tokenizer_files)
-    video = needs_video(cfg)
+    video = model_parts(cfg).reads_video
     source = frame_source(cfg) if video else None
     skips = SkipReport(Path(work_dir) / REPORT_NAME)
     v = cfg.model.visual

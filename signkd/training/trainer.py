@@ -26,19 +26,16 @@ from signkd.atomic import atomic_write_text
 from signkd.config import Config, dump_yaml, to_dict
 from signkd.errors import CheckpointError, TrainingDiverged
 from signkd.hardware import cpu_has_bf16
+from signkd.models.parts import TEXT_READING_MODULES, model_parts
 from signkd.training import checkpoint as ckpt_io
 from signkd.training.checkpoint import Checkpoint
 from signkd.training import distributed as D
 from signkd.training import run_dir as run_dirs
 from signkd.training.data import (DataBundle, Vocabs, build_data, frame_size_of, preprocessing_of, train_loader,
                                   vocabs_from_train_split, write_report)
-from signkd.training.evaluate import Evaluator, evaluated_models, is_better, select_metric
+from signkd.training.evaluate import Evaluator, is_better, select_metric
 from signkd.training.optimizer import Schedule, build_optimizer
 from signkd.training.stages import active_weights, apply_stage, check_stages, stage_at, stage_index
-
-
-# modules that read BERT word pieces: their init checkpoints bring (and must match) the tokenizer
-TEXT_READING_MODULES = ("dialogue_teacher", "text2gloss")
 
 
 def seed_everything(seed: int) -> None:
@@ -131,7 +128,7 @@ class Trainer:
             write_report(self.data.report, self.work_dir / "data_report.txt")
             (self.work_dir / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
 
-        from signkd.models.system import build_system
+        from signkd.models.build import build_system
 
         v = self.data.vocabs
         restored = self._overwritten_pretrained(resume_ckpt or weights_ckpt)
@@ -518,11 +515,12 @@ class Trainer:
                    f"lr {stats['lr']:.2e} {stats['frames_per_s']:.0f} frames/s {stats['seconds']:.1f}s")
             if stats["nan_skipped"]:
                 msg += f" ({stats['nan_skipped']} NaN/Inf batches skipped)"
-            scored_trained = bool(evaluated_models(cfg) & set(stats["trained"]))
+            scored = model_parts(cfg).scored
+            scored_trained = bool(scored & set(stats["trained"]))
             evaluated = scored_trained and "dev" in self.data.datasets and (
                 (epoch + 1) % max(1, cfg.train.eval_every) == 0 or epoch + 1 == cfg.train.epochs)
             if not scored_trained:
-                msg += f" | dev not scored: {', '.join(sorted(evaluated_models(cfg)))} frozen in this stage"
+                msg += f" | dev not scored: {', '.join(sorted(scored))} frozen in this stage"
             improved = False
             if evaluated:
                 dev = self.evaluator.evaluate(self.system, "dev", tag="dev")
