@@ -102,16 +102,17 @@ def resolve_vocabs(cfg: Config, work_dir: Path, dist: D.DistInfo, start: StartPo
                    log: Log) -> tuple[Optional[Vocabs], Optional[dict]]:
     """Step 2: (vocabs, tokenizer files) for build_data. Vocabs None: build_data builds them from
     the train split it reads, with these tokenizer files (None: it trains a WordPiece or loads
-    data.tokenizer). Rank 0 writes the tokenizer to work_dir/tokenizer."""
-    mine = work_dir if dist.is_main else None
+    data.tokenizer)."""
+    copy_to = work_dir if dist.is_main else None      # only rank 0 writes work_dir/tokenizer
     if start.whole is not None:
-        return Vocabs.from_state(start.whole.vocab, mine, where=str(start.whole.path)), None
+        return Vocabs.from_state(start.whole.vocab, copy_to, where=str(start.whole.path)), None
     if dist.distributed:
         # rank 0 builds the vocabularies (and trains the WordPiece) once; the others receive them
         state = None
         if dist.is_main:
-            state = vocabs_from_train_split(cfg, work_dir, tokenizer_files=init_tokenizer(cfg, start.inits, log)).to_state()
-        return Vocabs.from_state(D.broadcast_object(state, dist), mine), None
+            tokenizer_files = init_tokenizer(cfg, start.inits, log)
+            state = vocabs_from_train_split(cfg, work_dir, tokenizer_files=tokenizer_files).to_state()
+        return Vocabs.from_state(D.broadcast_object(state, dist), copy_to), None
     return None, init_tokenizer(cfg, start.inits, log)
 
 

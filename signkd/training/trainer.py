@@ -332,8 +332,8 @@ class Trainer:
             self._check_finite_weights(epoch + 1)
             if self.is_main:
                 checkpoint = self._checkpoint({"dev": record.get("dev"), "train": stats, "epoch": epoch + 1})
-                self.files.commit(checkpoint, improved,
-                                  snapshot=cfg.train.average_last > 1 and epoch + 1 > cfg.train.epochs - cfg.train.average_last)
+                snapshot = cfg.train.average_last > 1 and epoch + 1 > cfg.train.epochs - cfg.train.average_last
+                self.files.commit(checkpoint, improved, snapshot=snapshot)
                 self.write_outputs()
             D.barrier(self.dist)
         if cfg.train.average_last > 1 and not self.state.average and "dev" in self.data.datasets \
