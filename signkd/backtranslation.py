@@ -47,7 +47,7 @@ def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, 
     from signkd.checkpoint import Checkpoint
     from signkd.training import distributed as D
     from signkd.training.data import eval_loader
-    from signkd.training.evaluate import eval_plan
+    from signkd.models.parts import model_parts
     from signkd.training.testing import load_for_decoding
 
     corpus, out = Path(corpus), Path(out)
@@ -63,7 +63,7 @@ def back_translate(checkpoint: str | Path, corpus: str | Path, out: str | Path, 
         raise DataError(f"{out}: the output would overwrite its input annotation file")
     ckpt = Checkpoint.read(checkpoint)
     cfg = ckpt.run_config()
-    if eval_plan(cfg)["glosses"] != ("text2gloss", "seq2seq"):
+    if model_parts(cfg).gloss_source != ("text2gloss", "seq2seq"):
         raise CheckpointError(f"{checkpoint}: back-translation needs a Text2Gloss teacher checkpoint "
                               "(model.text2gloss without a student or dialogue teacher)")
     if cfg.data.format not in WRITABLE_FORMATS:

@@ -530,8 +530,8 @@ def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional
     docstring). `config`: the signkd config describing the architecture (default per source);
     its `model` must fit the file."""
     from signkd.config import to_dict
-    from signkd.models.system import build_system
     from signkd.checkpoint import load_model_state
+    from signkd.models.build import build_system
 
     if kind not in SOURCES:
         raise CheckpointError(f"import: unknown source {kind!r}; expected one of {', '.join(SOURCES)}")

@@ -345,12 +345,13 @@ def load_student(path: str | Path, device: str | torch.device = "cpu") -> Studen
     """A signkd checkpoint -> its student, config, vocabularies and preprocessing.
     CheckpointError (one line) for files that are not signkd checkpoints or hold no student."""
     from signkd.checkpoint import Checkpoint
+    from signkd.models.parts import model_parts
     from signkd.restore import restore
 
     ckpt = Checkpoint.read(path)
     cfg = ckpt.run_config()
     if not cfg.model.student or not any(k.startswith("student.") for k in ckpt.model):
-        present = [n for n in ("dialogue_teacher", "text2gloss", "gloss2text") if getattr(cfg.model, n)]
+        present = model_parts(cfg).teachers
         what = f"a teacher checkpoint ({', '.join(present)})" if present else "a checkpoint without a student"
         raise CheckpointError(f"{path}: {what}; recognize/translate/export need a student checkpoint "
                               "(a run with model.student: true)")

@@ -53,7 +53,7 @@ def overwritten_pretrained(cfg: Config, sources: Sequence[WeightsSource]) -> dic
     once. Those are built without loading -- offline, or where the name no longer resolves, a
     checkpoint that holds everything must still load -- a BERT in the geometry of the checkpoint's
     weights (and of its stored `architecture`: heads, activation; else model.text.heads)."""
-    from signkd.models.system import pretrained_targets
+    from signkd.models.build import pretrained_targets
     from signkd.models.text import architecture_from_state
 
     out = {}
@@ -78,7 +78,8 @@ def restore(source: str | Path | Checkpoint, *, cfg: Optional[Config] = None, de
     `modules`: build and load only these parts (e.g. ("student",) for recognition), so a student
     checkpoint of a 2-teacher run deploys without its teachers. `work_dir`: where a copy of the
     stored tokenizer goes."""
-    from signkd.models.system import build_system
+    from signkd.models.build import build_system
+    from signkd.models.parts import model_parts
 
     ckpt = source if isinstance(source, Checkpoint) else Checkpoint.read(source)
     where = str(ckpt.path)
@@ -94,9 +95,9 @@ def restore(source: str | Path | Checkpoint, *, cfg: Optional[Config] = None, de
         unknown = [m for m in modules if m not in MODULES]
         if unknown:
             raise ValueError(f"restore: unknown module(s) {unknown}; expected some of {MODULES}")
-        missing = [m for m in modules if not getattr(cfg.model, m)]
+        present = model_parts(cfg).names
+        missing = [m for m in modules if m not in present]
         if missing:
-            present = [m for m in MODULES if getattr(cfg.model, m)]
             raise CheckpointError(f"{where}: holds {', '.join(present) or 'no model'}, not {', '.join(missing)}")
         for name in MODULES:
             setattr(cfg.model, name, name in modules)

@@ -248,8 +248,6 @@ def uninterrupted(tiny_corpus, tmp_path_factory):
 
 def _replaces(tiny_corpus, work) -> int:
     """How many files the uninterrupted run commits (each ends in an os.replace)."""
-    import signkd.training.trainer as trainer_mod
-
     calls = {"n": 0}
     real = os.replace
 
@@ -257,19 +255,17 @@ def _replaces(tiny_corpus, work) -> int:
         calls["n"] += 1
         return real(a, b)
 
-    trainer_mod.os.replace = counting
+    os.replace = counting
     try:
         _train(tiny_corpus, work, *KILL_RUN)
     finally:
-        trainer_mod.os.replace = real
+        os.replace = real
     return calls["n"]
 
 
 def test_a_kill_before_any_commit_then_resume_gives_the_uninterrupted_result(tiny_corpus, tmp_path, uninterrupted):
     """Kill the run just before its k-th rename (every checkpoint, snapshot, best promotion and
     metrics file ends in one), for every k; resuming must give the same weights and metrics."""
-    import signkd.training.trainer as trainer_mod
-
     total = _replaces(tiny_corpus, tmp_path / "count")
     assert total >= 10   # 2 epochs x (last, metrics, snapshot) + best(s) + averaging + final
     real = os.replace
@@ -283,12 +279,12 @@ def test_a_kill_before_any_commit_then_resume_gives_the_uninterrupted_result(tin
                 raise _Killed
             return real(a, b)
 
-        trainer_mod.os.replace = kill_at_k
+        os.replace = kill_at_k
         try:
             with pytest.raises(_Killed):
                 _train(tiny_corpus, work, *KILL_RUN)
         finally:
-            trainer_mod.os.replace = real
+            os.replace = real
         if (work / "last.pt").is_file():
             _train(tiny_corpus, work, *KILL_RUN, resume=True)
         else:   # killed before the first epoch committed: the run starts over (its folder is not empty)

@@ -108,3 +108,34 @@ def test_sync_batchnorm_on_gloo_equals_one_process_with_the_whole_batch(tmp_path
     for p in parts:
         torch.testing.assert_close(p["rm2"], bn2d.running_var)
         torch.testing.assert_close(p["rm1"], bn1d.running_mean)
+
+
+def _tally_worker(rank: int, world: int, init_file: str, out_file: str) -> None:
+    import torch.distributed as dist
+
+    from signkd.training.distributed import DistInfo
+    from signkd.training.epoch_stats import EpochTally
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    tally = EpochTally()
+    if rank == 0:
+        for loss, a, b in ((3.0, 1.0, 2.0), (5.0, 3.0, 2.0)):
+            tally.add(torch.tensor(loss), {"A": torch.tensor(a), "B": torch.tensor(b), "total": torch.tensor(loss)},
+                      frames=10)
+    else:   # rank 1 ran one batch whose terms were only B, and skipped a non-finite one
+        tally.add(torch.tensor(4.0), {"B": torch.tensor(4.0), "total": torch.tensor(4.0)}, frames=6)
+        tally.nan_skipped += 1
+    torch.save(tally.reduce(DistInfo(rank=rank, world_size=world), seconds=2.0), f"{out_file}.{rank}")
+    dist.destroy_process_group()
+
+
+def test_epoch_statistics_are_reduced_over_ranks_by_name(tmp_path):
+    """Ranks whose batches reported different terms still agree on every term's mean."""
+    import torch.multiprocessing as mp
+
+    mp.start_processes(_tally_worker, args=(2, str(tmp_path / "init"), str(tmp_path / "out")), nprocs=2,
+                       join=True, start_method="fork")
+    stats = [torch.load(f"{tmp_path / 'out'}.{r}", weights_only=True) for r in (0, 1)]
+    assert stats[0] == stats[1]
+    assert stats[0] == {"A": 4.0 / 3, "B": 8.0 / 3, "loss": 12.0 / 3, "batches": 3 // 2, "frames_per_s": 26 / 2.0,
+                        "nan_skipped": 1, "seconds": 2.0}

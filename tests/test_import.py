@@ -244,7 +244,7 @@ def test_inverse_mapping_gives_exactly_their_keys_and_shapes(kind):
     from signkd.config import load_config
     from signkd.data.vocab import GlossVocab
     from signkd.importers import SOURCES, to_their_state
-    from signkd.models.system import build_system
+    from signkd.models.build import build_system
 
     source = SOURCES[kind]
     cfg = load_config(source.default_config, TINY[1::2])
@@ -262,7 +262,7 @@ def test_import_of_the_inverse_is_the_identity():
     """Every key maps, nothing is left over, the permutation is undone exactly."""
     from signkd.config import load_config
     from signkd.importers import SOURCES, gloss_permutation, map_state, to_their_state
-    from signkd.models.system import build_system
+    from signkd.models.build import build_system
 
     vocab, index = gloss_permutation(THEIR_IDS)
     assert not torch.equal(index, torch.arange(len(index)))

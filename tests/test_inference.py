@@ -27,7 +27,7 @@ def write_student_checkpoint(path: Path, *overrides: str, words: list[str] | Non
     keys: config, vocab, preprocessing, model with the system's `student.` prefix)."""
     from signkd.config import load_config, to_dict
     from signkd.data.vocab import GlossVocab, WordVocab
-    from signkd.models.system import build_system
+    from signkd.models.build import build_system
     from signkd.checkpoint import save_checkpoint
     from signkd.data.preprocessing import preprocessing_of
 
@@ -320,7 +320,7 @@ def test_translate_decodes_like_the_training_system(tmp_path, capsys):
     from signkd.data.augment import ClipTransform
     from signkd.data.video import read_source_frames
     from signkd.inference import load_student
-    from signkd.models.system import build_system
+    from signkd.models.build import build_system
     from signkd import checkpoint as ckpt_io
 
     words = ["es", "regnet", "morgen", "sonne", "wind", "und"]

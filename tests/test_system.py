@@ -10,7 +10,8 @@ from torch import nn
 from signkd.config import Config, ConfigError
 from signkd.data.batch import Batch, pad_sequences
 from signkd.data.vocab import GlossVocab, WordVocab
-from signkd.models.system import SignKDSystem, build_system
+from signkd.models.build import build_system
+from signkd.models.system import SignKDSystem
 
 GLOSSES = [f"G{i}" for i in range(6)]                 # C = 7 with blank
 WORDS = [f"w{i}" for i in range(8)]                   # V = 12 with 4 specials

@@ -311,7 +311,7 @@ def test_teacher_sequence_lets_students_of_either_kind_share_one_teacher():
 
 def test_gloss2text_shares_word_embeddings_with_glosses_spelled_like_words():
     from signkd.data.vocab import GlossVocab, WordVocab
-    from signkd.models.system import gloss_word_map
+    from signkd.models.build import gloss_word_map
 
     glosses = GlossVocab(["KUEHL", "MORGEN", "REGEN", "WIE-AUSSEHEN"])
     words = WordVocab(["morgen", "regen", "wird", "es", "kühl"])

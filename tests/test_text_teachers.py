@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from signkd.config import load_config
-from signkd.models.system import build_system
+from signkd.models.build import build_system
 from signkd.training.data import build_data, eval_loader
 from signkd.training.distributed import setup
 

@@ -11,7 +11,6 @@ a teacher in this call runs under no_grad; every teacher tensor is detached; eve
 """
 from __future__ import annotations
 
-import dataclasses
 from contextlib import contextmanager, nullcontext
 from typing import Iterable, Iterator, Optional
 
@@ -25,7 +24,8 @@ from signkd.data.vocab import WordVocab
 from signkd.errors import DataError
 from signkd.loss_terms import LOSS_NAMES, TERMS, Implementations, canonical_name
 from signkd.losses import ctc_loss, feature_loss, kd_kl_loss, matching_loss, symmetric_kl, token_cross_entropy
-from signkd.models.recognizer import SLRStudent, SLTStudent
+from signkd.models.parts import model_parts
+from signkd.models.recognizer import SLTStudent
 
 # Every term of signkd.loss_terms.TERMS, implemented by a method of `_Run` below.
 TERM_IMPLEMENTATIONS = Implementations()
@@ -57,12 +57,7 @@ class SignKDSystem(nn.Module):
             return nn.Linear(hidden, hidden) if cfg.model.feature_projection else nn.Identity()
 
         # Student-side learned projections for the feature losses (train with the student).
-        projections = {}
-        if student is not None and dialogue_teacher is not None:
-            projections["fusion"] = projection()
-        if student is not None and (text2gloss is not None or gloss2text is not None):
-            projections["text"] = projection()
-        self.student_projections = nn.ModuleDict(projections)
+        self.student_projections = nn.ModuleDict({name: projection() for name in model_parts(cfg).student_projections})
 
     # ---------------------------------------------------------------------------------- modules
     @property
@@ -481,81 +476,3 @@ class _Run:
 
 TERM_IMPLEMENTATIONS.check_complete()
 
-
-def gloss_word_map(gloss_vocab, word_vocab) -> Optional[list[int]]:
-    """For each gloss id, the id of the target word spelled the same (lower-cased; PHOENIX writes
-    umlauts in glosses as AE/OE/UE, so "KUEHL" is "kühl"), else 0."""
-    if word_vocab is None:
-        return None
-    index = {w: i for i, w in enumerate(word_vocab.itos)}
-
-    def word_of(gloss: str) -> int:
-        low = gloss.lower()
-        umlauts = low.replace("ae", "ä").replace("oe", "ö").replace("ue", "ü")
-        return index.get(low) or index.get(umlauts) or 0
-
-    return [0] + [word_of(g) for g in gloss_vocab.glosses]
-
-
-def pretrained_targets(cfg: Config) -> dict[str, str]:
-    """{state-dict prefix: "visual" | "text"} of every module this config builds from pretrained
-    weights named by model.visual.pretrained (ImageNet ResNet18) / model.text.pretrained (BERT)."""
-    m, out = cfg.model, {}
-    if m.visual.pretrained:
-        if m.student:
-            out["student.encoder.front.cnn." if m.task == "slt" else "student.front.cnn."] = "visual"
-        if m.dialogue_teacher:
-            out["dialogue_teacher.sign_encoder.front.cnn."] = "visual"
-    if m.text.pretrained:
-        if m.dialogue_teacher:
-            out["dialogue_teacher.text_encoder."] = "text"
-        if m.text2gloss:
-            out["text2gloss.encoder."] = "text"
-    return out
-
-
-def build_system(cfg: Config, gloss_vocab, word_vocab=None, tokenizer=None,
-                 restored: Optional[dict] = None) -> SignKDSystem:
-    """Build the models enabled in cfg.model. gloss_vocab gives C (blank included) and the
-    Text2Gloss vocabulary; word_vocab the SLT words; tokenizer the BERT vocabulary size.
-
-    `restored`: {prefix of `pretrained_targets`: None (a frame CNN) or BertConfig values (a text
-    encoder, see signkd.models.text.architecture_from_state)} for the pretrained modules whose
-    weights a checkpoint overwrites at once: they are built without loading (or downloading) the
-    pretrained weights, a text encoder in the checkpoint's geometry."""
-    from signkd.models.teachers import DialogueTeacher, Gloss2TextTeacher, Text2GlossTeacher
-
-    restored = restored or {}
-    m = cfg.model
-
-    def without_imagenet(prefix: str):
-        return dataclasses.replace(m, visual=dataclasses.replace(m.visual, pretrained="")) if prefix in restored else m
-
-    num_classes = gloss_vocab.num_classes
-    if m.num_classes and m.num_classes != num_classes:
-        raise ConfigError(f"model.num_classes: config says {m.num_classes}, the gloss vocabulary has {num_classes}")
-    needs_words = m.task == "slt" or m.gloss2text
-    if needs_words and word_vocab is None:
-        raise ConfigError("model.task: slt (or model.gloss2text) needs a word vocabulary")
-    if (m.dialogue_teacher or m.text2gloss) and tokenizer is None:
-        raise ConfigError("data.tokenizer: the dialogue / text2gloss teachers need a BERT tokenizer")
-    num_words = len(word_vocab) if word_vocab is not None else 0
-    text_vocab = len(tokenizer) if tokenizer is not None else 0
-
-    student = None
-    if m.student:
-        if m.task == "slt":
-            student = SLTStudent(without_imagenet("student.encoder.front.cnn."), num_classes, num_words)
-        else:
-            student = SLRStudent(without_imagenet("student.front.cnn."), num_classes)
-    dialogue = DialogueTeacher(without_imagenet("dialogue_teacher.sign_encoder.front.cnn."), num_classes, text_vocab,
-                               num_words if m.task == "slt" else 0,
-                               text_architecture=restored.get("dialogue_teacher.text_encoder.")) \
-        if m.dialogue_teacher else None
-    text2gloss = Text2GlossTeacher(m, text_vocab, gloss_vocab.seq2seq_size,
-                                   text_architecture=restored.get("text2gloss.encoder.")) if m.text2gloss else None
-    gloss_words = gloss_word_map(gloss_vocab, word_vocab) if m.text_teacher_encoder.share_word_embeddings else None
-    gloss2text = Gloss2TextTeacher(m, num_classes, num_words, gloss_words) if m.gloss2text else None
-    words = word_vocab if word_vocab is not None else WordVocab     # its special ids are class constants
-    return SignKDSystem(cfg, student, dialogue, text2gloss, gloss2text, num_classes,
-                        word_bos=words.bos, word_eos=words.eos, word_pad=words.pad)

@@ -33,10 +33,12 @@ class InputChecker:
         return bool(path) and any(path == f or path.startswith(f + os.sep) for f in self.folders)
 
     def _read(self, cfg, role: str) -> Optional[Exception]:
-        from signkd.training.data import needs_video, read_split
+        from signkd.models.parts import model_parts
+        from signkd.training.data import read_split
 
         d = cfg.data
-        key = (d.format, d.root, d.annotations, d.dialogue, d.frames, d.skip_bad, needs_video(cfg), getattr(d, role))
+        key = (d.format, d.root, d.annotations, d.dialogue, d.frames, d.skip_bad, model_parts(cfg).reads_video,
+               getattr(d, role))
         if key not in self._reads:
             try:
                 read_split(cfg, role, [])
@@ -48,7 +50,8 @@ class InputChecker:
     def check(self, run: StageRun) -> list[str]:
         """The stage's problems, each one line without the stage's name."""
         from signkd.data.corpus_reader import MissingAnnotationError
-        from signkd.training.data import frame_source, needs_tokenizer, needs_video
+        from signkd.models.parts import model_parts
+        from signkd.training.data import frame_source
 
         cfg, problems = run.cfg, []
         for key, path in [("weights", run.weights), ("corpus", run.corpus)] + \
@@ -57,7 +60,7 @@ class InputChecker:
                 problems.append(f"{key}: not found: {path}")
         if cfg is None:
             return problems
-        d, m = cfg.data, cfg.model
+        d, m, parts = cfg.data, cfg.model, model_parts(cfg)
         for role in ("train", "dev", "test"):
             if not getattr(d, role) or self.made_here(getattr(d, role)) or self.made_here(d.annotations):
                 continue
@@ -66,20 +69,20 @@ class InputChecker:
                 self.absent.append((run.name, f"{exc}; scored on dev only"))
             elif exc is not None and str(exc) not in problems:
                 problems.append(str(exc))
-        if d.cache and needs_video(cfg) and not self.made_here(d.cache):
+        if d.cache and parts.reads_video and not self.made_here(d.cache):
             try:
                 frame_source(cfg)
             except SignkdError as exc:
                 problems.append(f"data.cache: {exc}")
         named = [("data.tokenizer", d.tokenizer), ("model.text.pretrained", m.text.pretrained)]
-        for key, value in named if needs_tokenizer(cfg) else []:
+        for key, value in named if parts.reads_text else []:
             if not value or self.made_here(value) or Path(value).exists():
                 continue
             if _hub_name(value):
                 self.downloads.setdefault(value, set()).add(key)
             else:
                 problems.append(f"{key}: not found: {value}")
-        if needs_video(cfg) and m.visual.pretrained:
+        if parts.reads_video and m.visual.pretrained:
             if m.visual.pretrained == "imagenet":
                 self.downloads.setdefault("imagenet", set()).add("model.visual.pretrained")
             elif not Path(m.visual.pretrained).is_file():

@@ -25,20 +25,9 @@ from signkd.data.packed_cache import FrameSource, PackedCache, cache_key
 from signkd.data.video import FrameError
 from signkd.data.vocab import Vocabs
 from signkd.errors import DataError, SignkdError
+from signkd.models.parts import model_parts
 from signkd.temporal import TemporalSpec
 from signkd.training.distributed import DistInfo
-
-
-def needs_video(cfg: Config) -> bool:
-    return cfg.model.student or cfg.model.dialogue_teacher
-
-
-def needs_tokenizer(cfg: Config) -> bool:
-    return cfg.model.dialogue_teacher or cfg.model.text2gloss
-
-
-def needs_words(cfg: Config) -> bool:
-    return cfg.model.task == "slt" or cfg.model.gloss2text
 
 
 def _pack_folder(folder: Path) -> dict:
@@ -56,7 +45,7 @@ def read_split(cfg: Config, role: str, report: list) -> list:
     if not where:
         return []
     return read_corpus(d.format, d.root, where, annotations=d.annotations, dialogue=d.dialogue, frames=d.frames,
-                       skip_bad=d.skip_bad, check_frames=needs_video(cfg), report=report)
+                       skip_bad=d.skip_bad, check_frames=model_parts(cfg).reads_video, report=report)
 
 
 def build_vocabs(cfg: Config, train_samples: list, work_dir: Path, *, tokenizer_files: Optional[dict] = None) -> Vocabs:
@@ -68,14 +57,15 @@ def build_vocabs(cfg: Config, train_samples: list, work_dir: Path, *, tokenizer_
         raise DataError(f"data.train: no training samples in {cfg.data.root or cfg.data.annotations}")
     gloss = GlossVocab.from_samples(train_samples)
     word = None
-    if needs_words(cfg):
+    parts = model_parts(cfg)
+    if parts.writes_words:
         word = WordVocab.from_sentences([normalise_translation(s.translation, cfg.data.lowercase_translation)
                                          for s in train_samples], min_freq=cfg.data.word_min_freq)
     tokenizer, files = None, {}
-    if needs_tokenizer(cfg) and tokenizer_files:
+    if parts.reads_text and tokenizer_files:
         restored = Vocabs.from_state({"gloss": gloss.to_dict(), "tokenizer": tokenizer_files}, work_dir)
         tokenizer, files = restored.tokenizer, restored.tokenizer_files
-    elif needs_tokenizer(cfg):
+    elif parts.reads_text:
         folder = Path(work_dir) / "tokenizer"
         texts = [t for s in train_samples for t in (s.context, s.translation) if t]
         tokenizer = build_text_tokenizer(cfg.data.tokenizer, texts, cfg.data.tokenizer_vocab_size, folder)
@@ -139,7 +129,7 @@ def build_data(cfg: Config, work_dir: Path, *, roles=("train", "dev"), vocabs: O
         train = samples.get("train") if "train" in samples else read_split(cfg, "train", extra)
         report += [record_line(r) for r in extra]
         vocabs = build_vocabs(cfg, train, work_dir, tokenizer_files=tokenizer_files)
-    video = needs_video(cfg)
+    video = model_parts(cfg).reads_video
     source = frame_source(cfg) if video else None
     skips = SkipReport(Path(work_dir) / REPORT_NAME)
     out_len = TemporalSpec.from_config(cfg.model.visual).output_length

@@ -97,12 +97,16 @@ def any_true(flag: bool, info: DistInfo) -> bool:
     return bool(t.item() > 0)
 
 
-def sum_values(values: list[float], info: DistInfo) -> list[float]:
+def sum_by_key(values: dict, info: DistInfo) -> dict:
+    """{key: the sum over ranks of `values[key]`} on every rank, over the union of the ranks' keys
+    (a key a rank lacks counts 0 there). Keys, not positions: a rank that saw
+    no batch with some term must not shift the others' sums."""
     if not info.distributed:
-        return list(values)
-    t = torch.tensor(values, dtype=torch.float64, device=info.device)
+        return dict(values)
+    keys = sorted(set().union(*gather_objects(list(values), info)))
+    t = torch.tensor([float(values.get(k, 0.0)) for k in keys], dtype=torch.float64, device=info.device)
     dist.all_reduce(t)
-    return t.tolist()
+    return dict(zip(keys, t.tolist()))
 
 
 def convert_sync_batchnorm(model: torch.nn.Module, info: DistInfo, enabled: bool) -> torch.nn.Module:

@@ -20,6 +20,7 @@ import torch
 from signkd.config import Config
 from signkd.data.batching import normalise_translation
 from signkd.decoding import max_output_length
+from signkd.models.parts import model_parts
 from signkd.training import distributed as D
 from signkd.checkpoint import unwrap
 
@@ -32,23 +33,18 @@ def select_metric(cfg: Config) -> str:
     test would silently use the last weights."""
     from signkd.config import GENERATED_GLOSS_METRICS, GLOSS_METRICS, TRANSLATION_METRICS, ConfigError
 
-    plan = eval_plan(cfg)
-    reported = ((GLOSS_METRICS if plan["glosses"] else ())
-                + (GENERATED_GLOSS_METRICS if plan["glosses"] and plan["glosses"][1] == "seq2seq" else ())
-                + (TRANSLATION_METRICS if plan["words"] else ()))
+    parts = model_parts(cfg)
+    glosses = parts.gloss_source
+    reported = ((GLOSS_METRICS if glosses else ())
+                + (GENERATED_GLOSS_METRICS if glosses and glosses[1] == "seq2seq" else ())
+                + (TRANSLATION_METRICS if parts.word_source else ()))
     metric = cfg.train.select_metric
     if not metric:
-        return "bleu4" if plan["words"] else "wer"   # a translator is selected on BLEU-4, a recogniser on WER
+        return "bleu4" if parts.word_source else "wer"   # a translator is selected on BLEU-4, a recogniser on WER
     if metric not in reported:
         raise ConfigError(f"train.select_metric: {metric!r} is not among this model's dev metrics "
                           f"({', '.join(reported) or 'none'}); choose one of them or leave it empty")
     return metric
-
-
-def evaluated_models(cfg: Config) -> set:
-    """The models whose outputs are scored (dev evaluation is skipped while all are frozen)."""
-    plan = eval_plan(cfg)
-    return {m for m in ((plan["glosses"] or (None,))[0], plan["words"]) if m}
 
 
 def is_better(metric: str, score: float, best: Optional[float]) -> bool:
@@ -58,29 +54,12 @@ def is_better(metric: str, score: float, best: Optional[float]) -> bool:
     return score < best if lower else score > best
 
 
-def eval_plan(cfg: Config) -> dict:
-    """Which model produces glosses / words, and how (CTC or seq2seq generation)."""
-    m = cfg.model
-    glosses = words = None
-    if m.student:
-        glosses = ("student", "ctc")
-        words = "student" if m.task == "slt" else None
-    elif m.dialogue_teacher:
-        glosses = ("dialogue_teacher", "ctc")
-        words = "dialogue_teacher" if m.task == "slt" else None
-    elif m.text2gloss:
-        glosses = ("text2gloss", "seq2seq")
-    if words is None and m.gloss2text and not m.student:
-        words = "gloss2text"
-    return {"glosses": glosses, "words": words}
-
-
 class Evaluator:
     def __init__(self, cfg: Config, data, dist: D.DistInfo, work_dir: Path, *, max_lengths: Optional[dict] = None):
         from signkd.metrics import cleanup_for_format
 
         self.cfg, self.data, self.dist, self.work_dir = cfg, data, dist, Path(work_dir)
-        self.plan = eval_plan(cfg)
+        self.parts = model_parts(cfg)   # which part's glosses / words are scored, and how
         self.cleanup = cleanup_for_format(cfg.eval.cleanup, cfg.data.format)
         self.max_lengths = dict(max_lengths or {})
         self.too_short = 0          # clips of the current evaluation scored empty (see `predict`)
@@ -108,13 +87,13 @@ class Evaluator:
             if len(keep) < len(batch):
                 self.too_short += len(batch) - len(keep)
                 glosses, words = self._predict(system, batch.select(keep)) if keep else (None, None)
-                return (self._spread(glosses, keep, len(batch), list) if self.plan["glosses"] else None,
-                        self._spread(words, keep, len(batch), str) if self.plan["words"] else None)
+                return (self._spread(glosses, keep, len(batch), list) if self.parts.gloss_source else None,
+                        self._spread(words, keep, len(batch), str) if self.parts.word_source else None)
         return self._predict(system, batch)
 
     def _video_model(self, system):
         """The model whose output steps the decoded glosses / words come from, or None (text only)."""
-        models = {self.plan["words"], (self.plan["glosses"] or (None,))[0]}
+        models = self.parts.scored
         if "student" in models and getattr(system, "student", None) is not None:
             return system.student
         if "dialogue_teacher" in models and getattr(system, "dialogue_teacher", None) is not None:
@@ -134,17 +113,17 @@ class Evaluator:
         system = unwrap(system)
         vocabs, ev = self.data.vocabs, self.cfg.eval
         glosses = words = None
-        if self.plan["glosses"]:
-            model, how = self.plan["glosses"]
+        if self.parts.gloss_source:
+            model, how = self.parts.gloss_source
             if how == "ctc":
                 ids = system.recognize(batch, decoder=ev.ctc_decoder, beam_width=ev.beam_width, model=model)
             else:
                 ids = system.translate(batch, beam=ev.translation_beam, alpha=ev.length_penalty,
                                        max_len=self._max_len("glosses"), model=model)
             glosses = [vocabs.gloss.decode(x) for x in ids]
-        if self.plan["words"]:
+        if self.parts.word_source:
             ids = system.translate(batch, beam=ev.translation_beam, alpha=ev.length_penalty,
-                                   max_len=self._max_len("words"), model=self.plan["words"])
+                                   max_len=self._max_len("words"), model=self.parts.word_source)
             words = [vocabs.word.decode(x) for x in ids]
         return glosses, words
 
@@ -179,14 +158,14 @@ class Evaluator:
                         word_hyps[uid] = words[i]
         finally:
             unwrap(system).train(system_mode)
-        parts = D.gather_objects((gloss_hyps, word_hyps, self.too_short), self.dist)
+        gathered = D.gather_objects((gloss_hyps, word_hyps, self.too_short), self.dist)
         metrics = None
         if self.dist.is_main:
-            for g, w, _ in parts[1:]:
+            for g, w, _ in gathered[1:]:
                 gloss_hyps.update(g)
                 word_hyps.update(w)
             metrics = self.score(split, gloss_hyps, word_hyps)
-            too_short = sum(part[2] for part in parts)
+            too_short = sum(part[2] for part in gathered)
             if too_short:   # scored as empty hypotheses: recorded, so a low score can be explained
                 metrics["too_short"] = too_short
             if write:
@@ -218,23 +197,23 @@ class Evaluator:
 
         gloss_refs, word_refs = self.references(split)
         out: dict = {"split": split}
-        if self.plan["glosses"]:
+        if self.parts.gloss_source:
             refs, hyps = cleanup_for_scoring(gloss_refs, gloss_hyps, self.cleanup, self.cfg.eval.cleanup_side)
             result = sclite_wer(refs, hyps)
             out.update(result.to_dict())
-            out["gloss_model"] = self.plan["glosses"][0]
-            if self.plan["glosses"][1] == "seq2seq":   # generated gloss sentences (Text2Gloss): BLEU etc. on raw glosses too
+            out["gloss_model"] = self.parts.gloss_source[0]
+            if self.parts.gloss_source[1] == "seq2seq":   # generated gloss sentences (Text2Gloss): BLEU etc. on raw glosses too
                 ids = sorted(gloss_refs)
                 scores = translation_metrics([" ".join(gloss_hyps.get(i, [])) for i in ids],
                                              [" ".join(gloss_refs[i]) for i in ids])
                 out.update({f"gloss_{k}": v for k, v in scores.items() if not k.endswith("signature")})
-        if self.plan["words"]:
+        if self.parts.word_source:
             ids = sorted(word_refs)
             scores = translation_metrics([word_hyps.get(i, "") for i in ids], [word_refs[i] for i in ids],
                                          char_level=self.cfg.eval.char_level)
             out.update({k: v for k, v in scores.items() if not k.endswith("signature")})
             out["bleu_signature"] = scores.get("signature", "")
-            out["word_model"] = self.plan["words"]
+            out["word_model"] = self.parts.word_source
         return out
 
     def write_hypotheses(self, tag: str, split: str, gloss_hyps: dict, word_hyps: dict) -> None:
@@ -243,12 +222,12 @@ class Evaluator:
         folder = self.work_dir / "hypotheses"
         folder.mkdir(parents=True, exist_ok=True)
         gloss_refs, word_refs = self.references(split)
-        if self.plan["glosses"]:
+        if self.parts.gloss_source:
             write_ctm(folder / f"{tag}.ctm", gloss_hyps)
             with open(folder / f"{tag}.glosses.txt", "w", encoding="utf-8") as fh:
                 for uid in sorted(gloss_refs):
                     fh.write(f"{uid}\n  REF: {' '.join(gloss_refs[uid])}\n  HYP: {' '.join(gloss_hyps.get(uid, []))}\n")
-        if self.plan["words"]:
+        if self.parts.word_source:
             with open(folder / f"{tag}.translations.txt", "w", encoding="utf-8") as fh:
                 for uid in sorted(word_refs):
                     fh.write(f"{uid}\n  REF: {word_refs[uid]}\n  HYP: {word_hyps.get(uid, '')}\n")

@@ -1,10 +1,77 @@
-"""Human-readable outputs of a run: report.md (a table per epoch and the final scores) and
-curves.png (training loss and dev metrics per epoch; matplotlib's Agg backend, no display)."""
+"""Outputs of a run for people and tools: metrics.json (the record of every epoch), report.md (a
+table per epoch and the final scores), curves.png (training loss and dev metrics per epoch;
+matplotlib's Agg backend, no display) and TensorBoard scalars."""
 from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
 
 from signkd.atomic import atomic_write, atomic_write_text
 
-from pathlib import Path
+
+def write_run_outputs(work_dir: Path, cfg, metrics: dict) -> None:
+    """metrics.json, curves.png (from metrics["history"]) and report.md in `work_dir`."""
+    atomic_write_text(Path(work_dir) / "metrics.json", json.dumps(metrics, indent=1, default=_jsonable),
+                      what="metrics")
+    write_curves(metrics["history"], Path(work_dir) / "curves.png")
+    write_report_md(metrics, cfg, Path(work_dir) / "report.md")
+
+
+def _jsonable(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, torch.Tensor):
+        return x.tolist()
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    return str(x)
+
+
+class TensorBoard:
+    """Scalars for TensorBoard under `folder` (train.tensorboard; rank 0). The package is optional:
+    without it nothing is written. The writer opens on first use."""
+
+    def __init__(self, folder: Path, enabled: bool):
+        self.folder, self.enabled, self._writer = Path(folder), bool(enabled), None
+
+    def _open(self):
+        if self._writer is None and self.enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # optional
+                self._writer = False
+            else:
+                self._writer = SummaryWriter(str(self.folder))
+        return self._writer or None
+
+    def step(self, step: int, loss: torch.Tensor, lr, every: int) -> None:
+        """An optimizer step's loss and learning rate (`lr()`), every `every` steps (0: never)."""
+        writer = self._open()
+        if writer is not None and every and step % every == 0:
+            writer.add_scalar("train/step_loss", float(loss.detach()), step)
+            writer.add_scalar("train/lr", lr(), step)
+
+    def epoch(self, record: dict) -> None:
+        """An epoch's numeric train statistics and dev metrics."""
+        writer = self._open()
+        if writer is None:
+            return
+        step = record["epoch"]
+        for k, v in record["train"].items():
+            if isinstance(v, (int, float)) and k not in ("stage",):
+                writer.add_scalar(f"train/{k}", v, step)
+        for k, v in (record.get("dev") or {}).items():
+            if isinstance(v, (int, float)):
+                writer.add_scalar(f"dev/{k}", v, step)
+        writer.flush()
+
+    def close(self) -> None:
+        if self._writer:
+            self._writer.close()
 
 
 def _fmt(value, digits: int = 2) -> str:

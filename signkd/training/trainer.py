@@ -5,75 +5,39 @@ and `data.num_workers: 0`, 2 epochs straight and 1 epoch + `--resume` + 1 epoch 
 weights. What makes it hold: every epoch reseeds the global RNGs from (seed, epoch); batch order
 and augmentation are pure functions of (seed, epoch, index); the checkpoint carries optimizer,
 scheduler, scaler and RNG states as well as the model.
+
+Beside the loop: start-up (resume, --load-weights, `init:`, vocabularies) in startup.py, the files
+an epoch commits in epoch_files.py, its statistics in epoch_stats.py, the run's record and seeding
+in run_state.py, its outputs in report.py.
 """
 from __future__ import annotations
 
-import json
-import math
-import os
-import random
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import torch
 
-from signkd.atomic import atomic_write_text
 from signkd.config import Config, dump_yaml, to_dict
-from signkd.data.preprocessing import preprocessing_of
-from signkd.data.vocab import Vocabs
-from signkd.errors import CheckpointError, TrainingDiverged
+from signkd.errors import TrainingDiverged
 from signkd.hardware import cpu_has_bf16
+from signkd.models.parts import model_parts
 from signkd import checkpoint as ckpt_io
 from signkd.checkpoint import Checkpoint
 from signkd.training import distributed as D
 from signkd.training import run_dir as run_dirs
-from signkd.training.data import (DataBundle, build_data, frame_size_of, train_loader, vocabs_from_train_split,
-                                  write_report)
-from signkd.training.evaluate import Evaluator, evaluated_models, is_better, select_metric
+from signkd.training import startup
+from signkd.data.preprocessing import preprocessing_of
+from signkd.training.data import DataBundle, build_data, frame_size_of, train_loader, write_report
+from signkd.training.epoch_files import EpochFiles
+from signkd.training.epoch_stats import EpochTally
+from signkd.training.evaluate import Evaluator, is_better, select_metric
 from signkd.training.optimizer import Schedule, build_optimizer
+from signkd.training.report import TensorBoard, write_run_outputs
+from signkd.training.run_state import TrainState, epoch_seed, seed_everything, set_deterministic
 from signkd.training.stages import active_weights, apply_stage, check_stages, stage_at, stage_index
-
-
-# modules that read BERT word pieces: their init checkpoints bring (and must match) the tokenizer
-TEXT_READING_MODULES = ("dialogue_teacher", "text2gloss")
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed & 0xFFFFFFFF)
-    torch.manual_seed(seed)
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch * 7919 + 17) & 0x7FFFFFFF
-
-
-def set_deterministic(enabled: bool) -> None:
-    if enabled:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-
-
-@dataclass
-class TrainState:
-    epoch: int = 0                       # completed epochs
-    global_step: int = 0                 # optimizer steps
-    best_score: Optional[float] = None
-    best_epoch: int = -1
-    averaged: list = field(default_factory=list)   # epochs whose average is best.pt (train.average_last)
-    average: dict = field(default_factory=dict)    # {"epochs", "dev"} of the averaged weights, better or not
-    nan_skipped: int = 0
-    history: list = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 class Trainer:
@@ -100,29 +64,11 @@ class Trainer:
         self.state = TrainState()
         check_stages(cfg)  # fail on an inconsistent schedule before any data is read
 
-        resume_ckpt = weights_ckpt = None
-        if resume:
-            last = self.work_dir / "last.pt"
-            if not last.is_file():
-                raise CheckpointError(f"{last}: nothing to resume (no last.pt in the work dir)")
-            resume_ckpt = Checkpoint.read(last)
-            resume_ckpt.require_resumable()
-            run_dirs.check_resume_config(resume_ckpt.config, to_dict(cfg), where=last, force=force, log=self.log)
-            self.log(f"resuming from {last} (epoch {resume_ckpt.epoch})")
-        elif load_weights:
-            weights_ckpt = Checkpoint.read(load_weights)
-        vocab_from = resume_ckpt or weights_ckpt
-        vocabs = Vocabs.from_state(vocab_from.vocab, self.work_dir if self.is_main else None,
-                                   where=str(vocab_from.path)) if vocab_from else None
+        # start-up in the order signkd/training/startup.py describes
+        start = startup.read_start(cfg, self.work_dir, resume=resume, load_weights=load_weights, force=force,
+                                   log=self.log)
+        vocabs, tokenizer_files = startup.resolve_vocabs(cfg, self.work_dir, self.dist, start, self.log)
         roles = ("train", "dev") if cfg.data.dev else ("train",)
-        self._init_ckpts: dict = {}
-        if vocabs is None and self.dist.distributed:
-            # rank 0 builds the vocabularies (and trains the WordPiece) once; the others receive them
-            state = None
-            if self.is_main:
-                state = vocabs_from_train_split(cfg, self.work_dir, tokenizer_files=self._init_tokenizer()).to_state()
-            vocabs = Vocabs.from_state(D.broadcast_object(state, self.dist), self.work_dir if self.is_main else None)
-        tokenizer_files = self._init_tokenizer() if vocabs is None else None
         self.data: DataBundle = build_data(cfg, self.work_dir, roles=roles, vocabs=vocabs,
                                            tokenizer_files=tokenizer_files, log=self.log)
         # the frame size training reads, for `recognize` when training kept the frames' own size
@@ -133,10 +79,10 @@ class Trainer:
             write_report(self.data.report, self.work_dir / "data_report.txt")
             (self.work_dir / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
 
-        from signkd.models.system import build_system
+        from signkd.models.build import build_system
 
         v = self.data.vocabs
-        restored = self._overwritten_pretrained(resume_ckpt or weights_ckpt)
+        restored = startup.overwritten_pretrained(cfg, start, self.log)
         seed_everything(cfg.train.seed)  # same initial weights whatever the data step drew
         self.system = build_system(cfg, v.gloss, v.word, v.tokenizer, restored=restored)
         self.system = D.convert_sync_batchnorm(self.system, self.dist, cfg.train.sync_bn).to(self.device)
@@ -151,18 +97,18 @@ class Trainer:
         self.cpu_bf16 = self._resolve_cpu_bf16(cfg.train.cpu_bf16)
         self.evaluator = Evaluator(cfg, self.data, self.dist, self.work_dir)
         self.select = select_metric(cfg)
+        self.files = EpochFiles(self.work_dir)
         self._ddp = None
         self._ddp_stage = None
-        self._tb = None
+        self.tensorboard = TensorBoard(self.work_dir / "tensorboard", self.is_main and cfg.train.tensorboard)
 
-        if resume_ckpt is not None:
-            self._restore(resume_ckpt)
+        if start.resume is not None:
+            startup.resume_training(start.resume, self.system, self.optimizer, self.schedule, self.scaler, cfg)
+            self.state = TrainState.from_checkpoint(start.resume.trainer, start.resume.epoch)
+            if self.is_main:
+                self.files.reconcile_best(self.state.to_dict())
         else:
-            if weights_ckpt is not None:
-                ckpt_io.load_model_state(self.system, weights_ckpt.model, where=str(load_weights),
-                                         ckpt_model_cfg=weights_ckpt.model_config, model_cfg=to_dict(cfg.model))
-                self.log(f"loaded weights from {load_weights}")
-            self._apply_inits()
+            startup.warm_start(self.system, cfg, start, self.data.vocabs, self.log)
 
     def _resolve_cpu_bf16(self, setting) -> bool:
         """train.cpu_bf16 (true / false / auto) -> whether the training forward runs under bfloat16
@@ -202,16 +148,6 @@ class Trainer:
             with open(self._log_path, "a", encoding="utf-8") as fh:
                 fh.write(msg + "\n")
 
-    def _tensorboard(self):
-        if self._tb is None and self.is_main and self.cfg.train.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:  # optional
-                self._tb = False
-            else:
-                self._tb = SummaryWriter(str(self.work_dir / "tensorboard"))
-        return self._tb or None
-
     # ----------------------------------------------------------------------------- set-up
 
     def _steps_per_epoch(self) -> int:
@@ -223,98 +159,9 @@ class Trainer:
             steps = min(steps, self.cfg.train.max_steps_per_epoch)
         return max(1, steps)
 
-    def _init_checkpoint(self, i: int) -> tuple[dict, str]:
-        init = self.cfg.train.init[i]
-        where = f"train.init[{i}] ({init.checkpoint})"
-        if not init.checkpoint or not init.prefix:
-            raise CheckpointError(f"{where}: needs both checkpoint and prefix")
-        if i not in self._init_ckpts:
-            self._init_ckpts[i] = ckpt_io.load_checkpoint(init.checkpoint)
-        return self._init_ckpts[i], where
-
-    def _overwritten_pretrained(self, full: Optional[Checkpoint]) -> dict:
-        """build_system's `restored`: the modules named for pretrained ImageNet / BERT weights whose
-        weights come from a checkpoint right after building -- all of them on --resume and
-        --load-weights, those a strict `train.init` entry covers otherwise (a non-strict one may
-        leave some of a module's weights to the pretrained ones) -- so nothing is downloaded or read
-        by name only to be overwritten."""
-        from signkd.restore import WeightsSource, overwritten_pretrained
-
-        if full is not None:
-            sources = [WeightsSource("", "", full.model, full.architecture, str(full.path))]
-        else:
-            norm = lambda p: (p.rstrip(".") + ".") if p else ""  # noqa: E731  (as load_prefix)
-            sources = []
-            for i, init in enumerate(self.cfg.train.init):
-                if not (init.strict and init.checkpoint and init.prefix):
-                    continue
-                ckpt, where = self._init_checkpoint(i)
-                architecture = ckpt.get("architecture") if isinstance(ckpt, dict) else None
-                sources.append(WeightsSource(norm(init.prefix), norm(init.source_prefix or init.prefix),
-                                             ckpt_io.model_state_of(ckpt, init.checkpoint),
-                                             architecture if isinstance(architecture, dict) else {}, where))
-        restored = overwritten_pretrained(self.cfg, sources)
-        for prefix in restored:
-            name = "model.text.pretrained" if restored[prefix] is not None else "model.visual.pretrained"
-            self.log(f"{name}: not loaded into {prefix.rstrip('.')} (its weights come from "
-                     f"{full.path if full is not None else 'train.init'})")
-        return restored
-
-    def _init_tokenizer(self) -> Optional[dict]:
-        """The tokenizer of the first `init:` checkpoint that brings a text-reading teacher, when
-        data.tokenizer is empty (a WordPiece trained here would give the teacher's BERT other ids)."""
-        if self.cfg.data.tokenizer:
-            return None
-        for i, init in enumerate(self.cfg.train.init):
-            if init.prefix.startswith(TEXT_READING_MODULES):
-                ckpt, where = self._init_checkpoint(i)
-                files = ((ckpt.get("vocab") or {}) if isinstance(ckpt, dict) else {}).get("tokenizer")
-                if files:
-                    self.log(f"init: using the text tokenizer of {init.checkpoint}")
-                    return files
-        return None
-
-    def _check_init_vocab(self, ckpt: dict, where: str, reads_text: bool = False) -> None:
-        """A module trained with other gloss / word / word-piece ids would load without error and
-        mean nothing."""
-        vocab = ckpt.get("vocab") if isinstance(ckpt, dict) else None
-        if not vocab:
-            return
-        ours = self.data.vocabs
-        pieces = (vocab.get("tokenizer") or {}).get("vocab.txt")
-        if reads_text and pieces is not None and (ours.tokenizer_files or {}).get("vocab.txt") is not None:
-            mine = ours.tokenizer_files["vocab.txt"]
-            if not torch.equal(torch.as_tensor(pieces), torch.as_tensor(mine)):
-                count = lambda t: bytes(torch.as_tensor(t).tolist()).decode("utf-8").count("\n")  # noqa: E731
-                raise CheckpointError(f"{where}: its text tokenizer differs from this run's ({count(pieces)} vs "
-                                      f"{count(mine)} word pieces); give both runs the same data.tokenizer")
-        theirs = vocab.get("gloss", {}).get("glosses")
-        if theirs is not None and theirs != ours.gloss.glosses:
-            only = sorted(set(theirs) ^ set(ours.gloss.glosses))
-            raise CheckpointError(f"{where}: its gloss vocabulary differs from this run's ({len(theirs)} vs "
-                                  f"{len(ours.gloss.glosses)} glosses{', e.g. ' + repr(only[0]) if only else ', other order'}); "
-                                  "train both on the same train split")
-        words = (vocab.get("word") or {}).get("words")
-        if words is not None and ours.word is not None and words != ours.word.to_dict()["words"]:
-            raise CheckpointError(f"{where}: its word vocabulary differs from this run's "
-                                  f"({len(words)} vs {len(ours.word.to_dict()['words'])} words)")
-
-    def _apply_inits(self) -> None:
-        for i, init in enumerate(self.cfg.train.init):
-            ckpt, where = self._init_checkpoint(i)
-            self._check_init_vocab(ckpt, where, reads_text=init.prefix.startswith(TEXT_READING_MODULES))
-            state = ckpt_io.model_state_of(ckpt, init.checkpoint)
-            rep = ckpt_io.load_prefix(self.system, state, prefix=init.prefix, source_prefix=init.source_prefix,
-                                      strict=init.strict, where=where)
-            self.log(f"init: {init.prefix} <- {init.checkpoint}:{init.source_prefix or init.prefix} "
-                     f"({rep['loaded']} tensors; missing {len(rep['missing'])}"
-                     f"{' e.g. ' + rep['missing'][0] if rep['missing'] else ''}; unexpected {len(rep['unexpected'])}"
-                     f"{' e.g. ' + rep['unexpected'][0] if rep['unexpected'] else ''})")
-        self._init_ckpts.clear()
-
     def _checkpoint(self, metrics: dict) -> Checkpoint:
         return Checkpoint(
-            path=self.work_dir / "last.pt",
+            path=self.files.last,
             epoch=self.state.epoch,
             model={k: v.detach().cpu() for k, v in ckpt_io.unwrap(self.system).state_dict().items()},
             architecture=text_architectures(ckpt_io.unwrap(self.system)),
@@ -328,54 +175,6 @@ class Trainer:
             metrics=metrics,
             trainer=self.state.to_dict(),
         )
-
-    def _restore(self, ckpt: Checkpoint) -> None:
-        ckpt_io.load_model_state(self.system, ckpt.model, where=str(ckpt.path),
-                                 ckpt_model_cfg=ckpt.model_config, model_cfg=to_dict(self.cfg.model))
-        try:
-            self.optimizer.load_state_dict(ckpt.optimizer)
-            self.schedule.load_state_dict(ckpt.scheduler)
-            if ckpt.scaler:
-                self.scaler.load_state_dict(ckpt.scaler)
-            ckpt_io.restore_rng(ckpt.rng)
-        except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
-            raise CheckpointError(f"{ckpt.path}: its optimizer / scheduler / RNG state does not fit this run "
-                                  f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
-        known = set(TrainState.__dataclass_fields__)
-        for key, value in ckpt.trainer.items():
-            if key in known:
-                setattr(self.state, key, value)
-        self.state.epoch = ckpt.epoch
-        if self.is_main:
-            self._reconcile_best()
-
-    # The commit protocol of an epoch's files (a kill between any two writes loses nothing):
-    #   1. a better epoch's weights go to best.next.pt (not yet the best),
-    #   2. the averaging snapshot, if any,
-    #   3. last.pt -- the commit point: it records the epoch and which epoch is best,
-    #   4. best.next.pt is renamed to best.pt.
-    # `_reconcile_best` finishes or rolls back step 4 on resume, so best.pt always holds the
-    # epoch last.pt calls best, and the final test scores the right weights.
-
-    @property
-    def _best_next(self) -> Path:
-        return self.work_dir / "best.next.pt"
-
-    def _reconcile_best(self) -> None:
-        best, pending = self.work_dir / "best.pt", self._best_next
-        wanted = _best_key(self.state.to_dict())
-        if pending.is_file():
-            staged = Checkpoint.read(pending)
-            if _best_key(staged.trainer) == wanted:
-                os.replace(pending, best)          # committed by last.pt, not yet promoted
-            else:
-                pending.unlink()                   # written for an epoch last.pt never committed
-        if self.state.best_epoch > 0:
-            held = _best_key(Checkpoint.read(best).trainer) if best.is_file() else None
-            if held != wanted:
-                raise CheckpointError(f"{best}: holds {_describe_best(held)} but {self.work_dir / 'last.pt'} records "
-                                      f"{_describe_best(wanted)} as the best; the run's files are inconsistent "
-                                      "(copied from elsewhere?); start the run again with --force")
 
     # ----------------------------------------------------------------------------- training
 
@@ -408,8 +207,8 @@ class Trainer:
         accumulate = cfg.train.optim.accumulate
         params = [p for p in self.system.parameters() if p.requires_grad]
         self.optimizer.zero_grad(set_to_none=True)
-        sums: dict[str, float] = {}
-        count = frames = nan_here = micro = nan_run = 0
+        tally = EpochTally()
+        micro = nan_run = 0
         limit = cfg.train.max_nonfinite_batches
         start = time.perf_counter()
         from tqdm import tqdm
@@ -429,7 +228,7 @@ class Trainer:
                 loss = terms["total"].float()  # sum of weight x term over the active terms
                 bad = D.any_true(not bool(torch.isfinite(loss.detach())), self.dist)
                 if bad:
-                    nan_here += 1
+                    tally.nan_skipped += 1
                     nan_run += 1
                     self._skip_backward(loss, params)
                     bar.update(1)
@@ -446,30 +245,17 @@ class Trainer:
             micro += 1
             if micro % accumulate == 0 or i + 1 == total_batches:
                 self._optimizer_step(params)
-                tb = self._tensorboard()
-                if tb is not None and cfg.train.log_every and self.state.global_step % cfg.train.log_every == 0:
-                    tb.add_scalar("train/step_loss", float(loss.detach()), self.state.global_step)
-                    tb.add_scalar("train/lr", self.schedule.lr(), self.state.global_step)
-            count += 1
-            frames += int(batch.video_lengths.sum()) if batch.video_lengths is not None else 0
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-            for k, v in terms.items():
-                if k != "total" and isinstance(v, torch.Tensor) and v.numel() == 1:
-                    sums[k] = sums.get(k, 0.0) + float(v.detach())
+                self.tensorboard.step(self.state.global_step, loss, self.schedule.lr, every=cfg.train.log_every)
+            tally.add(loss, terms, int(batch.video_lengths.sum()) if batch.video_lengths is not None else 0)
             elapsed = max(time.perf_counter() - start, 1e-9)
-            bar.set_postfix(loss=f"{sums['loss'] / count:.3f}", fps=f"{frames * self.dist.world_size / elapsed:.0f}", refresh=False)
+            bar.set_postfix(loss=f"{tally.mean_loss():.3f}", fps=f"{tally.frames * self.dist.world_size / elapsed:.0f}",
+                            refresh=False)
             bar.update(1)
         bar.close()
         if micro % accumulate:
             self._optimizer_step(params)
-        elapsed = time.perf_counter() - start
-        keys = sorted(sums)
-        totals = D.sum_values([sums[k] for k in keys] + [count, frames, nan_here], self.dist)
-        n = max(1.0, totals[len(keys)])
-        stats = {k: totals[j] / n for j, k in enumerate(keys)}
-        stats.update(batches=int(totals[len(keys)]) // self.dist.world_size, frames_per_s=totals[len(keys) + 1] / max(elapsed, 1e-9),
-                     nan_skipped=int(totals[len(keys) + 2]), seconds=elapsed, lr=self.schedule.lr(),
-                     stage=stage_no, trained=sorted(trained), frozen=sorted(frozen))
+        stats = tally.reduce(self.dist, seconds=time.perf_counter() - start)
+        stats.update(lr=self.schedule.lr(), stage=stage_no, trained=sorted(trained), frozen=sorted(frozen))
         self.state.nan_skipped += stats["nan_skipped"]
         return stats
 
@@ -520,11 +306,12 @@ class Trainer:
                    f"lr {stats['lr']:.2e} {stats['frames_per_s']:.0f} frames/s {stats['seconds']:.1f}s")
             if stats["nan_skipped"]:
                 msg += f" ({stats['nan_skipped']} NaN/Inf batches skipped)"
-            scored_trained = bool(evaluated_models(cfg) & set(stats["trained"]))
+            scored = model_parts(cfg).scored
+            scored_trained = bool(scored & set(stats["trained"]))
             evaluated = scored_trained and "dev" in self.data.datasets and (
                 (epoch + 1) % max(1, cfg.train.eval_every) == 0 or epoch + 1 == cfg.train.epochs)
             if not scored_trained:
-                msg += f" | dev not scored: {', '.join(sorted(evaluated_models(cfg)))} frozen in this stage"
+                msg += f" | dev not scored: {', '.join(sorted(scored))} frozen in this stage"
             improved = False
             if evaluated:
                 dev = self.evaluator.evaluate(self.system, "dev", tag="dev")
@@ -540,14 +327,14 @@ class Trainer:
                 self.state.best_epoch = epoch + 1
             self.state.history.append(record)
             self.log(msg)
-            self._tb_epoch(record)
+            self.tensorboard.epoch(record)
             if improved:
                 self.state.averaged = []
             self._check_finite_weights(epoch + 1)
             if self.is_main:
                 checkpoint = self._checkpoint({"dev": record.get("dev"), "train": stats, "epoch": epoch + 1})
-                self._commit(checkpoint, improved,
-                             snapshot=cfg.train.average_last > 1 and epoch + 1 > cfg.train.epochs - cfg.train.average_last)
+                snapshot = cfg.train.average_last > 1 and epoch + 1 > cfg.train.epochs - cfg.train.average_last
+                self.files.commit(checkpoint, improved, snapshot=snapshot)
                 self.write_outputs()
             D.barrier(self.dist)
         if cfg.train.average_last > 1 and not self.state.average and "dev" in self.data.datasets \
@@ -560,20 +347,8 @@ class Trainer:
             result["final"] = self.final_test()
         if self.is_main:
             self.write_outputs(final=result.get("final"))
-        if self._tb:
-            self._tb.close()
+        self.tensorboard.close()
         return result
-
-    def _commit(self, last: Checkpoint, improved: bool, *, snapshot: bool = False,
-                best: Optional[Checkpoint] = None) -> None:
-        """Write an epoch's files in the order described above `_reconcile_best`."""
-        if improved:
-            (best or last).save(self._best_next)
-        if snapshot:
-            ckpt_io.save_checkpoint(self._snapshot_path(last.epoch), {"model": last.model})
-        last.save(self.work_dir / "last.pt")
-        if improved:
-            os.replace(self._best_next, self.work_dir / "best.pt")
 
     def _check_finite_weights(self, epoch: int) -> None:
         """Never checkpoint NaN/Inf weights over the last good ones."""
@@ -584,26 +359,17 @@ class Trainer:
                                    f"saving it (last good checkpoint: {self.work_dir / 'last.pt'}, epoch "
                                    f"{self.state.epoch - 1}); lower train.optim.lr or set train.optim.grad_clip")
 
-    def _snapshot_path(self, epoch: int) -> Path:
-        return self.work_dir / "snapshots" / f"epoch-{epoch:03d}.pt"
-
     def average_snapshots(self) -> None:
         """Checkpoint averaging (as fairseq's average_checkpoints): the mean of the last
         `train.average_last` epochs' weights usually scores better than any single one for
         seq2seq models. Scored on dev like an epoch; it replaces best.pt only if it is better."""
         cfg = self.cfg
         epochs = [e for e in range(cfg.train.epochs - cfg.train.average_last + 1, cfg.train.epochs + 1)
-                  if self._snapshot_path(e).is_file()]
+                  if self.files.snapshot(e).is_file()]
         if len(epochs) < 2:
             self.log(f"checkpoint averaging skipped: {len(epochs)} snapshot(s) of the last {cfg.train.average_last} epochs")
             return
-        states = [ckpt_io.model_state_of(ckpt_io.load_checkpoint(p), p) for p in map(self._snapshot_path, epochs)]
-        averaged = {}
-        for key, last in states[-1].items():
-            if torch.is_floating_point(last):
-                averaged[key] = sum(s[key].double() for s in states).div(len(states)).to(last.dtype)
-            else:
-                averaged[key] = last   # integer buffers (BatchNorm step counters): the last epoch's
+        averaged = self.files.averaged_snapshots(epochs)
         ckpt_io.load_model_state(self.system, averaged, where=f"average of epochs {epochs[0]}-{epochs[-1]}")
         dev = self.evaluator.evaluate(self.system, "dev", tag="dev")
         score = dev.get(self.select)
@@ -616,18 +382,18 @@ class Trainer:
             self.evaluator.promote_hypotheses("dev")
         if self.is_main:
             # last.pt keeps the last epoch's weights; only its record of the run (averaged, best) changes
-            last = Checkpoint.read(self.work_dir / "last.pt")
+            last = Checkpoint.read(self.files.last)
             last.trainer = self.state.to_dict()
             best = None
             if improved:
                 best = self._checkpoint({"dev": dev, "averaged": epochs, "epoch": epochs[-1]})
-            self._commit(last, improved, best=best)
+            self.files.commit(last, improved, best=best)
             self.write_outputs()
         D.barrier(self.dist)
 
     def final_test(self) -> dict:
         """Score dev and test once with best.pt (test is never used for selection)."""
-        best = self.work_dir / "best.pt"
+        best = self.files.best
         D.barrier(self.dist)
         if best.is_file():
             ckpt_io.load_model_state(self.system, Checkpoint.read(best).model, where=str(best))
@@ -640,32 +406,15 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- outputs
 
-    def _tb_epoch(self, record: dict) -> None:
-        tb = self._tensorboard()
-        if tb is None:
-            return
-        step = record["epoch"]
-        for k, v in record["train"].items():
-            if isinstance(v, (int, float)) and k not in ("stage",):
-                tb.add_scalar(f"train/{k}", v, step)
-        for k, v in (record.get("dev") or {}).items():
-            if isinstance(v, (int, float)):
-                tb.add_scalar(f"dev/{k}", v, step)
-        tb.flush()
-
     def write_outputs(self, final: Optional[dict] = None) -> None:
-        from signkd.training.report import write_curves, write_report_md
-
+        """metrics.json, curves.png and report.md of the run so far (rank 0)."""
         metrics = {"name": self.cfg.name, "select_metric": self.select, "best_epoch": self.state.best_epoch,
                    "best_score": self.state.best_score, "best_is_average_of": self.state.averaged,
                    "average": self.state.average, "nan_skipped": self.state.nan_skipped,
                    "history": self.state.history, "data_report": self.data.report[:200]}
         if final is not None:
             metrics["final"] = final
-        path = self.work_dir / "metrics.json"
-        atomic_write_text(path, json.dumps(metrics, indent=1, default=_jsonable), what="metrics")
-        write_curves(self.state.history, self.work_dir / "curves.png")
-        write_report_md(metrics, self.cfg, self.work_dir / "report.md")
+        write_run_outputs(self.work_dir, self.cfg, metrics)
 
 
 def text_architectures(system) -> dict:
@@ -673,25 +422,3 @@ def text_architectures(system) -> dict:
     from signkd.models.text import TextEncoder, text_architecture
 
     return {f"{name}.": text_architecture(m) for name, m in system.named_modules() if isinstance(m, TextEncoder)}
-
-
-def _best_key(trainer: dict) -> tuple:
-    """What identifies the weights best.pt must hold: the best epoch, and the epochs averaged into it."""
-    return trainer.get("best_epoch"), tuple(trainer.get("averaged") or ())
-
-
-def _describe_best(key) -> str:
-    if key is None:
-        return "nothing (missing)"
-    epoch, averaged = key
-    return f"the average of epochs {averaged[0]}-{averaged[-1]}" if averaged else f"epoch {epoch}"
-
-
-def _jsonable(x):
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    if isinstance(x, torch.Tensor):
-        return x.tolist()
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    return str(x)
