@@ -164,7 +164,7 @@ def test_missing_file_is_a_data_error(tmp_path):
 
 
 def test_sclite_missing_gives_one_clear_line(monkeypatch):
-    monkeypatch.setattr(M, "find_sclite", lambda: None)
+    monkeypatch.setattr("signkd.metrics.sclite.find_sclite", lambda: None)   # where run_sclite looks it up
     with pytest.raises(SignkdError, match="sclite not found .*sctk.*--scorer python"):
         M.run_sclite({"a": ["A"]}, {"a": ["A"]})
 

@@ -104,7 +104,7 @@ def test_sclite_scorer_matches_python(capsys, files):
 
 
 def test_sclite_scorer_missing_binary_is_one_line(capsys, files, monkeypatch):
-    monkeypatch.setattr(M, "find_sclite", lambda: None)
+    monkeypatch.setattr("signkd.metrics.sclite.find_sclite", lambda: None)   # where run_sclite looks it up
     rc, out, err = score(capsys, "--ref", str(files["stm"]), "--hyp", str(files["hyp"]), "--scorer", "sclite")
     assert rc == 2 and out == ""
     assert err.count("\n") == 1 and "sclite not found" in err
