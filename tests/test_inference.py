@@ -344,6 +344,8 @@ def test_translate_decodes_like_the_training_system(tmp_path, capsys):
                            max_len=max_output_length(5, b.cfg.eval.max_output_factor))[0]
     assert sentence == b.word_vocab.decode(ids)
     assert sentence, "an empty sentence proves nothing; change the seed"
+    with pytest.raises(TypeError, match="max_len"):   # no budget of its own: the caller's (max_output_length)
+        system.translate(batch)
 
     assert cli_main(["recognize", str(ckpt), str(video), "--json", "--no-progress"]) == 0
     assert json.loads(capsys.readouterr().out)["translation"] == sentence
@@ -425,3 +427,21 @@ def test_load_student_asks_model_parts_which_parts_a_checkpoint_has(random_stude
     with pytest.raises(CheckpointError, match=re.escape(expected)):
         load_student(random_student)
 
+
+def test_the_list_of_model_parts_is_spelled_once():
+    """config.MODULE_NAMES is the only literal list of the model parts in signkd/ (restore,
+    the stages and the parts all read it), so adding a part is one edit."""
+    import ast
+
+    import signkd
+    from signkd.config import MODULE_NAMES
+
+    root = Path(signkd.__file__).parent
+    spelled = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            literal = isinstance(node, (ast.Tuple, ast.List, ast.Set)) and all(
+                isinstance(e, ast.Constant) for e in node.elts)
+            if literal and {e.value for e in node.elts} == set(MODULE_NAMES):
+                spelled.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert len(spelled) == 1 and spelled[0].startswith("config/schema.py:"), spelled
