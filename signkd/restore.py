@@ -20,12 +20,10 @@ from typing import Optional, Sequence
 
 import torch
 
-from signkd.config import Config, to_dict
+from signkd.config import MODULE_NAMES, Config, to_dict
 from signkd.errors import CheckpointError
 from signkd.checkpoint import Checkpoint, load_model_state
 from signkd.data.vocab import Vocabs
-
-MODULES = ("student", "dialogue_teacher", "text2gloss", "gloss2text")
 
 
 @dataclass
@@ -92,14 +90,14 @@ def restore(source: str | Path | Checkpoint, *, cfg: Optional[Config] = None, de
                                         # so no ImageNet / BERT weights are loaded to be overwritten at once
     state = ckpt.model
     if modules is not None:
-        unknown = [m for m in modules if m not in MODULES]
+        unknown = [m for m in modules if m not in MODULE_NAMES]
         if unknown:
-            raise ValueError(f"restore: unknown module(s) {unknown}; expected some of {MODULES}")
+            raise ValueError(f"restore: unknown module(s) {unknown}; expected some of {MODULE_NAMES}")
         present = model_parts(cfg).names
         missing = [m for m in modules if m not in present]
         if missing:
             raise CheckpointError(f"{where}: holds {', '.join(present) or 'no model'}, not {', '.join(missing)}")
-        for name in MODULES:
+        for name in MODULE_NAMES:
             setattr(cfg.model, name, name in modules)
         state = {k: v for k, v in state.items() if k.split(".", 1)[0] in modules}
     vocabs = Vocabs.from_state(ckpt.vocab, work_dir, where=where)

@@ -7,6 +7,7 @@ decodes and preprocesses exactly like training, and stitching is exact for the t
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import av
@@ -343,6 +344,8 @@ def test_translate_decodes_like_the_training_system(tmp_path, capsys):
                            max_len=max_output_length(5, b.cfg.eval.max_output_factor))[0]
     assert sentence == b.word_vocab.decode(ids)
     assert sentence, "an empty sentence proves nothing; change the seed"
+    with pytest.raises(TypeError, match="max_len"):   # no budget of its own: the caller's (max_output_length)
+        system.translate(batch)
 
     assert cli_main(["recognize", str(ckpt), str(video), "--json", "--no-progress"]) == 0
     assert json.loads(capsys.readouterr().out)["translation"] == sentence
@@ -382,3 +385,63 @@ def test_a_video_of_another_size_is_brought_to_the_training_frame_size(trained):
     want = torch.cat(list(pre.frame_chunks(iter(small), chunk=4)))
     assert got.shape == (6, 3, 28, 28)
     assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+@pytest.mark.parametrize("longest, factor", [(5, 1.5), (7, 1.3), (None, 1.3)])
+def test_a_sentence_that_never_ends_stops_at_the_evaluators_budget(tmp_path, monkeypatch, beam, longest, factor):
+    """A student that never writes </s> translates into exactly max_output_length words: the
+    budget `signkd test` decodes with (the longest training sentence recorded in the checkpoint x
+    eval.max_output_factor; decoding's UNKNOWN_LONGEST_TARGET when the checkpoint recorded none,
+    whatever that is: no copy of the rule)."""
+    from signkd import decoding
+    from signkd.inference import Recognizer, load_student
+
+    monkeypatch.setattr(decoding, "UNKNOWN_LONGEST_TARGET", 11)
+
+    ckpt = write_student_checkpoint(tmp_path / "slt.pt", "model.task=slt", f"eval.max_output_factor={factor}",
+                                    f"eval.translation_beam={beam}", words=["es", "regnet"])
+    bundle = load_student(ckpt)
+    bundle.max_lengths = {} if longest is None else {"words": longest}
+    vocab = bundle.word_vocab
+    favourite = torch.full((len(vocab),), -10.0)
+    favourite[vocab.encode("regnet")[0]] = 0.0
+    bundle.student.decode_step = lambda tokens, *memories: favourite.expand(tokens.shape[0], -1).log_softmax(-1)
+    sentence = Recognizer(bundle).translate_features(torch.randn(6, 8))   # (T', H): the fake decoder reads none
+    assert sentence.split() == ["regnet"] * max_output_length(longest, factor)
+
+
+@pytest.mark.parametrize("parts, expected", [
+    ({"task": "slr", "student": False, "gloss2text": True}, "a teacher checkpoint (gloss2text); recognize/translate"),
+    ({"task": "slr", "student": False}, "a checkpoint without a student; recognize/translate"),
+    ({"task": "slt"}, "an SLT student checkpoint without its word vocabulary"),
+])
+def test_load_student_asks_model_parts_which_parts_a_checkpoint_has(random_student, monkeypatch, parts, expected):
+    """load_student decides with `signkd.models.parts.model_parts`, the one function that says
+    which parts a config has, so a new rule there reaches recognize/translate/export too."""
+    from signkd.errors import CheckpointError
+    from signkd.inference import load_student
+    from signkd.models import parts as parts_module
+
+    monkeypatch.setattr(parts_module, "model_parts", lambda cfg: parts_module.ModelParts(**parts))
+    with pytest.raises(CheckpointError, match=re.escape(expected)):
+        load_student(random_student)
+
+
+def test_the_list_of_model_parts_is_spelled_once():
+    """config.MODULE_NAMES is the only literal list of the model parts in signkd/ (restore,
+    the stages and the parts all read it), so adding a part is one edit."""
+    import ast
+
+    import signkd
+    from signkd.config import MODULE_NAMES
+
+    root = Path(signkd.__file__).parent
+    spelled = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            literal = isinstance(node, (ast.Tuple, ast.List, ast.Set)) and all(
+                isinstance(e, ast.Constant) for e in node.elts)
+            if literal and {e.value for e in node.elts} == set(MODULE_NAMES):
+                spelled.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert len(spelled) == 1 and spelled[0].startswith("config/schema.py:"), spelled

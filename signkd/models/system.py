@@ -170,11 +170,13 @@ class SignKDSystem(nn.Module):
         raise ConfigError(f"eval.ctc_decoder: expected 'greedy' or 'beam', got {decoder!r}")
 
     @torch.no_grad()
-    def translate(self, batch: Batch, beam: int = 1, alpha: float = 1.0, max_len: int = 30,
+    def translate(self, batch: Batch, beam: int = 1, alpha: float = 1.0, *, max_len: int,
                   model: str = "student") -> list[list[int]]:
         """Token ids without <s>/</s>: words from the SLT student (video), the gloss2text teacher
         (reference glosses) or the SLT dialogue teacher (video + context); gloss ids from the
-        text2gloss teacher (spoken sentence)."""
+        text2gloss teacher (spoken sentence). ``max_len``: the decoding budget in tokens, required
+        so it comes from one place (`signkd.decoding.max_output_length` of the longest training
+        target) and no caller decodes with a default of its own."""
         from signkd import decoding
 
         if model == "student":
