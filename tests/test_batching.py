@@ -57,6 +57,16 @@ def test_collate_pads_with_lengths_and_adds_sequence_ends(tmp_path):
     assert batch.extra["index"].tolist() == [1, 0, 2]
 
 
+def test_collate_takes_the_word_ends_from_the_word_vocabulary(tmp_path, monkeypatch):
+    """WordVocab is the one source of the word <s>/</s>: were its ids to change, batches follow."""
+    ds = _dataset(_samples(tmp_path, [5, 6]), train=False)
+    monkeypatch.setattr(WordVocab, "bos", 9)
+    monkeypatch.setattr(WordVocab, "eos", 8)
+    batch = Collate(ds.gloss_vocab.bos, ds.gloss_vocab.eos)([ds[0], ds[1]])
+    assert batch.dec_in[:, 0].tolist() == [9, 9]
+    assert [row[n - 1].item() for row, n in zip(batch.dec_out, batch.dec_lengths.tolist())] == [8, 8]
+
+
 def test_bert_ids_of_context_and_translation(tmp_path):
     from signkd.data.vocab import build_text_tokenizer
 
