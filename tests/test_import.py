@@ -300,6 +300,7 @@ def test_an_imported_config_keeps_the_slr_students_own_terms_of_the_loss_table(t
     teacher or a word decoder."""
     import yaml
 
+    from signkd.config import ConfigError
     from signkd.importers import SLR_STUDENT_TERMS, student_config
     from signkd.loss_terms import TERMS
 
@@ -309,6 +310,8 @@ def test_an_imported_config_keeps_the_slr_students_own_terms_of_the_loss_table(t
                                       "loss": {"weights": {name: 0.5 for name in TERMS}}}), encoding="utf-8")
     cfg = student_config(config, [], [])
     assert cfg.model.task == "slr" and cfg.loss.weights == {name: 0.5 for name in SLR_STUDENT_TERMS}
+    with pytest.raises(ConfigError, match="data.format: 'phoenix' is not a corpus format; expected one of"):
+        student_config(config, ["data.format=phoenix"], [])
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,8 +40,10 @@ def student_config(config_path: Path, overrides: Sequence[str], notes: list[str]
     student-only SLR run (no teachers, no init, no download) whose eval preprocessing is what
     the weights were trained with."""
     from signkd.config import StageConfig, load_config
+    from signkd.data.corpora import check_config_format
 
     cfg = load_config(config_path, list(overrides))
+    check_config_format(cfg.data.format)
     m = cfg.model
     m.task, m.student, m.num_classes = "slr", True, 0
     m.dialogue_teacher = m.text2gloss = m.gloss2text = False
