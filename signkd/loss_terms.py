@@ -33,6 +33,8 @@ class LossTerm:
     temperature: Optional[Literal["temperature", "dist_temperature"]] = None
     # The original code's names for it, accepted in configs and mapped to `name`.
     aliases: tuple[str, ...] = ()
+    # It scores translated words, so only an SLT model (model.task: slt, a word decoder) computes it.
+    needs_words: bool = False
 
 
 _STUDENT, _DIALOGUE = ("student",), ("dialogue_teacher",)
@@ -47,7 +49,7 @@ TERMS: Mapping[str, LossTerm] = MappingProxyType({t.name: t for t in (
     LossTerm("FeatureFusion2SLR", _STUDENT, distils=True, aliases=("DistFusion2SLRFeature",)),
     LossTerm("DistTranslation2SLR", _STUDENT, distils=True, temperature="temperature"),
     LossTerm("FeatureTranslation2SLR", _STUDENT, distils=True, aliases=("DistTranslation2SLRFeature",)),
-    LossTerm("TranslationCrossEntropy", _STUDENT),
+    LossTerm("TranslationCrossEntropy", _STUDENT, needs_words=True),
     # the text teachers' own cross-entropy: trains whichever of the two the model has
     LossTerm("TranslationToGlossCrossEntropy", ("text2gloss", "gloss2text"),
              aliases=("TranslationGlossCrossEntropy",)),
@@ -55,7 +57,7 @@ TERMS: Mapping[str, LossTerm] = MappingProxyType({t.name: t for t in (
     LossTerm("DialogueSignCTC", _DIALOGUE),
     LossTerm("DialogueSignDist", _DIALOGUE, temperature="dist_temperature"),
     LossTerm("MatchingLoss", _DIALOGUE),
-    LossTerm("DialogueTranslationCrossEntropy", _DIALOGUE),   # the SLT dialogue teacher's word decoder
+    LossTerm("DialogueTranslationCrossEntropy", _DIALOGUE, needs_words=True),   # the SLT teacher's word decoder
 )})
 
 LOSS_NAMES = tuple(TERMS)

@@ -46,7 +46,7 @@ def test_collate_pads_with_lengths_and_adds_sequence_ends(tmp_path):
     assert batch.gloss_lengths.tolist() == [3, 1, 2]
     assert batch.gloss_in[0].tolist() == [vocab.bos, 2, 3, 1] and batch.gloss_out[0].tolist() == [2, 3, 1, vocab.eos]
     assert batch.gloss_in[1].tolist() == [vocab.bos, 1, 0, 0] and batch.gloss_out[1].tolist() == [1, vocab.eos, 0, 0]
-    # the Text2Gloss decoder runs one step more than the glosses (SignKDSystem's _text2gloss_steps)
+    # the Text2Gloss decoder runs one step more than the glosses (Text2GlossTeacher.decoder_steps)
     for row_in, row_out, n in zip(batch.gloss_in, batch.gloss_out, batch.gloss_lengths.tolist()):
         assert row_in[: n + 1].all() and not row_in[n + 1:].any()
         assert row_out[n].item() == vocab.eos and not row_out[n + 1:].any()
@@ -55,6 +55,16 @@ def test_collate_pads_with_lengths_and_adds_sequence_ends(tmp_path):
     for row, n in zip(batch.dec_out, batch.dec_lengths.tolist()):
         assert row[n - 1].item() == WordVocab.eos             # </s> at the last real position
     assert batch.extra["index"].tolist() == [1, 0, 2]
+
+
+def test_collate_takes_the_word_ends_from_the_word_vocabulary(tmp_path, monkeypatch):
+    """WordVocab is the one source of the word <s>/</s>: were its ids to change, batches follow."""
+    ds = _dataset(_samples(tmp_path, [5, 6]), train=False)
+    monkeypatch.setattr(WordVocab, "bos", 9)
+    monkeypatch.setattr(WordVocab, "eos", 8)
+    batch = Collate(ds.gloss_vocab.bos, ds.gloss_vocab.eos)([ds[0], ds[1]])
+    assert batch.dec_in[:, 0].tolist() == [9, 9]
+    assert [row[n - 1].item() for row, n in zip(batch.dec_out, batch.dec_lengths.tolist())] == [8, 8]
 
 
 def test_bert_ids_of_context_and_translation(tmp_path):

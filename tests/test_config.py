@@ -186,6 +186,19 @@ def test_range_limits_sit_exactly_at_the_documented_bound(rejected, accepted):
     load_config(None, ["train.epochs=3", accepted])
 
 
+def test_eval_cleanup_choices_are_the_rules_metrics_applies():
+    """The config sits below signkd.metrics, so EvalConfig spells the clean-up rule names and sides
+    out in its Literals; they must stay exactly the ones metrics applies (plus `auto`)."""
+    import typing
+
+    from signkd.config import EvalConfig
+    from signkd.metrics import CLEANUP_RULES, CLEANUP_SIDES
+
+    hints = typing.get_type_hints(EvalConfig)
+    assert set(typing.get_args(hints["cleanup"])) == {*CLEANUP_RULES, "auto"}
+    assert typing.get_args(hints["cleanup_side"]) == CLEANUP_SIDES
+
+
 def test_select_metric_must_be_one_the_model_reports():
     """Checked against what this model's dev evaluation reports: a recogniser has no BLEU, so
     `select_metric: bleu4` would never find a better epoch and best.pt would never be written."""

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TINY_CONFIG
 from signkd.cli import build_parser
+from signkd.cli import main as cli_main
 from signkd.config import load_config
 from signkd.data.corpora import FORMATS, corpus_format, read_corpus
 from signkd.data.corpus_reader import READERS, CorpusReader, Sample
@@ -41,6 +43,25 @@ def test_the_config_takes_every_format_and_reading_rejects_others(tmp_path):
         assert load_config(None, [f"data.format={fmt}"]).data.format == fmt
     with pytest.raises(DataError, match="corpus format 'phoenix-2014' is unknown"):
         read_corpus(load_config(None, ["data.format=phoenix-2014"]).data.format, tmp_path, "train")
+
+
+@pytest.mark.parametrize("argv", [["config", "show", "CONFIG"], ["train", "CONFIG"],
+                                  ["test", "CONFIG", "--load-weights", "absent.pt"], ["prepare", "CONFIG"],
+                                  ["run", "PIPELINE", "--dry-run"]])
+def test_a_command_that_loads_a_config_refuses_an_unknown_format_before_any_work(argv, tmp_path, capsys):
+    """The config keeps data.format a plain string (the registry sits above it); every command that
+    loads a config checks it at once, with the registry's list, not when the corpus is first read."""
+    expected = f"data.format: 'phoenix-2014' is not a corpus format; expected one of {', '.join(FORMATS)}"
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(f"stages:\n  a:\n    config: {TINY_CONFIG}\n", encoding="utf-8")
+    if argv[0] == "run":
+        argv, expected = [*argv, "--out", str(tmp_path / "out")], f"stage a: {TINY_CONFIG}: {expected}"
+    paths = {"CONFIG": str(TINY_CONFIG), "PIPELINE": str(pipeline)}
+    code = cli_main([paths.get(a, a) for a in argv] + ["--set", "data.format=phoenix-2014",
+                                                        "--set", f"work_dir={tmp_path / 'work'}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"signkd {argv[0]}: error: {expected}\n"
+    assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists()
 
 
 def test_readme_table_shows_each_reader_layout():

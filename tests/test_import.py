@@ -239,11 +239,27 @@ def one_line_error(capsys, argv) -> str:
 # The key layout: their restated model == our documented inverse mapping
 # --------------------------------------------------------------------------------------------
 
+def to_their_state(student_state: dict, *, specs, classifier: str, prefix: str = "", index=None) -> dict:
+    """The inverse of `map_state` for `nn.Linear` classifiers: a signkd student state dict (keys
+    with or without `student.`) -> the state dict their model of the same geometry holds, built
+    from the same per-key rule (`their_key`) the import reads its table with."""
+    from signkd.importers import CLASSIFIERS, their_key
+
+    out = {}
+    inverse = None if index is None else torch.argsort(index)
+    for key, value in student_state.items():
+        key = key[len("student."):] if key.startswith("student.") else key
+        if key.split(".", 1)[0] in CLASSIFIERS and inverse is not None:
+            value = value[inverse]
+        out[their_key(key, specs, classifier, prefix)] = value.clone()
+    return out
+
+
 @pytest.mark.parametrize("kind", ["vac", "original"])
 def test_inverse_mapping_gives_exactly_their_keys_and_shapes(kind):
     from signkd.config import load_config
     from signkd.data.vocab import GlossVocab
-    from signkd.importers import SOURCES, to_their_state
+    from signkd.importers import SOURCES
     from signkd.models.build import build_system
 
     source = SOURCES[kind]
@@ -261,7 +277,7 @@ def test_inverse_mapping_gives_exactly_their_keys_and_shapes(kind):
 def test_import_of_the_inverse_is_the_identity():
     """Every key maps, nothing is left over, the permutation is undone exactly."""
     from signkd.config import load_config
-    from signkd.importers import SOURCES, gloss_permutation, map_state, to_their_state
+    from signkd.importers import SOURCES, gloss_permutation, map_state
     from signkd.models.build import build_system
 
     vocab, index = gloss_permutation(THEIR_IDS)
@@ -276,6 +292,26 @@ def test_import_of_the_inverse_is_the_identity():
     assert layouts == {"conv_classifier": "linear", "classifier": "linear"}
     assert set(back) == {f"student.{k}" for k in student}
     assert all(torch.equal(back[f"student.{k}"], v) for k, v in student.items())
+
+
+def test_an_imported_config_keeps_the_slr_students_own_terms_of_the_loss_table(tmp_path):
+    """A config weighting every term of signkd.loss_terms.TERMS (an SLT run with teachers) becomes a
+    student-only SLR config keeping the terms the table says train the student alone, without a
+    teacher or a word decoder."""
+    import yaml
+
+    from signkd.config import ConfigError
+    from signkd.importers import SLR_STUDENT_TERMS, student_config
+    from signkd.loss_terms import TERMS
+
+    assert SLR_STUDENT_TERMS == ("ConvCTCSign", "SeqCTCSign", "Dist")
+    config = tmp_path / "every_term.yaml"
+    config.write_text(yaml.safe_dump({"model": {"task": "slt", "dialogue_teacher": True, "gloss2text": True},
+                                      "loss": {"weights": {name: 0.5 for name in TERMS}}}), encoding="utf-8")
+    cfg = student_config(config, [], [])
+    assert cfg.model.task == "slr" and cfg.loss.weights == {name: 0.5 for name in SLR_STUDENT_TERMS}
+    with pytest.raises(ConfigError, match="data.format: 'phoenix' is not a corpus format; expected one of"):
+        student_config(config, ["data.format=phoenix"], [])
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,9 +8,11 @@ import torch
 from signkd.config import (ConfigError, DecoderConfig, FusionConfig, ModelConfig, Seq2SeqEncoderConfig,
                            SequenceConfig, TextEncoderConfig, VisualConfig)
 from signkd.models.recognizer import SLRStudent
+from signkd.data.vocab import GlossVocab
 from signkd.models.teachers import DialogueTeacher, Gloss2TextTeacher, Text2GlossTeacher
 
 C, WORDS, TEXT_VOCAB, H = 7, 13, 30, 16
+GLOSSES = GlossVocab(f"G{i}" for i in range(1, C))    # C classes with the blank
 torch.set_num_threads(1)
 
 
@@ -178,7 +180,7 @@ def test_no_parameter_shared_with_the_student():
     from signkd.models.recognizer import SLTStudent
     student = SLTStudent(cfg, C, WORDS)
     teachers = [DialogueTeacher(cfg, C, TEXT_VOCAB, WORDS), Gloss2TextTeacher(cfg, C, WORDS),
-                Text2GlossTeacher(cfg, TEXT_VOCAB, C + 2)]
+                Text2GlossTeacher(cfg, TEXT_VOCAB, GLOSSES)]
     student_ptrs = {p.data_ptr() for p in student.parameters()}
     for teacher in teachers:
         assert not student_ptrs & {p.data_ptr() for p in teacher.parameters()}
@@ -188,7 +190,25 @@ def test_no_parameter_shared_with_the_student():
 
 def text2gloss(**over):
     torch.manual_seed(0)
-    return Text2GlossTeacher(tiny_cfg(**over), TEXT_VOCAB, C + 2).eval()
+    return Text2GlossTeacher(tiny_cfg(**over), TEXT_VOCAB, GLOSSES).eval()
+
+
+def test_text2gloss_takes_its_sequence_ends_from_the_gloss_vocabulary():
+    """GlossVocab is the one source of the Text2Gloss <s> / </s>; a vocabulary that put them
+    anywhere but right after its C classes is refused, as the student reads the first C logits."""
+    class Shifted(GlossVocab):
+        bos = property(lambda self: self.num_classes + 1)
+        eos = property(lambda self: self.num_classes)
+
+    teacher = text2gloss()
+    assert (teacher.bos, teacher.eos) == (GLOSSES.bos, GLOSSES.eos)
+    assert teacher.decoder.vocab_size == GLOSSES.seq2seq_size
+    with pytest.raises(ConfigError, match="text2gloss: GlossVocab's <s> = 8, </s> = 7 are not the two ids after"):
+        Text2GlossTeacher(tiny_cfg(), TEXT_VOCAB, Shifted(GLOSSES.glosses))
+    logits = torch.randn(2, 3, GLOSSES.seq2seq_size)
+    assert torch.equal(teacher.gloss_class_logits(logits, C), logits[..., :C])
+    with pytest.raises(ConfigError, match="model.text2gloss: its vocabulary .* is not the 8 gloss classes"):
+        teacher.gloss_class_logits(logits, C + 1)
 
 
 def test_text2gloss_shapes_layers_and_vocab():

@@ -1,4 +1,5 @@
-from signkd.config import dump_yaml, load_config
+from signkd.commands import load_command_config
+from signkd.config import dump_yaml
 
 HELP = "print the resolved config (defaults < YAML < --set overrides)"
 
@@ -11,6 +12,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_command_config(args.config, args.overrides)
     print(dump_yaml(cfg), end="")
     return 0

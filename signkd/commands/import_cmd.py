@@ -1,6 +1,6 @@
 """`signkd import {vac,original} CKPT --gloss-dict FILE --out OUT.pt`: a published checkpoint
 (VAC's release, the original method's student or its dialogue teacher's sign encoder) as a signkd
-student checkpoint for `signkd test`, `recognize` and `export` (signkd/importers.py says how)."""
+student checkpoint for `signkd test`, `recognize` and `export` (signkd/importers/ says how)."""
 from __future__ import annotations
 
 HELP = "convert a VAC or original-method checkpoint into a signkd student checkpoint"

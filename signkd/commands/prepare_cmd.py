@@ -31,19 +31,20 @@ def add_arguments(p):
 def run(args) -> int:
     from pathlib import Path
 
-    from signkd.config import ConfigError, load_config
+    from signkd.commands import load_command_config
+    from signkd.config import ConfigError
     from signkd.data.corpora import read_corpus
     from signkd.data.corpus_reader import MissingAnnotationError, split_name
     from signkd.data.report import REPORT_NAME, SkipReport, skip_record
     from signkd.data.packed_cache import PackedCache, cache_key, pack_videos
 
     if args.verify and (args.out or args.config):
-        out = args.out or load_config(args.config, args.overrides).data.cache
+        out = args.out or load_command_config(args.config, args.overrides).data.cache
         bad = PackedCache(out).verify()
         print(f"{out}: {'all checksums match' if not bad else f'{len(bad)} bad video(s), e.g. {bad[0]}'}")
         return 0 if not bad else 1
     if args.config:
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_command_config(args.config, args.overrides)
         fmt, root, frames = cfg.data.format, cfg.data.root, cfg.data.frames
         out = args.out or cfg.data.cache
         size = cfg.data.augment.resize if args.size is None else args.size

@@ -35,11 +35,11 @@ def read_setting(text: str, where: str):
 
 
 def run(args) -> int:
-    from signkd.config import load_config
+    from signkd.commands import load_command_config
     from signkd.training import distributed as D
     from signkd.training.testing import run_test
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_command_config(args.config, args.overrides)
     tune = [read_setting(text, f"--tune {text}") for text in args.tune]
     if args.work_dir:
         cfg.work_dir = args.work_dir

@@ -24,10 +24,11 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from signkd.config import ConfigError, load_config
+    from signkd.commands import load_command_config
+    from signkd.config import ConfigError
     from signkd.training import distributed as D
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_command_config(args.config, args.overrides)
     if args.work_dir:
         cfg.work_dir = args.work_dir
     if args.phase == "test":

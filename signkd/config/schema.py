@@ -26,7 +26,7 @@ class AugmentConfig:
 
 @dataclass
 class DataConfig:
-    format: str = "phoenix2014t"     # a format of signkd/data/corpus_formats.py, checked when the corpus is read
+    format: str = "phoenix2014t"     # a format of signkd/data/corpus_formats.py, checked by check_config_format
     root: str = ""                   # corpus root as its authors ship it
     annotations: str = ""            # annotation file/dir override (lets text-only jobs run without frames)
     dialogue: str = ""               # dir with dialogue-PHOENIX `<split>.txt` context files

@@ -27,6 +27,7 @@ from signkd.data.report import skip_record
 from signkd.data.augment import ClipTransform, sample_rng
 from signkd.data.packed_cache import FrameSource, cache_key
 from signkd.data.video import FrameError
+from signkd.data.vocab import WordVocab
 from signkd.errors import DataError
 
 
@@ -194,17 +195,15 @@ def _with_ends(seqs: list[list[int]], bos: int, eos: int):
     return dec_in, dec_out, lengths
 
 
-def make_collate(gloss_bos: int, gloss_eos: int, word_bos: int = 1, word_eos: int = 2):
-    """A picklable collate function (DataLoader workers) closed over the special ids."""
-    return Collate(gloss_bos, gloss_eos, word_bos, word_eos)
-
-
 @dataclass
 class Collate:
+    """Items -> a padded `Batch`; picklable, so DataLoader workers can run it. The gloss <s>/</s>
+    are the run's GlossVocab's (they follow its size); the word ones are WordVocab's, read when a
+    Collate is made so there is one source of them."""
     gloss_bos: int
     gloss_eos: int
-    word_bos: int = 1
-    word_eos: int = 2
+    word_bos: int = field(default_factory=lambda: WordVocab.bos)
+    word_eos: int = field(default_factory=lambda: WordVocab.eos)
 
     def __call__(self, items: list[dict]) -> Batch:
         skipped = [x["skipped"] for x in items if "skipped" in x]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from signkd.data import corpus_formats  # noqa: F401  (defining the readers registers them)
 from signkd.data.corpus_reader import READERS, CorpusReader, Sample, is_path
-from signkd.errors import DataError
+from signkd.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,14 @@ def corpus_format(fmt: str) -> type[CorpusReader]:
     if fmt not in READERS:
         raise DataError(f"corpus format '{fmt}' is unknown; expected one of {', '.join(FORMATS)}")
     return READERS[fmt]
+
+
+def check_config_format(fmt: str) -> None:
+    """A config's `data.format` against the registry. The config layer sits below this one and keeps
+    the field a plain string, so what loads a config (the commands, the pipeline) calls this at once:
+    a typo fails before any work, not when the corpus is first read."""
+    if fmt not in READERS:
+        raise ConfigError(f"data.format: {fmt!r} is not a corpus format; expected one of {', '.join(FORMATS)}")
 
 
 def _reader(fmt: str, root, split: str, annotations, dialogue, **options) -> CorpusReader:

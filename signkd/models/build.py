@@ -99,7 +99,7 @@ def build_system(cfg: Config, gloss_vocab, word_vocab=None, tokenizer=None,
     dialogue = DialogueTeacher(without_imagenet(DIALOGUE_CNN), num_classes, text_vocab,
                                num_words if parts.is_slt else 0, text_architecture=restored.get(DIALOGUE_BERT)) \
         if parts.dialogue_teacher else None
-    text2gloss = Text2GlossTeacher(m, text_vocab, gloss_vocab.seq2seq_size,
+    text2gloss = Text2GlossTeacher(m, text_vocab, gloss_vocab,
                                    text_architecture=restored.get(TEXT2GLOSS_BERT)) if parts.text2gloss else None
     gloss_words = gloss_word_map(gloss_vocab, word_vocab) if m.text_teacher_encoder.share_word_embeddings else None
     gloss2text = Gloss2TextTeacher(m, num_classes, num_words, gloss_words) if parts.gloss2text else None

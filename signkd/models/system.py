@@ -4,6 +4,8 @@ every loss term of DESIGN.md section 4 computed from one `Batch`.
 Why one module: a checkpoint, an optimizer and DDP see one model with stable prefixes
 (``student.``, ``dialogue_teacher.``, ``text2gloss.``, ``gloss2text.``, ``student_projections.``);
 the loss computation knows which model each term needs and runs each model at most once per batch.
+The terms (`_Run`, a method per row of signkd.loss_terms.TERMS) stay beside `losses`, which runs
+them: the registry they fill is closed by `check_complete` at the end of this file.
 
 Rules kept (the original broke them): a term with weight 0 is not computed and the models it alone
 needs do not run; frozen modules run in eval() under no_grad; a model whose outputs only serve as
@@ -12,7 +14,7 @@ a teacher in this call runs under no_grad; every teacher tensor is detached; eve
 from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Optional
 
 import torch
 from torch import nn
@@ -26,6 +28,7 @@ from signkd.loss_terms import LOSS_NAMES, TERMS, Implementations, canonical_name
 from signkd.losses import ctc_loss, feature_loss, kd_kl_loss, matching_loss, symmetric_kl, token_cross_entropy
 from signkd.models.parts import model_parts
 from signkd.models.recognizer import SLTStudent
+from signkd.models.teachers import Text2GlossTeacher
 
 # Every term of signkd.loss_terms.TERMS, implemented by a method of `_Run` below.
 TERM_IMPLEMENTATIONS = Implementations()
@@ -65,23 +68,14 @@ class SignKDSystem(nn.Module):
         return isinstance(self.student, SLTStudent)
 
     def parts(self, name: str) -> list[nn.Module]:
-        """The modules that make up `name` (one of MODULE_NAMES); the student includes its
-        feature projections. Use it for optimizer groups and freezing."""
+        """The modules that make up `name` (one of MODULE_NAMES), run and frozen together; the
+        student includes its feature projections."""
         if name not in MODULE_NAMES:
             raise ConfigError(f"module {name!r}: expected one of {', '.join(MODULE_NAMES)}")
         module = getattr(self, name)
         if module is None:
             return []
         return [module, self.student_projections] if name == "student" else [module]
-
-    def parameters_of(self, name: str) -> Iterator[nn.Parameter]:
-        for part in self.parts(name):
-            yield from part.parameters()
-
-    def prefixes(self, name: str) -> list[str]:
-        """State-dict prefixes of `name` (e.g. ``["student.", "student_projections."]``)."""
-        prefixes = {"student": ["student.", "student_projections."]}.get(name, [f"{name}."])
-        return prefixes if getattr(self, name, None) is not None else []
 
     @contextmanager
     def _running(self, name: str, frozen: set[str], grad: bool):
@@ -305,7 +299,8 @@ class _Run:
         def compute():
             _require(b, term, "trans_ids", "trans_lengths", "gloss_in", "gloss_lengths")
             with self.s._running("text2gloss", self.frozen, self._grad("text2gloss")):
-                return module(b.trans_ids, b.trans_lengths, b.gloss_in, self._text2gloss_steps())
+                steps = Text2GlossTeacher.decoder_steps(b.gloss_lengths)   # (B,)
+                return module(b.trans_ids, b.trans_lengths, b.gloss_in, steps)
         return self._cached("text2gloss", compute)
 
     def gloss2text(self, term: str) -> dict:
@@ -329,21 +324,6 @@ class _Run:
             self.diagnostics["Text2GlossAlignment.left_out"] = pairs.left_out
             return pairs
         return out, teacher, self._cached("pairs", compute)
-
-    def _text2gloss_steps(self) -> torch.Tensor:
-        """(B,) real steps of the Text2Gloss decoder: one more than the glosses, as Collate writes
-        gloss_in = [<s>, g1..gL] and gloss_out = [g1..gL, </s>] (tests/test_batching.py checks it)."""
-        return self.batch.gloss_lengths + 1
-
-    def _text2gloss_gloss_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """(B, L+1, C+2) Text2Gloss logits -> (B, L+1, C), the columns of the student's CTC classes.
-        The Text2Gloss vocabulary is GlossVocab's: the C classes (0 = pad at the blank's id, glosses
-        1..C-1), then <s> = C and </s> = C + 1 (GlossVocab.bos / eos = Text2GlossTeacher.bos / eos)."""
-        text2gloss = self.s.text2gloss
-        if text2gloss.bos != self.s.num_classes or logits.shape[-1] != text2gloss.eos + 1:
-            raise ConfigError(f"model.text2gloss: its vocabulary ({logits.shape[-1]} ids, <s> = {text2gloss.bos}) is not "
-                              f"the {self.s.num_classes} gloss classes + <s> + </s> of the student's gloss vocabulary")
-        return logits[..., : text2gloss.bos]
 
     def _same_frames(self, out: dict, teacher: dict) -> None:
         if out["seq_logits"].shape[:2] != teacher["logits"].shape[:2] or not torch.equal(out["lengths"], teacher["lengths"]):
@@ -388,7 +368,8 @@ class _Run:
             return self._kl("DistTranslation2SLR", out["word_logits"], teacher["word_logits"].detach(), mask)
         out, teacher, pairs = self._aligned("DistTranslation2SLR")
         student = gather_positions(out["seq_logits"], pairs.student_index)                      # (B, P, C)
-        target = gather_positions(self._text2gloss_gloss_logits(teacher["logits"]).detach(), pairs.teacher_index)
+        gloss_logits = self.s.text2gloss.gloss_class_logits(teacher["logits"], self.s.num_classes)   # (B, L+1, C)
+        target = gather_positions(gloss_logits.detach(), pairs.teacher_index)
         return self._kl("DistTranslation2SLR", student, target, pairs.mask)
 
     @TERM_IMPLEMENTATIONS.of("FeatureTranslation2SLR")
@@ -420,7 +401,8 @@ class _Run:
             raise ConfigError(f"loss.weights.{term}: needs model.text2gloss or model.gloss2text: true")
         if self.s.text2gloss is not None:
             _require(b, term, "gloss_out")
-            terms.append(self._text_teacher_ce("text2gloss", "logits", b.gloss_out, self._text2gloss_steps(), term))
+            terms.append(self._text_teacher_ce("text2gloss", "logits", b.gloss_out,
+                                                Text2GlossTeacher.decoder_steps(b.gloss_lengths), term))
         if self.s.gloss2text is not None:
             _require(b, term, "dec_out")
             terms.append(self._text_teacher_ce("gloss2text", "word_logits", b.dec_out, b.dec_lengths, term))

@@ -23,6 +23,7 @@ from torch import nn
 
 from signkd.config import ConfigError, ModelConfig
 from signkd.data.batch import lengths_to_mask
+from signkd.data.vocab import GlossVocab
 from signkd.models.decoder import TransformerDecoder, drop_tokens, sinusoidal_positions
 from signkd.models.fusion import MatchingHead, TransformerEncoder, build_fusion, concat_streams
 from signkd.models.recognizer import build_sign_encoder
@@ -187,28 +188,34 @@ class DialogueTeacher(nn.Module, Seq2SeqGenerate):
 class Text2GlossTeacher(nn.Module, Seq2SeqGenerate):
     """BERT over the spoken sentence -> Transformer decoder over glosses.
 
-    Gloss decoder vocabulary = ``GlossVocab.seq2seq_size`` = C + 2: 0 = pad (the CTC blank's id),
-    glosses 1..C-1, bos = C, eos = C + 1. The BERT is ``cfg.text`` (same pretrained name as the
-    dialogue teacher's, but its own copy) keeping ``cfg.text_teacher_encoder.layers`` layers; a
+    Gloss decoder vocabulary = the run's ``GlossVocab`` (its ``seq2seq_size`` = C + 2 ids): 0 = pad
+    (the CTC blank's id), glosses 1..C-1, then its bos = C and eos = C + 1, so the first C logits are
+    the student's CTC classes (`gloss_class_logits`). The BERT is ``cfg.text`` (same pretrained name
+    as the dialogue teacher's, but its own copy) keeping ``cfg.text_teacher_encoder.layers`` layers; a
     randomly initialised one takes heads/ff/dropout from ``cfg.text_teacher_encoder``.
 
     forward(text_ids (B, Lt), text_lengths (B,), gloss_in (B, L+1), gloss_in_lengths (B,)) -> dict(
         logits (B, L+1, C+2), features (B, L+1, H) decoder hidden after its final norm, lengths (B,))
     """
 
-    def __init__(self, cfg: ModelConfig, text_vocab_size: int, gloss_seq2seq_size: int,
+    def __init__(self, cfg: ModelConfig, text_vocab_size: int, gloss_vocab: GlossVocab,
                  text_architecture: Optional[dict] = None):
         super().__init__()
-        if gloss_seq2seq_size < 4:
-            raise ConfigError(f"text2gloss: gloss vocabulary (with pad, bos, eos) too small: {gloss_seq2seq_size}")
+        size, num_classes = gloss_vocab.seq2seq_size, gloss_vocab.num_classes
+        if num_classes < 2:
+            raise ConfigError(f"text2gloss: gloss vocabulary (with pad, bos, eos) too small: {size}")
+        # GlossVocab owns <s> / </s>; the decoder's last two outputs must be them, after the C classes
+        self.bos, self.eos = gloss_vocab.bos, gloss_vocab.eos
+        if (self.bos, self.eos) != (num_classes, num_classes + 1) or size != self.eos + 1:
+            raise ConfigError(f"text2gloss: GlossVocab's <s> = {self.bos}, </s> = {self.eos} are not the two ids after "
+                              f"its {num_classes} classes in {size} decoder outputs")
         tte = cfg.text_teacher_encoder
         text_cfg = dataclasses.replace(cfg.text, layers=tte.layers, heads=tte.heads, ff=tte.ff, dropout=tte.dropout) \
             if not cfg.text.pretrained else cfg.text
         self.encoder = TextEncoder(text_cfg, text_vocab_size, layers=tte.layers, token_dropout=tte.token_dropout,
                                    architecture=text_architecture)
         self.encoder_proj = _project(self.encoder.hidden, cfg.hidden)
-        self.decoder = TransformerDecoder.from_config(cfg.teacher_decoder, gloss_seq2seq_size, cfg.hidden)
-        self.bos, self.eos = gloss_seq2seq_size - 2, gloss_seq2seq_size - 1
+        self.decoder = TransformerDecoder.from_config(cfg.teacher_decoder, size, cfg.hidden)
 
     def encode(self, text_ids: torch.Tensor, text_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder_proj(self.encoder(text_ids, text_lengths)), text_lengths     # (B, Lt, H), (B,)
@@ -221,6 +228,20 @@ class Text2GlossTeacher(nn.Module, Seq2SeqGenerate):
 
     def decode_step(self, tokens: torch.Tensor, memory: torch.Tensor, memory_lengths: torch.Tensor) -> torch.Tensor:
         return self.decoder.step(tokens, memory, memory_lengths)
+
+    @staticmethod
+    def decoder_steps(gloss_lengths: torch.Tensor) -> torch.Tensor:
+        """(B,) real decoder steps: one more than the glosses, as Collate writes gloss_in = [<s>, g1..gL]
+        and gloss_out = [g1..gL, </s>] (tests/test_batching.py checks it)."""
+        return gloss_lengths + 1
+
+    def gloss_class_logits(self, logits: torch.Tensor, num_classes: int) -> torch.Tensor:
+        """(B, L+1, C+2) logits -> (B, L+1, C), the columns of a CTC student's `num_classes` classes:
+        the decoder's vocabulary is the C classes (0 = pad at the blank's id), then <s>, </s>."""
+        if self.bos != num_classes or logits.shape[-1] != self.eos + 1:
+            raise ConfigError(f"model.text2gloss: its vocabulary ({logits.shape[-1]} ids, <s> = {self.bos}) is not "
+                              f"the {num_classes} gloss classes + <s> + </s> of the student's gloss vocabulary")
+        return logits[..., : self.bos]
 
 
 class GlossEncoder(nn.Module):

@@ -122,6 +122,7 @@ def resolve(pipe: Pipeline, out: Path, cli_sets: list[str] = (), threads: int = 
     """Every stage's config and command line for output folder `out`. Problems (a config that does
     not load or validate, a folder reference outside `needs`) are collected, not raised."""
     from signkd.config import parse_override
+    from signkd.data.corpora import check_config_format
 
     folders = {name: out / name for name in pipe.stages}
     cli = []
@@ -163,6 +164,7 @@ def resolve(pipe: Pipeline, out: Path, cli_sets: list[str] = (), threads: int = 
         try:
             cfg = from_dict(apply_overrides(written, strings))
             validate(cfg)
+            check_config_format(cfg.data.format)   # the registry sits above the config layer
             cfg.work_dir = str(run.folder)   # what --work-dir gives the stage's process
             run.cfg = cfg
         except ConfigError as exc:
