@@ -332,7 +332,7 @@ class _Run:
 
     def _text2gloss_steps(self) -> torch.Tensor:
         """(B,) real steps of the Text2Gloss decoder: one more than the glosses, as Collate writes
-        gloss_in = [<s>, g1..gL] and gloss_out = [g1..gL, </s>] (tests/test_batching.py checks it)."""
+        gloss_in = [<s>, g1..gL] and gloss_out = [g1..gL, </s>] (tests/data/test_batching.py checks it)."""
         return self.batch.gloss_lengths + 1
 
     def _text2gloss_gloss_logits(self, logits: torch.Tensor) -> torch.Tensor:
