@@ -19,7 +19,7 @@ TINY_CONFIG = REPO / "configs" / "synthetic" / "tiny.yaml"
 
 def shipped_configs() -> list[Path]:
     """Every training config under configs/. The pipeline*.yaml files there list stages for
-    `signkd run`; tests/test_pipeline.py loads each of them as a pipeline."""
+    `signkd run`; tests/pipeline/test_pipeline.py loads each of them as a pipeline."""
     return sorted(p for p in (REPO / "configs").rglob("*.yaml") if not p.name.startswith("pipeline"))
 
 

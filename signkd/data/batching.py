@@ -4,7 +4,7 @@ sampler that shards global batches over DDP ranks, and the CTC-feasibility filte
 Why shard *global* batches: with N processes of batch b, the sampler first forms the same
 batches of N*b indices a single process of batch N*b would see, then gives rank r its slice.
 So a 2-process run and a 1-process run with the same global batch train on the same data
-in the same order (see tests/test_ddp.py for what still differs).
+in the same order (see tests/training/test_ddp.py for what still differs).
 
 Why a bad sample travels as an item instead of an exception: with `data.skip_bad`, a sample whose
 frames turn out unreadable mid-epoch (a corrupt frame, a packed file that fails its checksum) must

@@ -6,7 +6,7 @@ binary. ``sclite_align`` reproduces sclite's word alignment exactly (its dynamic
 weights correct 0 / substitution 4 / insertion 3 / deletion 3, case-insensitive word comparison,
 and its tie-breaking: substitution-or-match first, then deletion, and insertion only when it is
 strictly cheaper than deletion), so that not only the error total but the split into
-substitutions, deletions and insertions is identical (tests/test_sclite_equality.py checks this
+substitutions, deletions and insertions is identical (tests/metrics/test_sclite_equality.py checks this
 against the real binary). ``run_sclite`` runs the real binary where it is installed.
 
 Modules: `wer` (alignment and WER), `files` (CTM/STM/hypothesis files), `sclite` (the real

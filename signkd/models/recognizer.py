@@ -60,7 +60,7 @@ class SingleClipStudent(nn.Module):
     """`SLRStudent.forward` for one clip, without packing or masks: what `signkd.inference.Recognizer`
     runs and `signkd export` writes to ONNX (traceable with a symbolic length). It calls each
     module's `single` path, which sits beside that module's batched `forward` and runs the same
-    layers, so it gives the batched model's numbers for a batch of one (tests/test_students.py
+    layers, so it gives the batched model's numbers for a batch of one (tests/models/test_students.py
     holds the two together) at ~7x the speed for the BiLSTM on CPU (no packing).
 
     forward(video (1, T, 3, H, W)) -> conv_logits (1, T', C), seq_logits (1, T', C)."""

@@ -6,7 +6,7 @@ key-padding mask, so padded steps never change a real step's output.
 Each encoder's `single(x)` (one clip, every step real) sits beside its `forward`: what inference
 and the ONNX export run (`signkd.models.recognizer.SingleClipStudent`). Packing does not export
 and a mask built from the lengths would freeze the traced length, so `single` runs the same
-weights without either; tests/test_students.py holds it to `forward` for every sequence kind.
+weights without either; tests/models/test_students.py holds it to `forward` for every sequence kind.
 """
 from __future__ import annotations
 

@@ -232,7 +232,7 @@ class Text2GlossTeacher(nn.Module, Seq2SeqGenerate):
     @staticmethod
     def decoder_steps(gloss_lengths: torch.Tensor) -> torch.Tensor:
         """(B,) real decoder steps: one more than the glosses, as Collate writes gloss_in = [<s>, g1..gL]
-        and gloss_out = [g1..gL, </s>] (tests/test_batching.py checks it)."""
+        and gloss_out = [g1..gL, </s>] (tests/data/test_batching.py checks it)."""
         return gloss_lengths + 1
 
     def gloss_class_logits(self, logits: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -12,7 +12,7 @@ distillation from epoch 40). Here it is config (DESIGN.md section 5):
 
 A module of the model that a stage does not list as trained is frozen: `eval()` (no dropout, no
 BatchNorm statistics updates), `requires_grad_(False)`, run under `no_grad` by the system — so its
-parameters and buffers stay bit for bit unchanged (tests/test_training.py checks it). A loss term
+parameters and buffers stay bit for bit unchanged (tests/training/test_training.py checks it). A loss term
 whose owning module does not train in the epoch gets weight 0, i.e. is not even computed.
 """
 from __future__ import annotations

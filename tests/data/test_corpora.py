@@ -13,7 +13,7 @@ from signkd.data.corpus_reader import MissingAnnotationError, infer_split_name
 from signkd.data.video import frame_files
 from signkd.errors import DataError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 P14T_HEADER = "name|video|start|end|speaker|orth|translation"
 
 

@@ -243,7 +243,7 @@ def test_evaluator_cleans_the_side_eval_cleanup_side_names_by_default_hypotheses
     from signkd.training.distributed import DistInfo
     from signkd.training.evaluate import Evaluator
 
-    tiny = P(__file__).resolve().parents[1] / "configs" / "synthetic" / "tiny.yaml"
+    tiny = P(__file__).resolve().parents[2] / "configs" / "synthetic" / "tiny.yaml"
     cfg = load_config(tiny, ["eval.cleanup=phoenix2014t"] + ([f"eval.cleanup_side={side}"] if side else []))
     dev = [Sample("u1", "dev", "", ["loc-REGEN", "SONNE"], "", "", "S1")]
     evaluator = Evaluator(cfg, DataBundle(None, {}, {"dev": dev}, []), DistInfo(), tmp_path)

@@ -14,7 +14,7 @@ from signkd.data.corpus_reader import READERS, CorpusReader, Sample
 from signkd.errors import DataError
 from signkd.metrics import CLEANUP_RULES, cleanup_for_format
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_each_format_is_one_reader_with_its_defaults():

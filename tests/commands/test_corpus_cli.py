@@ -8,7 +8,7 @@ import pytest
 
 from signkd.cli import main
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def stats_json(capsys, *args) -> dict:

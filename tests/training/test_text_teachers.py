@@ -11,7 +11,7 @@ from signkd.models.build import build_system
 from signkd.training.data import build_data, eval_loader
 from signkd.training.distributed import setup
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "phoenix2014t"
 CONFIGS = REPO / "configs" / "phoenix2014t"
 SLICE = 24          # sentences: one fixed batch, overfitted

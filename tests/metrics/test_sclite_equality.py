@@ -14,7 +14,7 @@ from signkd import metrics as M
 
 pytestmark = pytest.mark.sclite
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 STM_2014 = DATA / "phoenix2014" / "phoenix2014-groundtruth-dev.stm"
 CSV_2014T = DATA / "phoenix2014t" / "PHOENIX-2014-T.dev.corpus.csv"
 SETS_2014, SETS_2014T, UTTS_PER_SET = 130, 100, 60

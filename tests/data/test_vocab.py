@@ -14,7 +14,7 @@ from signkd.data.corpus_reader import Sample
 from signkd.data.vocab import GlossVocab, WordVocab, build_text_tokenizer
 from signkd.errors import DataError, SignkdError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def sample(glosses, split="train", sid="x"):
