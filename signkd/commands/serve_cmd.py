@@ -1,5 +1,5 @@
 """`signkd serve CKPT [CKPT...]`: a local web page and JSON API to try student checkpoints on
-one's own video (docs/inference.md, "Try a model in the browser"). Binds 127.0.0.1 unless
+one's own video (README, "Try a model in the browser"). Binds 127.0.0.1 unless
 --host says otherwise: the page accepts uploads from whoever can reach it."""
 from __future__ import annotations
 

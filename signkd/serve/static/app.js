@@ -35,7 +35,8 @@ async function loadModels() {
     const describe = () => {
       const m = models.find((x) => x.name === $("model").value);
       const p = m ? m.preprocessing : null;
-      $("model-info").textContent = p ? `frames resized to ${p.resize || "as is"}, crop ${p.crop || "none"}, every ${p.frame_interval}. frame` : "";
+      const every = p && p.frame_interval > 1 ? `, every ${p.frame_interval}th frame` : "";
+      $("model-info").textContent = p ? `resize ${p.resize || "none"}, crop ${p.crop || "none"}${every}` : "";
     };
     $("model").addEventListener("change", describe);
     describe();
