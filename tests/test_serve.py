@@ -157,6 +157,8 @@ def bad_uploads(clip: Path, tmp: Path) -> list[tuple[str, dict, dict, int, str]]
         ("truncated", {}, {"path": "cut.mp4", "content": video[: len(video) // 2]}, 422, "cannot decode"),
         ("garbage after a video signature", {}, {"path": "x.mp4", "content": video[:32] + bytes(range(256)) * 4},
          422, "cannot decode"),
+        ("a video signature and nothing else", {}, {"path": "sig.mp4", "content": b"\0\0\0\x18ftypmp42" + bytes(100)},
+         422, "cannot decode"),
         ("zero frames", {}, {"path": empty_video(tmp / "empty.avi", "avi")}, 422, "no frames"),
         ("no video stream", {}, {"path": empty_video(tmp / "empty.mp4", "mp4")}, 422, "no video stream"),
         ("empty file", {}, {"path": "nothing.mp4", "content": b""}, 422, "empty"),

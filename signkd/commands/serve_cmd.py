@@ -36,9 +36,11 @@ def run(args) -> int:
         raise SignkdError("--max-upload-mb/--max-seconds: expected positive numbers")
     try:
         import uvicorn
-    except ImportError:
-        raise SignkdError("serve: needs the web server packages; pip install 'signkd[serve]'") from None
-    from signkd.serve import Limits, create_app, load_models
+
+        from signkd.serve import Limits, create_app, load_models
+    except ImportError as exc:
+        raise SignkdError(f"serve: needs {exc.name or 'the web server packages'}; "
+                          "pip install 'signkd[serve]'") from None
 
     models = load_models(args.checkpoints, queue=args.queue, device=args.device, window=args.window,
                          context=args.context)

@@ -67,14 +67,17 @@ def create_app(models: list[ServedModel], limits: Limits | None = None, upload_r
 
     async def recognize(request):
         folder = Path(tempfile.mkdtemp(prefix="signkd-serve-", dir=upload_root))   # mode 0700
+        def one_line(message: str) -> str:      # without the server's folder: answers name the client's file
+            return message.replace(str(folder) + "/", "").replace(str(folder), "").splitlines()[0]
+
         try:
             return await _recognize(request, folder)
         except UploadError as exc:
-            return error(exc.status, exc.message)
+            return error(exc.status, one_line(exc.message))
         except Busy as exc:
             return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "5"})
         except SignkdError as exc:
-            return error(422, str(exc).replace(str(folder) + "/", "").splitlines()[0])
+            return error(422, one_line(str(exc)))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -53,7 +53,7 @@ class ServedModel:
                 "glosses": bundle.gloss_vocab.num_classes - 1,
                 "words": len(bundle.word_vocab) if bundle.is_slt and bundle.word_vocab is not None else None,
                 "preprocessing": asdict(bundle.preprocessing),
-                "frame_rate_of_frames": self.recognizer.fps,
+                "frame_archive_fps": self.recognizer.fps,   # the rate assumed for a zip of frames
                 "checkpoint": Path(self.checkpoint).name if self.checkpoint else ""}
 
     def posterior(self, result: Recognition, top: int = 8) -> dict:
