@@ -104,13 +104,30 @@ function show(answer, file) {
   const head = document.createElement("div");
   head.id = "playhead";
   timeline.append(head);
+  $("result").hidden = false;
+  layLanes(timeline);
 
   $("sequence").textContent = answer.glosses.length ? answer.glosses.map((g) => g.gloss).join(" ") : "(no gloss recognised)";
   $("translation").hidden = answer.translation === null || answer.translation === undefined;
   $("translation").textContent = answer.translation ? `“${answer.translation}”` : "";
   $("summary").textContent = `${answer.input}: ${answer.frames} frames at ${answer.fps.toFixed(2)} fps, ${answer.duration.toFixed(2)} s, model ${answer.model}`;
-  $("result").hidden = false;
   update(0);
+}
+
+// A gloss block is as wide as its time span, or as its name where the span is shorter (CTC spans
+// are often a step or two); blocks that would then overlap go to the next lane down.
+function layLanes(timeline) {
+  const laneEnds = [];
+  let row = 0;
+  for (const block of timeline.querySelectorAll(".gloss")) {
+    const left = block.offsetLeft, right = left + block.offsetWidth;
+    row = block.offsetHeight + 3;
+    let lane = laneEnds.findIndex((end) => end <= left + 1);
+    if (lane < 0) { lane = laneEnds.length; laneEnds.push(0); }
+    laneEnds[lane] = right;
+    block.style.top = `${3 + lane * row}px`;
+  }
+  if (row) timeline.style.height = `${3 + laneEnds.length * row}px`;
 }
 
 function seek(seconds, index) {
@@ -162,7 +179,7 @@ function drawPosterior(now) {
     ctx.beginPath(); ctx.moveTo(left, y(p)); ctx.lineTo(w - 6, y(p)); ctx.stroke();
     ctx.fillText(p.toFixed(1), 4, y(p) + 4);
   }
-  for (let s = 0; s <= total; s += Math.max(1, Math.round(total / 10))) ctx.fillText(`${s}s`, x(s) - 6, h - 5);
+  for (let s = 0; s <= total; s += Math.max(1, Math.round(total / 10))) ctx.fillText(`${s}s`, Math.min(x(s) - 6, w - 24), h - 5);
   const centre = (i) => post.times[i] + post.step / 2;
   const line = (values, colour, dash) => {
     ctx.strokeStyle = colour; ctx.setLineDash(dash); ctx.lineWidth = 1.6; ctx.beginPath();
