@@ -85,6 +85,24 @@ def test_recognize_answers_what_recognize_json_prints(models, student, mp4_clips
     assert list(tmp_path.iterdir()) == []               # the upload folder is gone
 
 
+def test_slt_student_answers_with_its_translation(tmp_path, capsys):
+    from test_inference import moving_clip, write_student_checkpoint, write_video
+
+    words = ["es", "regnet", "morgen", "sonne", "wind", "und"]
+    ckpt = write_student_checkpoint(tmp_path / "slt.pt", "model.task=slt", words=words)
+    video = write_video(tmp_path / "clip.mp4", moving_clip(40, seed=3))
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    (model,) = load_models([f"slt={ckpt}"])
+    client = client_for([model], uploads)
+    record = post(client, video).json()
+    expected = recognize_json(ckpt, video, capsys)
+    assert record["translation"] and record["translation"] == expected["translation"]
+    assert record["glosses"] == expected["glosses"]
+    (described,) = client.get("/api/models").json()["models"]
+    assert described["task"] == "slt" and described["words"] == len(model.recognizer.bundle.word_vocab)
+
+
 def test_model_chosen_by_name_in_query_or_form(student, mp4_clips, tmp_path):
     two = load_models([f"first={student}", f"second={student}"])
     client = client_for(two, tmp_path)
