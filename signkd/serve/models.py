@@ -62,19 +62,16 @@ class ServedModel:
         probability per step ((T',) lists; the full (T', C) matrix would be C times bigger)."""
         if result.log_probs is None or not result.steps:
             return {"times": [], "step": 0.0, "blank": [], "glosses": {}}
-        probs = result.log_probs.float().exp()                       # (T', C)
         vocab = self.recognizer.bundle.gloss_vocab
+        shown = list(dict.fromkeys(result.gloss_sequence))[:top]
+        columns = [vocab.blank] + [vocab.encode([gloss])[0] for gloss in shown]
+        probs = result.log_probs[:, columns].float().exp().T.tolist()    # (1 + glosses, T'): no (T', C) copy
         seconds = self.recognizer.bundle.preprocessing.frame_interval / result.fps
         spec = self.recognizer.temporal
-        times = [round(max(0.0, spec.step_start(t) * seconds), 4) for t in range(probs.shape[0])]
-        series = {}
-        for gloss in dict.fromkeys(result.gloss_sequence):
-            (index,) = vocab.encode([gloss])
-            series[gloss] = [round(float(p), 4) for p in probs[:, index]]
-            if len(series) >= top:
-                break
-        return {"times": times, "step": round(spec.stride * seconds, 4),
-                "blank": [round(float(p), 4) for p in probs[:, vocab.blank]], "glosses": series}
+        times = [round(max(0.0, spec.step_start(t) * seconds), 4) for t in range(result.log_probs.shape[0])]
+        rounded = [[round(p, 4) for p in row] for row in probs]
+        return {"times": times, "step": round(spec.stride * seconds, 4), "blank": rounded[0],
+                "glosses": dict(zip(shown, rounded[1:]))}
 
 
 def model_name(checkpoint: str) -> str:
