@@ -13,7 +13,7 @@ DEMO_THREADS ?= 1
 # Independent stages (teachers, baselines) train side by side, one process per core.
 DEMO_JOBS ?= 2
 
-.PHONY: install demo demo-quick test bench bench-demo bench-text clean
+.PHONY: install demo demo-quick test serve bench bench-demo bench-text clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ demo-quick: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest tests
 	$(VENV)/bin/lint-imports   # the import layers of .importlinter
+
+# The page and JSON API of `signkd serve` on the demo's distilled students (SLR, and SLT when present).
+SERVE_RUN ?= runs/demo
+serve: $(STAMP)
+	@if [ -f $(SERVE_RUN)/slr_distilled/best.pt ]; then \
+	  $(PY) -m signkd serve $(SERVE_RUN)/slr_distilled/best.pt \
+	    $$([ -f $(SERVE_RUN)/slt_distilled/best.pt ] && echo $(SERVE_RUN)/slt_distilled/best.pt); \
+	else \
+	  echo "make serve: no $(SERVE_RUN)/slr_distilled/best.pt; train one with 'make demo'" \
+	       "(or 'make demo-quick' and then 'make serve SERVE_RUN=runs/demo-quick')"; exit 1; \
+	fi
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

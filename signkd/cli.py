@@ -21,6 +21,7 @@ COMMANDS = {
     "back-translate": "backtranslate_cmd",
     "import": "import_cmd",
     "run": "run_cmd",
+    "serve": "serve_cmd",
 }
 
 
