@@ -177,3 +177,20 @@ def test_training_from_a_jpeg_cache_equals_training_from_pngs_of_its_frames(tiny
     rc = cli_main(["train", str(TINY_CONFIG), "--set", f"data.root={tiny_corpus}", "--set", f"data.cache={cache}",
                    "--set", "train.epochs=1", "--work-dir", str(tmp_path / "run")])
     assert rc == 0 and (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_without_simplejpeg_pillow_reads_the_same_pixels(tmp_path, monkeypatch):
+    """simplejpeg is the fast path; where it is missing Pillow (the same libjpeg-turbo defaults)
+    decodes a cache to identical frames and can write one."""
+    from signkd.data import frame_store
+
+    items, clips = _videos(tmp_path, n=2)
+    pack_videos(items, tmp_path / "fast", size=0, store="jpeg", progress=False)
+    fast = {key: PackedCache(tmp_path / "fast").load(key) for key in clips}
+    monkeypatch.setattr(frame_store, "_simplejpeg", lambda: None)
+    assert frame_store.jpeg_codec() == "PIL"
+    for key, frames in fast.items():
+        np.testing.assert_array_equal(PackedCache(tmp_path / "fast").load(key), frames)
+    pack_videos(items, tmp_path / "pil", size=0, store="jpeg", progress=False)
+    for key, clip in clips.items():
+        assert np.abs(PackedCache(tmp_path / "pil").load(key).astype(int) - clip).max() <= JPEG_MAX_ABS_ERROR
