@@ -194,3 +194,19 @@ def test_without_simplejpeg_pillow_reads_the_same_pixels(tmp_path, monkeypatch):
     pack_videos(items, tmp_path / "pil", size=0, store="jpeg", progress=False)
     for key, clip in clips.items():
         assert np.abs(PackedCache(tmp_path / "pil").load(key).astype(int) - clip).max() <= JPEG_MAX_ABS_ERROR
+
+
+def test_a_manifest_of_an_unknown_store_is_one_line(tmp_path):
+    from signkd.errors import DataError
+
+    items, _ = _videos(tmp_path, n=1)
+    manifest = pack_videos(items, tmp_path / "cache", size=0, store="jpeg", progress=False)
+    data = json.loads(manifest.read_text())
+    data["store"] = "png"
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"manifest.json: store: expected one of raw, jpeg, got 'png'; re-run"):
+        PackedCache(tmp_path / "cache")
+    del data["store"], data["quality"]                      # a cache written before stores existed: raw
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(FrameError, match=r"cannot read packed video 'train/vid0' \("):
+        PackedCache(tmp_path / "cache").probe("train/vid0")
