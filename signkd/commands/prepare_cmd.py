@@ -1,13 +1,20 @@
-"""`signkd prepare CONFIG | --format F --root R --out DIR [--size 256] [--keep-aspect]`.
+"""`signkd prepare CONFIG | --format F --root R --out DIR [--size 256] [--keep-aspect] [--store jpeg|raw]
+[--workers N]`.
 
-Resizes every frame once and packs each video into one uint8 .npy (manifest.json lists shapes and
-sha256 checksums). Training then reads the clips memory-mapped: set `data.cache: DIR`.
+Resizes every frame once and packs each video into one file (manifest.json lists the store,
+shapes and sha256 checksums): its frames as JPEGs behind an offset index (``--store jpeg``, the
+default: ~12 % of the raw bytes, decoded faster than training consumes them) or one uint8 .npy
+read memory-mapped (``--store raw``). Training reads either: set `data.cache: DIR`.
+First prints what it will write and refuses, in one line, a disk with less free space; a killed
+run resumes where it stopped (the finished videos are kept).
 With data.skip_bad (or --skip-bad), bad annotations and videos whose frames cannot be read are
 left out of the cache and listed in DIR/data_report.json, which training under skip_bad then skips.
 """
 from __future__ import annotations
 
-HELP = "resize and pack a corpus's frames into the memory-mapped cache training reads fastest"
+import os
+
+HELP = "resize and pack a corpus's frames once into the cache training reads fastest (JPEG or raw frames)"
 
 
 def add_arguments(p):
@@ -20,6 +27,11 @@ def add_arguments(p):
     p.add_argument("--out", default="", help="cache folder (default: the config's data.cache)")
     p.add_argument("--size", type=int, default=None, help="resize to SIZE x SIZE (default 256, or data.augment.resize)")
     p.add_argument("--keep-aspect", action="store_true", default=None, help="resize the short side to SIZE instead")
+    p.add_argument("--store", default="jpeg", choices=["jpeg", "raw"],
+                   help="jpeg: frames as JPEGs, ~12%% of raw bytes (default); raw: uint8 arrays, memory-mapped")
+    p.add_argument("--quality", type=int, default=90, help="JPEG quality of --store jpeg (default 90)")
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
+                   help="processes packing videos side by side (default: the CPUs, at most 8)")
     p.add_argument("--splits", nargs="+", default=["train", "dev", "test"])
     p.add_argument("--verify", action="store_true", help="only check the checksums of an existing cache")
     p.add_argument("--skip-bad", action="store_true", default=None,
@@ -36,6 +48,7 @@ def run(args) -> int:
     from signkd.data.corpora import read_corpus
     from signkd.data.corpus_reader import MissingAnnotationError, split_name
     from signkd.data.report import REPORT_NAME, SkipReport, skip_record
+    from signkd.data.cache_writer import check_free_space, estimate_cache, human_bytes, listed_files
     from signkd.data.packed_cache import PackedCache, cache_key, pack_videos
 
     if args.verify and (args.out or args.config):
@@ -60,6 +73,8 @@ def run(args) -> int:
         skip_bad = bool(args.skip_bad)
     if not out:
         raise ConfigError("prepare: give --out DIR (or data.cache in the config)")
+    if args.workers < 1 or not 1 <= args.quality <= 100:
+        raise ConfigError(f"prepare: --workers must be >= 1 and --quality 1..100, got {args.workers} / {args.quality}")
     items, records, split_of = [], {}, {}
     for split in args.splits:
         name = split_name(split)
@@ -78,7 +93,14 @@ def run(args) -> int:
         name, sample_id = split_of[key]
         records[name].append(skip_record(name, sample_id, exc.file, None, str(exc)))
 
-    manifest = pack_videos(items, out, size=size, keep_aspect=keep, on_error=left_out if skip_bad else None)
+    estimate = estimate_cache(items, out, size=size, keep_aspect=keep, store=args.store, quality=args.quality)
+    print(f"prepare: {estimate.describe(args.store, args.quality)}", flush=True)
+    free = check_free_space(out, estimate, args.store)
+    print(f"prepare: {human_bytes(free)} free on the disk of {out}; {args.workers} worker(s)", flush=True)
+    earlier = listed_files(Path(out))
+    manifest = pack_videos(items, out, size=size, keep_aspect=keep, store=args.store, quality=args.quality,
+                           workers=args.workers, frame_counts=estimate.frames,
+                           on_error=left_out if skip_bad else None)
     report = SkipReport(Path(out) / REPORT_NAME)
     for name, found in records.items():
         report.replace_split(name, found)
@@ -87,6 +109,13 @@ def run(args) -> int:
         print(f"prepare: left out {skipped} bad sample(s); see {report.path}")
     cache = PackedCache(out)
     frames_total = sum(e.shape[0] for e in cache.entries.values())
-    print(f"packed {len(cache.entries)} videos ({frames_total} frames) into {out}; manifest {manifest}")
+    written = sum((Path(out) / e.file).stat().st_size for e in cache.entries.values())
+    print(f"packed {len(cache.entries)} videos ({frames_total} frames, {human_bytes(written)}, store {cache.store}) "
+          f"into {out}; manifest {manifest}")
+    stale = sorted(f for f in earlier - {e.file for e in cache.entries.values()} if (Path(out) / f).is_file())
+    if stale:
+        size_stale = sum((Path(out) / f).stat().st_size for f in stale)
+        print(f"prepare: {len(stale)} file(s) of the earlier cache are no longer listed ({human_bytes(size_stale)}, "
+              f"e.g. {Path(out) / stale[0]}); delete them to free the space")
     print(f"train from it with: --set data.cache={out}")
     return 0

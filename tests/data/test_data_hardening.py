@@ -511,14 +511,17 @@ def test_train_with_a_corrupt_packed_file_fails_or_skips_it(corpus, tmp_path, ca
 
     cache = tmp_path / "cache"
     assert main(["prepare", str(TINY_CONFIG), "--set", f"data.root={corpus}", "--out", str(cache)]) == 0
+    from signkd.data.packed_cache import PackedCache
+
     victim = [s.id for s in read_corpus("synthetic", corpus, "train")][0]
-    _flip_a_byte(cache / f"train/{victim}.npy")
+    victim_file = cache / PackedCache(cache).entries[f"train/{victim}"].file   # .jpegs: the default store
+    _flip_a_byte(victim_file)
     base = ["train", str(TINY_CONFIG), "--set", f"data.root={corpus}", "--set", f"data.cache={cache}",
             "--set", "data.batch_size=1", "--set", "train.epochs=1", "--set", "data.dev="]
     capsys.readouterr()
     assert main([*base, "--work-dir", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"signkd train: error: sample 'train/{victim}': {cache / 'train' / victim}.npy: "
+    assert err.startswith(f"signkd train: error: sample 'train/{victim}': {victim_file}: "
                           f"packed video 'train/{victim}' does not match its sha256") and err.count("\n") == 1
     assert main([*base, "--work-dir", str(tmp_path / "b"), "--set", "data.skip_bad=true"]) == 0
     (record,) = json.loads((tmp_path / "b/data_report.json").read_text(encoding="utf-8"))["samples"]

@@ -88,7 +88,8 @@ def test_prepare_command_packs_a_corpus_and_training_reads_the_same_clips(tiny_c
     from signkd.training.data import build_data
 
     cache = tmp_path / "cache"
-    assert cli_main(["prepare", str(TINY_CONFIG), "--set", f"data.root={tiny_corpus}", "--out", str(cache)]) == 0
+    assert cli_main(["prepare", str(TINY_CONFIG), "--set", f"data.root={tiny_corpus}", "--out", str(cache),
+                     "--store", "raw"]) == 0
     assert "packed 40 videos" in capsys.readouterr().out
     assert cli_main(["prepare", "--verify", "--out", str(cache)]) == 0
     base = [f"data.root={tiny_corpus}"]
