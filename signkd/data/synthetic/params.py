@@ -115,7 +115,33 @@ PRESETS: dict[str, dict] = {
     # GPU runs: bigger canvas, lexicon and corpus, longer sentences
     "large": dict(width=64, height=64, n_train=6000, n_dev=600, n_test=600, n_glosses=80, n_confusable_pairs=8,
                   min_glosses=2, max_glosses=12, n_signers=9, workers=4),
+    # full-size rehearsal of PHOENIX-2014-T (usually with --like ANNOTATIONS): its frame size
+    # (fullFrame-210x260px: 210 wide, 260 high), split sizes, signer count and clip lengths of
+    # about PHOENIX_FRAMES_PER_GLOSS frames per gloss (see expected_frames_per_gloss).
+    # Less pixel noise than the toy presets so that the PNGs compress (noise 0.05: 160 KB a frame).
+    "phoenix-scale": dict(width=210, height=260, n_train=7096, n_dev=519, n_test=642, n_glosses=84,
+                          n_confusable_pairs=10, min_glosses=2, max_glosses=12, n_signers=9,
+                          sign_frames_min=7, sign_frames_max=10, transition_frames=3, idle_frames_min=1,
+                          idle_frames_max=3, noise=0.02, png_compress_level=1, workers=4),
 }
+
+# PHOENIX-2014-T, Camgoz et al. 2018 (Neural Sign Language Translation, CVPR), Table 1, train:
+# 7,096 videos, 827,354 frames, 67,781 running glosses. 827,354 / 67,781 = 12.206 frames per gloss
+# and 67,781 / 7,096 = 9.552 glosses per sentence; the three splits hold 7,096 + 519 + 642 = 8,257 videos.
+PHOENIX_TRAIN_VIDEOS = 7_096
+PHOENIX_TRAIN_FRAMES = 827_354
+PHOENIX_TRAIN_GLOSSES = 67_781
+PHOENIX_FRAMES_PER_GLOSS = PHOENIX_TRAIN_FRAMES / PHOENIX_TRAIN_GLOSSES          # 12.206
+PHOENIX_GLOSSES_PER_SENTENCE = PHOENIX_TRAIN_GLOSSES / PHOENIX_TRAIN_VIDEOS      # 9.552
+
+
+def expected_frames_per_gloss(p: SynthParams, glosses_per_sentence: float = PHOENIX_GLOSSES_PER_SENTENCE) -> float:
+    """Mean clip length / glosses of a sentence of that many glosses, at tempo 1 (timeline.py):
+    idle, then per gloss one transition and one sign, then a transition and idle again."""
+    sign = (p.sign_frames_min + p.sign_frames_max) / 2
+    idle = (p.idle_frames_min + p.idle_frames_max) / 2
+    clip = 2 * idle + glosses_per_sentence * (p.transition_frames + sign) + p.transition_frames
+    return clip / glosses_per_sentence
 
 
 def _parse_value(key: str, text, tp):
