@@ -15,7 +15,7 @@ from signkd.data.corpus_reader import MissingAnnotationError
 from signkd.data.synthetic import corpus as synth_corpus
 from signkd.data.synthetic import generate_corpus, load_description, tree_digest
 from signkd.data.synthetic.like import read_like
-from signkd.data.synthetic.params import PHOENIX_FRAMES_PER_GLOSS
+from signkd.data.synthetic.params import PHOENIX_FRAMES_PER_GLOSS, PHOENIX_TRAIN_GLOSSES
 from signkd.errors import DataError
 
 # a few lines in the shipped formats: PHOENIX-2014-T csv (header optional) and dialogue-PHOENIX txt
@@ -136,8 +136,10 @@ def test_phoenix_scale_parameters_give_its_frame_size_and_clip_lengths(capsys, t
     shown = json.loads(capsys.readouterr().out)
     assert (shown["width"], shown["height"]) == (210, 260)            # fullFrame-210x260px
     assert (shown["n_train"], shown["n_dev"], shown["n_test"]) == (7096, 519, 642)
-    assert abs(PHOENIX_FRAMES_PER_GLOSS - 827_354 / 67_781) < 1e-9 and round(PHOENIX_FRAMES_PER_GLOSS, 1) == 12.2
-    assert shown["expected"]["frames_per_gloss"] == pytest.approx(PHOENIX_FRAMES_PER_GLOSS, abs=0.3)
+    # 827,354 train frames over the 55,247 glosses of the released train annotation (Table 1's 67,781: 12.21)
+    assert PHOENIX_FRAMES_PER_GLOSS == 827_354 / 55_247 and round(PHOENIX_FRAMES_PER_GLOSS, 2) == 14.98
+    assert shown["expected"]["frames_per_gloss"] == pytest.approx(PHOENIX_FRAMES_PER_GLOSS, abs=0.1)
+    assert shown["expected"]["glosses_per_sentence"] == pytest.approx(55_247 / 7_096, abs=1e-3)
     assert not (tmp_path / "unused").exists()
 
 
@@ -158,4 +160,5 @@ def test_the_real_phoenix2014t_annotations_give_the_real_vocabulary():
     like = read_like(SHARED_DATA / "phoenix2014t", SHARED_DATA / "dialogue_phoenix")
     assert {split: len(rows) for split, rows in like.samples.items()} == {"train": 7096, "dev": 519}
     assert len(like.glosses) > 1000 and len(like.speakers) == 9
+    assert sum(len(s.glosses) for s in like.samples["train"]) == PHOENIX_TRAIN_GLOSSES   # params.py's count
     assert sum(bool(s.context) for s in like.samples["dev"]) == 519

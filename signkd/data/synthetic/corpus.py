@@ -112,7 +112,8 @@ def render_clip(world: World, clip: Clip) -> tuple[np.ndarray, list[tuple[str, i
     rng = stream(world.seed, STREAM_RENDER, SPLITS.index(clip.split), clip.index)
     signer = world.signers[clip.signer]
     track, segments = sentence_track(clip.sentence.glosses, world.lexicon, signer, p, rng)
-    frames = render_track(track, signer, p.width, p.height, rng, p.noise, p.brightness_jitter, p.cue_mark_size)
+    frames = render_track(track, signer, p.width, p.height, rng, p.noise, p.brightness_jitter, p.cue_mark_size,
+                          p.noise_block)
     return frames, segments
 
 
