@@ -141,8 +141,8 @@ def clip_folder(root: Path, world: World, clip: Clip) -> Path:
     return Path(root) / frames_folder(world.params) / clip.split / clip.name
 
 
-def _write_clip(job: tuple) -> tuple[int, list]:
-    """Render one clip into a temporary folder and rename it into place; returns (frames, segments)."""
+def _write_clip(job: tuple) -> tuple[tuple[str, int], int, list]:
+    """Render one clip into a temporary folder and rename it into place; returns (key, frames, segments)."""
     clip, root, fmt = job
     world = _WORLD
     frames, segments = render_clip(world, clip)
@@ -156,7 +156,7 @@ def _write_clip(job: tuple) -> tuple[int, list]:
     final = clip_folder(Path(root), world, clip)
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, final)
-    return len(frames), segments
+    return (clip.split, clip.index), len(frames), segments
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,8 +314,7 @@ def generate_corpus(out_dir, preset: str = "tiny", seed: int = 0, fmt: str = "pn
     every = [clip for split in splits for clip in clips[split]]
     done = {(c.split, c.index) for c in every if _finished(out, world, c, fmt)}
     jobs = [(clip, str(out), fmt) for clip in every if (clip.split, clip.index) not in done]
-    results = _run_jobs(jobs, world, progress, already=len(done))
-    by_clip = {(job[0].split, job[0].index): r for job, r in zip(jobs, results)}
+    by_clip = _run_jobs(jobs, world, progress, already=len(done))
     by_clip.update({(c.split, c.index): clip_timeline(world, c) for c in every if (c.split, c.index) in done})
 
     stats = {}
@@ -353,20 +352,24 @@ def _write_text(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8", newline="\n")
 
 
-def _run_jobs(jobs: list, world: World, progress: bool, already: int = 0) -> list:
-    """Render `jobs` in `world.params.workers` processes, with a progress bar and ETA (tqdm)."""
+def _run_jobs(jobs: list, world: World, progress: bool, already: int = 0) -> dict:
+    """Render `jobs` in `world.params.workers` processes, with a progress bar and ETA (tqdm);
+    returns {(split, index): (frames, segments)}. Clips finish out of order, so the bar moves per clip."""
     from tqdm import tqdm
     workers = world.params.workers
     bar = dict(total=len(jobs) + already, initial=already, desc="synth", unit="clip", disable=not progress,
                leave=False, smoothing=0.05)
     if workers <= 1 or len(jobs) < 2:
         _init_worker(world)
-        return [_write_clip(job) for job in tqdm(jobs, **bar)]
+        return {key: (n, segments) for key, n, segments in map(_write_clip, tqdm(jobs, **bar))}
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(world,)) as pool:
-        chunk = max(1, min(16, len(jobs) // (4 * workers)))
-        return list(tqdm(pool.imap(_write_clip, jobs, chunksize=chunk), **bar))
+        # a full-size clip takes seconds: one per task keeps the bar and its ETA moving
+        big = world.params.width * world.params.height >= 128 * 128
+        chunk = 1 if big else max(1, min(16, len(jobs) // (4 * workers)))
+        return {key: (n, segments) for key, n, segments in tqdm(pool.imap_unordered(_write_clip, jobs, chunksize=chunk),
+                                                                **bar)}
 
 
 def load_description(root) -> dict:
