@@ -18,6 +18,13 @@ The frame folder is named after the frame size, as in the real corpus, so it is 
 `fullFrame-210x260px`: `read_corpus("synthetic", root, split)` takes it from corpus.json; the
 phoenix2014t and dialogue-phoenix readers are given it (`frames=corpus["frames"]`, `data.frames`).
 
+Full-size rehearsal (like.py, `--preset phoenix-scale`): `--like ANNOTATIONS` takes the splits,
+real ids, signers, gloss sequences and translations of PHOENIX-2014-T annotation files (and with
+`--dialogue DIR` the dialogue-PHOENIX contexts) instead of the toy grammar, and gives every real
+gloss a motion; phoenix-scale renders 210 x 260 px frames with PHOENIX-2014-T's clip length per
+gloss (params.py). A killed run resumes: each clip is renamed into place when complete and the
+same command continues with the clips still missing (corpus.py).
+
 Visual language (lexicon.py, render.py). A signer (skin, clothes, hair and background colours,
 size, position, tempo +-20 %) stands on a small canvas; each gloss is a motion primitive of one or
 two hands (one hand / mirrored / parallel / on a base hand; start location; path: line, arc,

@@ -1,12 +1,17 @@
-"""Writing a synthetic corpus: PHOENIX-2014-T layout, dialogue files, alignments, corpus.json."""
+"""Writing a synthetic corpus: PHOENIX-2014-T layout, dialogue files, alignments, corpus.json.
+
+Resumable: each clip is written to OUT/.synth-tmp and renamed into place when complete, and
+OUT/.synth-run.json records the settings; the same command run again on an unfinished OUT keeps
+the clips already in place (they are deterministic per clip) and renders the rest.
+"""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import multiprocessing
+import os
 import shutil
-import struct
-import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +21,11 @@ import numpy as np
 from signkd.config import ConfigError
 from signkd.data.synthetic.language import Grammar, Sentence, select_glosses
 from signkd.data.synthetic.lexicon import Motion, make_lexicon, make_signers
+from signkd.data.synthetic.like import LikeSource, read_like
 from signkd.data.synthetic.params import SynthParams, resolve_params
 from signkd.data.synthetic.render import Signer, render_track
 from signkd.data.synthetic.timeline import sentence_track
+from signkd.data.synthetic.writers import mp4_codec, write_mp4, write_png_folder
 from signkd.errors import DataError
 
 SPLITS = ("train", "dev", "test")
@@ -27,6 +34,8 @@ CSV_HEADER = "name|video|start|end|speaker|orth|translation"
 FORMAT_VERSION = 1
 # independent random streams: changing one part (say the number of dev clips) leaves the others alone
 STREAM_LEXICON, STREAM_SIGNERS, STREAM_SENTENCES, STREAM_RENDER = 1, 2, 3, 4
+RUN_FILE = ".synth-run.json"    # settings of an unfinished run (corpus.json replaces it at the end)
+TMP_DIR = ".synth-tmp"          # clips being written; renamed into place when complete
 
 
 def stream(seed: int, *keys: int) -> np.random.Generator:
@@ -43,18 +52,27 @@ class World:
     pair_records: list[dict]
     lexicon: dict[str, Motion]
     signers: list[Signer]
-    grammar: Grammar
+    grammar: Grammar | None                 # None: the sentences come from a real corpus (--like)
+    like: LikeSource | None = None
 
     @property
     def confusable(self) -> set[str]:
         return {g for pair in self.pairs for g in pair}
 
 
-def make_world(params: SynthParams, seed: int = 0) -> World:
-    glosses, pairs = select_glosses(params.n_glosses, params.n_confusable_pairs)
+def make_world(params: SynthParams, seed: int = 0, like: LikeSource | None = None) -> World:
+    """The toy language's world, or with `like` the real corpus's vocabulary and signers (params
+    then take its split sizes and signer count; n_glosses and the grammar's parameters are unused)."""
+    if like is None:
+        glosses, pairs = select_glosses(params.n_glosses, params.n_confusable_pairs)
+    else:
+        glosses, pairs = like.glosses, like.pairs(params.n_confusable_pairs)
+        sizes = {f"n_{split}": len(like.samples.get(split, [])) for split in SPLITS}
+        params = dataclasses.replace(params, n_signers=min(99, max(1, len(like.speakers))), **sizes).check()
     lexicon, records = make_lexicon(glosses, pairs, stream(seed, STREAM_LEXICON), params)
     signers = make_signers(params.n_signers, stream(seed, STREAM_SIGNERS), params)
-    return World(params, seed, glosses, pairs, records, lexicon, signers, Grammar(glosses, pairs, params))
+    grammar = Grammar(glosses, pairs, params) if like is None else None
+    return World(params, seed, glosses, pairs, records, lexicon, signers, grammar, like)
 
 
 @dataclass
@@ -64,12 +82,22 @@ class Clip:
     name: str
     signer: int
     sentence: Sentence
+    speaker: str = ""          # the annotation's signer name ("" = Signer<signer + 1>)
+
+    @property
+    def speaker_name(self) -> str:
+        return self.speaker or f"Signer{self.signer + 1:02d}"
 
 
 def draw_clips(world: World) -> dict[str, list[Clip]]:
-    """The sentences and signers of every split (no pixels yet)."""
+    """The sentences and signers of every split (no pixels yet); with --like, the real ones."""
     out = {}
     p = world.params
+    if world.like is not None:
+        signer_of = {name: i % len(world.signers) for i, name in enumerate(world.like.speakers)}
+        return {split: [Clip(split, i, s.id, signer_of[s.signer], Sentence(list(s.glosses), s.translation, s.context),
+                             s.signer) for i, s in enumerate(rows)]
+                for split, rows in world.like.samples.items()}
     for split_index, split in enumerate(SPLITS):
         rng = stream(world.seed, STREAM_SENTENCES, split_index)
         n = getattr(p, f"n_{split}")
@@ -84,103 +112,51 @@ def render_clip(world: World, clip: Clip) -> tuple[np.ndarray, list[tuple[str, i
     rng = stream(world.seed, STREAM_RENDER, SPLITS.index(clip.split), clip.index)
     signer = world.signers[clip.signer]
     track, segments = sentence_track(clip.sentence.glosses, world.lexicon, signer, p, rng)
-    frames = render_track(track, signer, p.width, p.height, rng, p.noise, p.brightness_jitter, p.cue_mark_size)
+    frames = render_track(track, signer, p.width, p.height, rng, p.noise, p.brightness_jitter, p.cue_mark_size,
+                          p.noise_block)
     return frames, segments
+
+
+def clip_timeline(world: World, clip: Clip) -> tuple[int, list[tuple[str, int, int]]]:
+    """The frame count and gloss segments `render_clip` gives, without rendering (for resumed clips)."""
+    rng = stream(world.seed, STREAM_RENDER, SPLITS.index(clip.split), clip.index)
+    track, segments = sentence_track(clip.sentence.glosses, world.lexicon, world.signers[clip.signer], world.params,
+                                     rng)
+    return track.frames, segments
 
 
 def frames_folder(p: SynthParams) -> str:
     return f"features/fullFrame-{p.width}x{p.height}px"
 
 
-# --------------------------------------------------------------------------------------------
-# Writers
-# --------------------------------------------------------------------------------------------
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def png_bytes(frame: np.ndarray, compress_level: int) -> bytes:
-    """A minimal RGB8 PNG (IHDR, one IDAT, IEND; no timestamps or metadata, so it is reproducible).
-
-    Why not Pillow: its per-call overhead made PNG writing 6x slower than rendering the frames;
-    the format is tiny and Pillow (or any decoder) reads these files back unchanged (tested).
-    """
-    h, w, _ = frame.shape
-    raw = np.empty((h, w * 3 + 1), dtype=np.uint8)
-    raw[:, 0] = 0                                   # filter type "none" on every row
-    raw[:, 1:] = frame.reshape(h, w * 3)
-    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return (_PNG_SIGNATURE + _png_chunk(b"IHDR", header)
-            + _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), compress_level)) + _png_chunk(b"IEND", b""))
-
-
-def write_png_folder(frames: np.ndarray, folder: Path, compress_level: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for t, frame in enumerate(frames, start=1):
-        (folder / f"images{t:04d}.png").write_bytes(png_bytes(frame, compress_level))
-
-
-MP4_CODECS = (  # (codec, pixel format, options): the first this PyAV build has
-    ("libx264rgb", "rgb24", {"crf": "0", "preset": "medium"}),   # lossless RGB H.264: frames == PNG frames
-    ("libx264", "yuv444p", {"crf": "0", "preset": "medium"}),    # lossless in YUV (rounding only)
-    ("mpeg4", "yuv420p", {"qscale": "1"}),                        # lossy fallback
-)
-
-
-def mp4_codec() -> tuple[str, str, dict]:
-    """The video codec used for `--format mp4` (see MP4_CODECS)."""
-    import av
-    for name, pix_fmt, options in MP4_CODECS:
-        try:
-            av.codec.Codec(name, "w")
-            return name, pix_fmt, options
-        except Exception:  # noqa: BLE001 - PyAV raises different types across versions
-            continue
-    raise DataError("mp4: this PyAV build has none of libx264rgb, libx264, mpeg4; use --format png")
-
-
-def write_mp4(frames: np.ndarray, path: Path, fps: int) -> None:
-    """One video file. Lossless H.264 is used because lossy x264 output differed between runs here
-    (and would blur the one-pixel cue); single-threaded so the bytes are reproducible."""
-    import av
-    path.parent.mkdir(parents=True, exist_ok=True)
-    codec, pix_fmt, options = mp4_codec()
-    with av.open(str(path), mode="w", format="mp4") as container:
-        video = container.add_stream(codec, rate=fps)
-        video.width, video.height = frames.shape[2], frames.shape[1]
-        video.pix_fmt = pix_fmt
-        video.codec_context.thread_count = 1
-        video.options = dict(options)
-        for frame in frames:
-            for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
-                container.mux(packet)
-        for packet in video.encode():
-            container.mux(packet)
-
-
 _WORLD: World | None = None   # per worker process
 
 
-def _init_worker(params: SynthParams, seed: int) -> None:
+def _init_worker(world: World) -> None:
     global _WORLD
-    _WORLD = make_world(params, seed)
+    _WORLD = world
 
 
-def _write_clip(job: tuple) -> tuple[int, list]:
-    """Render and store one clip; returns (frames, segments)."""
+def clip_folder(root: Path, world: World, clip: Clip) -> Path:
+    return Path(root) / frames_folder(world.params) / clip.split / clip.name
+
+
+def _write_clip(job: tuple) -> tuple[tuple[str, int], int, list]:
+    """Render one clip into a temporary folder and rename it into place; returns (key, frames, segments)."""
     clip, root, fmt = job
     world = _WORLD
     frames, segments = render_clip(world, clip)
-    base = Path(root) / frames_folder(world.params) / clip.split
+    tmp = Path(root) / TMP_DIR / clip.split / clip.name
+    if tmp.exists():
+        shutil.rmtree(tmp)
     if fmt == "png":
-        write_png_folder(frames, base / clip.name, world.params.png_compress_level)
+        write_png_folder(frames, tmp, world.params.png_compress_level)
     else:
-        write_mp4(frames, base / clip.name / f"{clip.name}.mp4", world.params.fps)
-    return len(frames), segments
+        write_mp4(frames, tmp / f"{clip.name}.mp4", world.params.fps)
+    final = clip_folder(Path(root), world, clip)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, final)
+    return (clip.split, clip.index), len(frames), segments
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,7 +166,7 @@ def _write_clip(job: tuple) -> tuple[int, list]:
 def _csv_line(clip: Clip, fmt: str) -> str:
     video = f"{clip.name}/*.{fmt}"      # the folder + glob form of the real corpus, for png and mp4 alike
     s = clip.sentence
-    return "|".join([clip.name, video, "-1", "-1", f"Signer{clip.signer + 1:02d}", " ".join(s.glosses),
+    return "|".join([clip.name, video, "-1", "-1", clip.speaker_name, " ".join(s.glosses),
                      s.translation])
 
 
@@ -225,7 +201,7 @@ def _split_stats(world: World, clips: list[Clip], frame_counts: list[int], train
         "frames": int(sum(frame_counts)),
         "frame_length": _lengths(frame_counts),
         "translation_types": len({w for c in clips for w in c.sentence.translation.split()}),
-        "signer_counts": dict(sorted(Counter(f"Signer{c.signer + 1:02d}" for c in clips).items())),
+        "signer_counts": dict(sorted(Counter(c.speaker_name for c in clips).items())),
         "gloss_counts": dict(sorted(glosses.items())),
         "confusable_tokens": int(sum(n for g, n in glosses.items() if g in conf)),
         "confusable_named_in_context": int(sum(sum(1 for g in c.sentence.glosses if g in conf and g in c.sentence.named)
@@ -241,7 +217,9 @@ def _describe(world: World, fmt: str, preset: str, stats: dict) -> dict:
         "format_version": FORMAT_VERSION,
         "generator": "signkd.data.synthetic",
         "regenerate": f"signkd synth OUT --preset {preset} --seed {world.seed} --format {fmt}"
-                      + "".join(f" --set {k}={v}" for k, v in _changed(p, preset).items()),
+                      + (f" --like {world.like.annotations}" if world.like else "")
+                      + (f" --dialogue {world.like.dialogue}" if world.like and world.like.dialogue else "")
+                      + "".join(f" --set {k}={v}" for k, v in _changed(p, preset, world.like).items()),
         "preset": preset,
         "seed": world.seed,
         "frame_format": fmt,
@@ -249,6 +227,7 @@ def _describe(world: World, fmt: str, preset: str, stats: dict) -> dict:
         "frames": frames_folder(p),
         "frame_size": [p.width, p.height],
         "fps": p.fps,
+        **({"like": world.like.describe()} if world.like else {}),   # the real corpus imitated (--like)
         "params": p.content(),
         "layout": {
             "annotations": "annotations/manual/PHOENIX-2014-T.<split>.corpus.csv",
@@ -266,17 +245,38 @@ def _describe(world: World, fmt: str, preset: str, stats: dict) -> dict:
     }
 
 
-def _changed(p: SynthParams, preset: str) -> dict:
-    base = resolve_params(preset)
-    return {k: v for k, v in p.content().items() if base.content()[k] != v}
+def _changed(p: SynthParams, preset: str, like: LikeSource | None = None) -> dict:
+    base = resolve_params(preset).content()
+    taken = {"n_train", "n_dev", "n_test", "n_signers"} if like else set()    # from the annotations
+    return {k: v for k, v in p.content().items() if base[k] != v and k not in taken}
 
 
-def _prepare_out_dir(out: Path, overwrite: bool) -> None:
-    ours = ["features", "annotations", "dialogue", "alignment", "corpus.json"]
+def _run_record(world: World, preset: str, fmt: str) -> dict:
+    """What an unfinished run was started with: a rerun resumes only with the same settings."""
+    return {"preset": preset, "seed": world.seed, "format": fmt, "params": world.params.content(),
+            "like": world.like.describe() if world.like else None}
+
+
+def _prepare_out_dir(out: Path, overwrite: bool, record: dict) -> None:
+    """Empty OUT, or an unfinished run of the same settings (resumed), or --force on one of ours."""
+    ours = ["features", "annotations", "dialogue", "alignment", "corpus.json", RUN_FILE, TMP_DIR]
+    run_file = out / RUN_FILE
+    complete = (out / "corpus.json").is_file()
+    unfinished = run_file.is_file() and not complete
+    if unfinished and not overwrite:
+        try:
+            same = json.loads(run_file.read_text(encoding="utf-8")) == json.loads(json.dumps(record))
+        except ValueError:
+            same = False
+        if not same:
+            raise DataError(f"{run_file}: an unfinished run with other settings; rerun it as it was, "
+                            "or pass --force to start over")
+        shutil.rmtree(out / TMP_DIR, ignore_errors=True)    # clips cut off mid-write
+        return
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise DataError(f"{out}: folder exists and is not empty; pass --force (overwrite=True) to replace it")
-        if not (out / "corpus.json").is_file():
+        if not complete and not unfinished:
             raise DataError(f"{out}: not a synthetic corpus (no corpus.json); refusing to delete anything in it")
         for name in ours:
             path = out / name
@@ -285,32 +285,42 @@ def _prepare_out_dir(out: Path, overwrite: bool) -> None:
             elif path.exists():
                 path.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    _write_text(run_file, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
 
 
 def generate_corpus(out_dir, preset: str = "tiny", seed: int = 0, fmt: str = "png", *, overwrite: bool = False,
-                    progress: bool = True, **overrides) -> Path:
+                    progress: bool = True, like=None, dialogue=None, **overrides) -> Path:
     """Write a synthetic corpus to `out_dir` and return its path.
 
-    `overrides` change any `SynthParams` field (values may be strings, as from `--set`).
-    The same preset, seed, format and overrides give byte-identical files.
+    `overrides` change any `SynthParams` field (values may be strings, as from `--set`). `like`: a
+    folder of PHOENIX-2014-T annotation files whose splits, sentences and signers are used
+    (`dialogue`: a folder of dialogue-PHOENIX `<split>.txt` files for the contexts; see like.py).
+    The same preset, seed, format, sources and overrides give byte-identical files; an unfinished
+    run of the same settings is resumed.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"synth format '{fmt}' is unknown; expected one of {', '.join(FORMATS)}")
+    if dialogue and not like:
+        raise ConfigError("synth: --dialogue needs --like (the contexts belong to the real sentences)")
     params = resolve_params(preset, overrides)
     if fmt == "mp4":
         mp4_codec()
     out = Path(out_dir)
-    _prepare_out_dir(out, overwrite)
-    world = make_world(params, seed)
+    world = make_world(params, seed, read_like(like, dialogue) if like else None)
+    params = world.params
+    _prepare_out_dir(out, overwrite, _run_record(world, preset, fmt))
     clips = draw_clips(world)
-    jobs = [(clip, str(out), fmt) for split in SPLITS for clip in clips[split]]
-    results = _run_jobs(jobs, params, seed, progress)
-    by_clip = {(job[0].split, job[0].index): r for job, r in zip(jobs, results)}
+    splits = list(clips)
+    every = [clip for split in splits for clip in clips[split]]
+    done = {(c.split, c.index) for c in every if _finished(out, world, c, fmt)}
+    jobs = [(clip, str(out), fmt) for clip in every if (clip.split, clip.index) not in done]
+    by_clip = _run_jobs(jobs, world, progress, already=len(done))
+    by_clip.update({(c.split, c.index): clip_timeline(world, c) for c in every if (c.split, c.index) in done})
 
     stats = {}
-    train_vocab = {g for c in clips["train"] for g in c.sentence.glosses}
-    train_sentences = {tuple(c.sentence.glosses) for c in clips["train"]}
-    for split in SPLITS:
+    train_vocab = {g for c in clips.get("train", []) for g in c.sentence.glosses}
+    train_sentences = {tuple(c.sentence.glosses) for c in clips.get("train", [])}
+    for split in splits:
         rows = clips[split]
         manual = out / "annotations" / "manual"
         manual.mkdir(parents=True, exist_ok=True)
@@ -326,7 +336,15 @@ def generate_corpus(out_dir, preset: str = "tiny", seed: int = 0, fmt: str = "pn
     # corpus.json last: its presence marks a complete corpus
     _write_text(out / "corpus.json", json.dumps(_describe(world, fmt, preset, stats), indent=1, ensure_ascii=False)
                 + "\n")
+    (out / RUN_FILE).unlink(missing_ok=True)
+    shutil.rmtree(out / TMP_DIR, ignore_errors=True)
     return out
+
+
+def _finished(out: Path, world: World, clip: Clip, fmt: str) -> bool:
+    """A clip is complete once its folder is in place (it is renamed there whole)."""
+    folder = clip_folder(out, world, clip)
+    return (folder / f"{clip.name}.mp4").is_file() if fmt == "mp4" else folder.is_dir()
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -334,17 +352,24 @@ def _write_text(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8", newline="\n")
 
 
-def _run_jobs(jobs: list, params: SynthParams, seed: int, progress: bool) -> list:
+def _run_jobs(jobs: list, world: World, progress: bool, already: int = 0) -> dict:
+    """Render `jobs` in `world.params.workers` processes, with a progress bar and ETA (tqdm);
+    returns {(split, index): (frames, segments)}. Clips finish out of order, so the bar moves per clip."""
     from tqdm import tqdm
-    bar = dict(total=len(jobs), desc="synth", unit="clip", disable=not progress, leave=False)
-    if params.workers <= 1 or len(jobs) < 2:
-        _init_worker(params, seed)
-        return [_write_clip(job) for job in tqdm(jobs, **bar)]
+    workers = world.params.workers
+    bar = dict(total=len(jobs) + already, initial=already, desc="synth", unit="clip", disable=not progress,
+               leave=False, smoothing=0.05)
+    if workers <= 1 or len(jobs) < 2:
+        _init_worker(world)
+        return {key: (n, segments) for key, n, segments in map(_write_clip, tqdm(jobs, **bar))}
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ctx.Pool(params.workers, initializer=_init_worker, initargs=(params, seed)) as pool:
-        chunk = max(1, min(16, len(jobs) // (4 * params.workers)))
-        return list(tqdm(pool.imap(_write_clip, jobs, chunksize=chunk), **bar))
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(world,)) as pool:
+        # a full-size clip takes seconds: one per task keeps the bar and its ETA moving
+        big = world.params.width * world.params.height >= 128 * 128
+        chunk = 1 if big else max(1, min(16, len(jobs) // (4 * workers)))
+        return {key: (n, segments) for key, n, segments in tqdm(pool.imap_unordered(_write_clip, jobs, chunksize=chunk),
+                                                                **bar)}
 
 
 def load_description(root) -> dict:

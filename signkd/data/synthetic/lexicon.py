@@ -26,6 +26,7 @@ ARC_BEND = 0.35
 CANON_SIZE = 32
 CANON_FRAMES = 8
 MIN_SEPARATION = 0.045
+SEPARATED_LEXICON = 84      # larger lexicons are kept apart by distinct properties, not render distance
 MARK_ANGLE = 135.0          # where the cue mark sits on the hand before per-performance variation      # RMS distance (0..1 intensities) between canonical renders of two glosses
 
 
@@ -186,6 +187,30 @@ def make_pair_member(m: Motion, cue: str, p) -> Motion:
     return dataclasses.replace(m, bend=float(m.bend + p.cue_bend * (1 if m.bend >= 0 else -1)))
 
 
+def _signature(m: Motion) -> tuple:
+    return (m.hands, m.location, m.path, m.direction, m.speed, m.shape, m.orientation)
+
+
+def _distinct_motions(glosses: list[str], rng: np.random.Generator, p) -> dict[str, Motion]:
+    """A motion per gloss for a real-size vocabulary (PHOENIX-2014-T: ~1,100 glosses).
+
+    Render distances cannot keep a thousand signs MIN_SEPARATION apart (and comparing each
+    candidate with every accepted render grows quadratically), so here two glosses differ in at
+    least one discrete property (hands, location, path, direction, speed, shape, orientation; about
+    300,000 combinations) and every sign still fits the canvas.
+    """
+    lexicon: dict[str, Motion] = {}
+    taken: set[tuple] = set()
+    for gloss in glosses:
+        for _ in range(4000):
+            m = _random_motion(rng, p)
+            if _signature(m) not in taken and _fits(m) and _fits(make_pair_member(m, "bend", p)):
+                break
+        taken.add(_signature(m))
+        lexicon[gloss] = m
+    return lexicon
+
+
 def make_lexicon(glosses: list[str], pairs: list[tuple[str, str]], rng: np.random.Generator, p,
                  min_separation: float = MIN_SEPARATION) -> tuple[dict[str, Motion], list[dict]]:
     """Motion primitives for `glosses`; the second member of each pair copies the first plus a cue.
@@ -197,7 +222,12 @@ def make_lexicon(glosses: list[str], pairs: list[tuple[str, str]], rng: np.rando
     cue_of = {b: cues[i % len(cues)] for i, (_, b) in enumerate(pairs)}
     lexicon: dict[str, Motion] = {}
     renders: list[np.ndarray] = []
-    for gloss in glosses:
+    if len(glosses) > SEPARATED_LEXICON:
+        lexicon = _distinct_motions([g for g in glosses if g not in second], rng, p)
+        glosses_left: list[str] = []
+    else:
+        glosses_left = glosses
+    for gloss in glosses_left:
         if gloss in second:
             continue
         for attempt in range(4000):

@@ -61,6 +61,7 @@ class SynthParams:
     cue_bend: float = 0.16           # extra path bend, fraction of the amplitude ("bend" pairs)
     # --- pixels
     noise: float = 0.05              # Gaussian pixel noise (std, intensities in 0..1)
+    noise_block: int = 1             # one noise value per block x block pixels (per-pixel noise does not compress)
     brightness_jitter: float = 0.04  # per-clip lighting
     # --- writing (not part of the content)
     png_compress_level: int = 0     # zlib level; noisy 32 px frames barely compress, 0 is fastest
@@ -92,6 +93,7 @@ class SynthParams:
              "a comma-separated list of mark, bend")
         need(0 < self.cue_mark_size <= 0.45, "cue_mark_size", "a radius in (0, 0.45] hand radii (the mark stays on the hand)")
         need(self.noise >= 0, "noise", ">= 0")
+        need(1 <= self.noise_block <= 16, "noise_block", "1..16 pixels")
         need(0 <= self.png_compress_level <= 9, "png_compress_level", "0..9")
         need(self.workers >= 1, "workers", ">= 1")
         return self
@@ -115,7 +117,42 @@ PRESETS: dict[str, dict] = {
     # GPU runs: bigger canvas, lexicon and corpus, longer sentences
     "large": dict(width=64, height=64, n_train=6000, n_dev=600, n_test=600, n_glosses=80, n_confusable_pairs=8,
                   min_glosses=2, max_glosses=12, n_signers=9, workers=4),
+    # full-size rehearsal of PHOENIX-2014-T (usually with --like ANNOTATIONS): its frame size
+    # (fullFrame-210x260px: 210 wide, 260 high), split sizes, signer count and clip lengths of
+    # about PHOENIX_FRAMES_PER_GLOSS frames per gloss (see expected_frames_per_gloss: 14.93).
+    # Pixel noise in 2 x 2 blocks, so that the PNGs compress about as a camera's frames do: per-pixel
+    # noise 0.02 gives ~119 KB PNG frames at 210 x 260, in 2 x 2 blocks ~52 KB, none ~7 KB.
+    "phoenix-scale": dict(width=210, height=260, n_train=7096, n_dev=519, n_test=642, n_glosses=84,
+                          n_confusable_pairs=10, min_glosses=2, max_glosses=12, n_signers=9,
+                          sign_frames_min=8, sign_frames_max=12, transition_frames=3, idle_frames_min=4,
+                          idle_frames_max=8, noise=0.02, noise_block=2, png_compress_level=1, workers=4),
 }
+
+# Clip length per gloss. PHOENIX-2014-T, Camgoz et al. 2018 (Neural Sign Language Translation, CVPR),
+# Table 1: train 7,096 videos, 827,354 frames, 67,781 running glosses (827,354 / 67,781 = 12.21
+# frames per gloss); dev 519 / 55,775 / 3,745 (14.89); test 642 / 64,627 / 4,257 (15.18); 8,257 videos.
+# The train gloss count does not match the annotation as released: the `orth` fields of
+# PHOENIX-2014-T.train.corpus.csv hold 55,247 glosses (dev: 3,748, as in the table; the German
+# words, 99,081, match the table too). The clip length is taken from the released train annotation,
+# 827,354 / 55,247 = 14.98 frames per gloss, in line with dev and test, so that a --like corpus of
+# the released sentences has PHOENIX's number of frames (12.21 would give ~18 % fewer).
+PHOENIX_TRAIN_VIDEOS = 7_096
+PHOENIX_TRAIN_FRAMES = 827_354
+PHOENIX_TRAIN_GLOSSES_TABLE = 67_781     # Table 1
+PHOENIX_TRAIN_GLOSSES = 55_247           # counted in the released PHOENIX-2014-T.train.corpus.csv
+PHOENIX_VIDEOS = 7_096 + 519 + 642       # 8,257
+PHOENIX_FRAMES = 827_354 + 55_775 + 64_627   # 947,756
+PHOENIX_FRAMES_PER_GLOSS = PHOENIX_TRAIN_FRAMES / PHOENIX_TRAIN_GLOSSES          # 14.975
+PHOENIX_GLOSSES_PER_SENTENCE = PHOENIX_TRAIN_GLOSSES / PHOENIX_TRAIN_VIDEOS      # 7.786
+
+
+def expected_frames_per_gloss(p: SynthParams, glosses_per_sentence: float = PHOENIX_GLOSSES_PER_SENTENCE) -> float:
+    """Mean clip length / glosses of a sentence of that many glosses, at tempo 1 (timeline.py):
+    idle, then per gloss one transition and one sign, then a transition and idle again."""
+    sign = (p.sign_frames_min + p.sign_frames_max) / 2
+    idle = (p.idle_frames_min + p.idle_frames_max) / 2
+    clip = 2 * idle + glosses_per_sentence * (p.transition_frames + sign) + p.transition_frames
+    return clip / glosses_per_sentence
 
 
 def _parse_value(key: str, text, tp):

@@ -177,9 +177,11 @@ def _segment_distance(xs, ys, start, end):
 
 
 def render_track(track: Track, signer: Signer, width: int, height: int, rng: np.random.Generator | None,
-                 noise: float = 0.0, brightness_jitter: float = 0.0, mark_radius: float = MARK_RADIUS) -> np.ndarray:
+                 noise: float = 0.0, brightness_jitter: float = 0.0, mark_radius: float = MARK_RADIUS,
+                 noise_block: int = 1) -> np.ndarray:
     """Frames (T, H, W, 3) uint8 of one clip. Pixel noise and lighting come from `rng`;
-    `mark_radius` is the cue mark's radius in hand radii."""
+    `mark_radius` is the cue mark's radius in hand radii; the noise is drawn once per
+    `noise_block` x `noise_block` pixels (1: per pixel)."""
     xs, ys = (g.astype(np.float32) for g in _grid(width, height))
     s = signer.scale * height
     n = track.frames
@@ -207,7 +209,11 @@ def render_track(track: Track, signer: Signer, width: int, height: int, rng: np.
     if rng is not None:
         if brightness_jitter:
             img *= np.float32(1.0 + rng.uniform(-brightness_jitter, brightness_jitter))
-        if noise:
+        if noise and noise_block > 1:
+            cells = rng.standard_normal(size=(n, -(-height // noise_block), -(-width // noise_block), 3),
+                                        dtype=np.float32) * np.float32(noise)
+            img += np.repeat(np.repeat(cells, noise_block, 1), noise_block, 2)[:, :height, :width]
+        elif noise:
             img += rng.standard_normal(size=img.shape, dtype=np.float32) * np.float32(noise)
     img *= 255.0
     img += 0.5
