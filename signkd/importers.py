@@ -50,10 +50,9 @@ an arbitrary order. signkd's GlossVocab sorts; row s of each signkd classifier i
 id(gloss s), so every gloss keeps its logit. Their dictionaries include dev/test glosses (VAC built
 them on all splits); the imported vocabulary keeps every class the weights have.
 
-Not importable, because their module code is in no public repository the reference names: the
-original's dialogue-teacher fusion and BERT streams (`bert_text.`, `multimodal_fusion.`: its vendored
-pytorch_pretrained_bert BertForSignOnly / BertHybridFusion) and the Text2Gloss encoder
-(`bert_translation2gloss.`, the same BertForSignOnly). Both sign encoders are.
+The original's whole dialogue teacher (`--part dialogue-teacher`: its sign encoder as above, plus
+`bert_text.`, `multimodal_fusion.`, `classifier_combine.`) maps in signkd/import_dialogue.py, which
+has its table. Not importable: the Text2Gloss teacher (`bert_translation2gloss.` + its decoder).
 
 Preprocessing (docs/import.md has the table and the files it comes from): resize to 256 x 256
 without keeping the aspect, RGB, centre crop 224, x / 127.5 - 1, every frame: stored in the
@@ -74,10 +73,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from signkd import import_dialogue
 from signkd.atomic import sha256_file
 from signkd.errors import CheckpointError
+from signkd.temporal import TemporalSpec
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+DIALOGUE_TEACHER_CONFIG = CONFIG_DIR / "dialogue_phoenix" / "teacher_slr_bilstm.yaml"
 
 # What each source was trained on (see the module docstring for the files these come from).
 SOURCE_PREPROCESSING = {"resize": 256, "keep_aspect": False, "crop": 224, "mean": [0.5, 0.5, 0.5],
@@ -101,7 +103,8 @@ class Source:
 SOURCES = {
     "vac": Source("vac", {"student": ""}, "classifier", CONFIG_DIR / "phoenix2014" / "vac_baseline.yaml",
                   "VAC SLRModel"),
-    "original": Source("original", {"student": "sign_encoder_2.", "teacher-sign-encoder": "sign_encoder."},
+    "original": Source("original", {"student": "sign_encoder_2.", "teacher-sign-encoder": "sign_encoder.",
+                                    "dialogue-teacher": "sign_encoder."},
                        "classifier_sign", CONFIG_DIR / "phoenix2014t" / "slr_baseline.yaml",
                        "the original's VACModel"),
 }
@@ -525,7 +528,7 @@ def _check_classes(state: dict, key: str, vocab, gloss_dict, path: Path) -> None
 
 def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional[str | Path],
                       config: Optional[str | Path] = None, overrides: Sequence[str] = (),
-                      part: str = "student") -> Imported:
+                      part: str = "student", tokenizer: Optional[str | Path] = None) -> Imported:
     """Their checkpoint + gloss dictionary -> a signkd student checkpoint payload (see the module
     docstring). `config`: the signkd config describing the architecture (default per source);
     its `model` must fit the file."""
@@ -547,16 +550,35 @@ def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional
     state = source_state(raw, path)
     _check_part(state, prefix, part, path)
 
-    config_path = Path(config) if config else source.default_config
+    teacher = part == "dialogue-teacher"       # the whole teacher: signkd.import_dialogue
+    if teacher:
+        import_dialogue.check_teacher_keys(state, path)
+    config_path = Path(config) if config else (DIALOGUE_TEACHER_CONFIG if teacher else source.default_config)
     cfg = student_config(config_path, overrides, notes)
     check_architecture(state, cfg, prefix=prefix, config_name=str(config_path), path=path)
     vocab, index = gloss_permutation(ids)
     _check_classes(state, f"{prefix}{source.classifier}", vocab, gloss_dict, path)
-    system = build_system(cfg, vocab)
-    expected = {k[len("student."):]: v for k, v in system.state_dict().items() if k.startswith("student.")}
-    mapped, layouts = map_state(state, expected, specs=system.student.front.spec.layers,
-                                classifier=source.classifier, prefix=prefix, index=index, path=path)
-    load_model_state(system, mapped, where=str(path))        # strict: the final guard
+    specs = TemporalSpec.parse(cfg.model.visual.temporal).layers
+    layouts: dict = {}
+
+    def map_sign_encoder(expected: dict) -> dict:
+        mapped, found = map_state(state, expected, specs=specs, classifier=source.classifier, prefix=prefix,
+                                  index=index, path=path)
+        layouts.update(found)
+        return mapped
+
+    extra: dict = {}
+    if teacher:
+        cfg = import_dialogue.teacher_config(cfg, state, path, str(config_path), notes)
+        extra = import_dialogue.import_teacher(state, cfg, vocab, index, path=path, tokenizer_dir=tokenizer,
+                                               notes=notes, map_sign_encoder=map_sign_encoder)
+        mapped = extra.pop("model")
+        prefix = tuple(import_dialogue.REQUIRED)
+    else:
+        system = build_system(cfg, vocab)
+        mapped = map_sign_encoder({k[len("student."):]: v for k, v in system.state_dict().items()
+                                   if k.startswith("student.")})
+        load_model_state(system, mapped, where=str(path))        # strict: the final guard
 
     skipped = sorted({k.split(".")[0] + "." for k in state if not k.startswith(prefix)})
     if skipped:
@@ -575,6 +597,7 @@ def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional
                "model": mapped, "config": to_dict(cfg),
                "vocab": {"gloss": vocab.to_dict(), "word": None, "tokenizer": None},
                "preprocessing": dict(SOURCE_PREPROCESSING), "metrics": {}, "trainer": {}, "imported": imported}
+    payload.update(extra)                    # a teacher's vocab (with its tokenizer) and BERT architecture
     return Imported(payload, notes)
 
 
