@@ -51,8 +51,9 @@ id(gloss s), so every gloss keeps its logit. Their dictionaries include dev/test
 them on all splits); the imported vocabulary keeps every class the weights have.
 
 The original's whole dialogue teacher (`--part dialogue-teacher`: its sign encoder as above, plus
-`bert_text.`, `multimodal_fusion.`, `classifier_combine.`) maps in signkd/import_dialogue.py, which
-has its table. Not importable: the Text2Gloss teacher (`bert_translation2gloss.` + its decoder).
+`bert_text.`, `multimodal_fusion.`, `classifier_combine.`) and its SLR model's Text2Gloss teacher
+(`--part text2gloss`: `bert_translation2gloss.`, `text_embedding.`, `decoder.`) map in
+signkd/import_dialogue.py, which has their tables.
 
 Preprocessing (docs/import.md has the table and the files it comes from): resize to 256 x 256
 without keeping the aspect, RGB, centre crop 224, x / 127.5 - 1, every frame: stored in the
@@ -80,6 +81,7 @@ from signkd.temporal import TemporalSpec
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DIALOGUE_TEACHER_CONFIG = CONFIG_DIR / "dialogue_phoenix" / "teacher_slr_bilstm.yaml"
+TEXT2GLOSS_CONFIG = CONFIG_DIR / "dialogue_phoenix" / "text2gloss.yaml"
 
 # What each source was trained on (see the module docstring for the files these come from).
 SOURCE_PREPROCESSING = {"resize": 256, "keep_aspect": False, "crop": 224, "mean": [0.5, 0.5, 0.5],
@@ -104,7 +106,7 @@ SOURCES = {
     "vac": Source("vac", {"student": ""}, "classifier", CONFIG_DIR / "phoenix2014" / "vac_baseline.yaml",
                   "VAC SLRModel"),
     "original": Source("original", {"student": "sign_encoder_2.", "teacher-sign-encoder": "sign_encoder.",
-                                    "dialogue-teacher": "sign_encoder."},
+                                    "dialogue-teacher": "sign_encoder.", "text2gloss": "bert_translation2gloss."},
                        "classifier_sign", CONFIG_DIR / "phoenix2014t" / "slr_baseline.yaml",
                        "the original's VACModel"),
 }
@@ -550,14 +552,18 @@ def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional
     state = source_state(raw, path)
     _check_part(state, prefix, part, path)
 
-    teacher = part == "dialogue-teacher"       # the whole teacher: signkd.import_dialogue
+    teacher, text2gloss = part == "dialogue-teacher", part == "text2gloss"    # both: signkd.import_dialogue
     if teacher:
         import_dialogue.check_teacher_keys(state, path)
-    config_path = Path(config) if config else (DIALOGUE_TEACHER_CONFIG if teacher else source.default_config)
+    if text2gloss:
+        import_dialogue.check_text2gloss_keys(state, path)
+    config_path = Path(config) if config else \
+        (DIALOGUE_TEACHER_CONFIG if teacher else TEXT2GLOSS_CONFIG if text2gloss else source.default_config)
     cfg = student_config(config_path, overrides, notes)
-    check_architecture(state, cfg, prefix=prefix, config_name=str(config_path), path=path)
     vocab, index = gloss_permutation(ids)
-    _check_classes(state, f"{prefix}{source.classifier}", vocab, gloss_dict, path)
+    if not text2gloss:
+        check_architecture(state, cfg, prefix=prefix, config_name=str(config_path), path=path)
+        _check_classes(state, f"{prefix}{source.classifier}", vocab, gloss_dict, path)
     specs = TemporalSpec.parse(cfg.model.visual.temporal).layers
     layouts: dict = {}
 
@@ -574,6 +580,11 @@ def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional
                                                notes=notes, map_sign_encoder=map_sign_encoder)
         mapped = extra.pop("model")
         prefix = tuple(import_dialogue.REQUIRED)
+    elif text2gloss:
+        cfg = import_dialogue.text2gloss_config(cfg, state, path, str(config_path), notes)
+        extra = import_dialogue.import_text2gloss(state, cfg, vocab, index, path=path, tokenizer_dir=tokenizer)
+        mapped = extra.pop("model")
+        prefix = tuple(import_dialogue.T2G_REQUIRED)
     else:
         system = build_system(cfg, vocab)
         mapped = map_sign_encoder({k[len("student."):]: v for k, v in system.state_dict().items()

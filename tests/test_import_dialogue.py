@@ -377,3 +377,154 @@ def test_signkd_test_scores_the_imported_teacher_on_a_dialogue_corpus(tmp_path, 
                      str(tmp_path / "teacher_signkd.pt"), *TEACHER, *[a for s in sets for a in ("--set", s)],
                      "--work-dir", str(tmp_path / "test"), "--splits", "dev"]) == 0
     assert "wer" in (tmp_path / "test" / "test_metrics.json").read_text(encoding="utf-8").lower()
+
+
+# --------------------------------------------------------------------------------------------
+# The Text2Gloss teacher: their BertForSignOnly (2 BERT layers) + BertEmbeddings target embedding
+# + signjoey's TransformerDecoder (pre-LN, eps 1e-6, sinusoidal positions, bias-free output)
+# --------------------------------------------------------------------------------------------
+
+T2G = [*TINY, "--set", f"model.text.hidden={HIDDEN}", "--set", f"model.text_teacher_encoder.heads={HEADS}",
+       "--set", "model.teacher_decoder.layers=2", "--set", f"model.teacher_decoder.heads={HEADS}",
+       "--set", f"model.teacher_decoder.ff={FF}"]
+SEQ2SEQ = len(THEIR_IDS) + 3           # blank/pad, glosses, <s>, </s>
+
+
+class TheirBertLayer(nn.Module):
+    """BertLayer: BertAttention (self + output), BertIntermediate, BertOutput."""
+
+    def __init__(self):
+        super().__init__()
+        self.attention = nn.Module()
+        self.attention.self, self.attention.output = TheirAttention(), TheirDenseNorm()
+        self.intermediate, self.output = TheirIntermediate(), TheirDenseNorm(FF)
+
+    def forward(self, x, mask):
+        h = self.attention.output(self.attention.self(x, x, mask), x)
+        return self.output(self.intermediate(h), h)
+
+
+class SignjoeyAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.k_layer, self.v_layer = nn.Linear(HIDDEN, HIDDEN), nn.Linear(HIDDEN, HIDDEN)
+        self.q_layer, self.output_layer = nn.Linear(HIDDEN, HIDDEN), nn.Linear(HIDDEN, HIDDEN)
+
+    def forward(self, k, v, q, mask):                   # mask (B, 1 | Lq, Lk) bool, True = keep
+        def heads(x):
+            return x.view(x.shape[0], -1, HEADS, HIDDEN // HEADS).transpose(1, 2)
+        scores = heads(self.q_layer(q)) / math.sqrt(HIDDEN // HEADS) @ heads(self.k_layer(k)).transpose(2, 3)
+        scores = scores.masked_fill(~mask[:, None], float("-inf"))
+        out = (scores.softmax(-1) @ heads(self.v_layer(v))).transpose(1, 2).reshape(q.shape[0], -1, HIDDEN)
+        return self.output_layer(out)
+
+
+class SignjoeyFeedForward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer_norm = nn.LayerNorm(HIDDEN, eps=1e-6)
+        self.pwff_layer = nn.Sequential(nn.Linear(HIDDEN, FF), nn.ReLU(), nn.Dropout(0.1), nn.Linear(FF, HIDDEN),
+                                        nn.Dropout(0.1))
+
+    def forward(self, x):
+        return self.pwff_layer(self.layer_norm(x)) + x
+
+
+class SignjoeyDecoderLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.trg_trg_att, self.src_trg_att = SignjoeyAttention(), SignjoeyAttention()
+        self.feed_forward = SignjoeyFeedForward()
+        self.x_layer_norm, self.dec_layer_norm = nn.LayerNorm(HIDDEN, eps=1e-6), nn.LayerNorm(HIDDEN, eps=1e-6)
+
+    def forward(self, x, memory, src_mask, trg_mask):
+        n = self.x_layer_norm(x)
+        h1 = self.trg_trg_att(n, n, n, trg_mask) + x
+        n = self.dec_layer_norm(h1)
+        return self.feed_forward(self.src_trg_att(memory, memory, n, src_mask) + h1)
+
+
+class SignjoeyDecoder(nn.Module):
+    def __init__(self, layers=2):
+        super().__init__()
+        self.layers = nn.ModuleList(SignjoeyDecoderLayer() for _ in range(layers))
+        self.layer_norm = nn.LayerNorm(HIDDEN, eps=1e-6)
+        self.output_layer = nn.Linear(HIDDEN, SEQ2SEQ, bias=False)
+
+    def forward(self, trg_embed, memory, src_mask, trg_mask):
+        u = trg_embed.shape[1]
+        position = torch.arange(u, dtype=torch.float32)[:, None]
+        freq = torch.exp(torch.arange(0, HIDDEN, 2, dtype=torch.float32) * -(math.log(10000.0) / HIDDEN))
+        pe = torch.zeros(u, HIDDEN)
+        pe[:, 0::2], pe[:, 1::2] = torch.sin(position * freq), torch.cos(position * freq)
+        x = trg_embed + pe[None]
+        trg_mask = trg_mask & torch.ones(u, u, dtype=torch.bool).tril()[None]
+        for layer in self.layers:
+            x = layer(x, memory, src_mask, trg_mask)
+        x = self.layer_norm(x)
+        return self.output_layer(x), x
+
+
+class TheirText2Gloss(nn.Module):
+    """The SLR model's Text2Gloss parts as it holds them (and its student, not imported)."""
+
+    def __init__(self):
+        super().__init__()
+        self.bert_translation2gloss = TheirBertModule(len(WORD_PIECES), 0)
+        self.bert_translation2gloss.bert.encoder.layer = nn.ModuleList(TheirBertLayer() for _ in range(2))
+        self.text_embedding = TheirEmbeddings(SEQ2SEQ)
+        self.text_embedding.position_embeddings = nn.Embedding(512, HIDDEN)    # BertConfig's default size
+        self.decoder = SignjoeyDecoder()
+        self.sign_encoder_2 = their_model(specs=ORIGINAL_SPECS, classifier="classifier_sign", seed=6)
+
+    def forward(self, text, text_len, gloss_in, gloss_len):
+        keys = torch.arange(text.shape[1])[None] < text_len[:, None]                 # (B, Lt)
+        x = self.bert_translation2gloss.bert.embeddings.text(text)
+        for layer in self.bert_translation2gloss.bert.encoder.layer:
+            x = layer(x, extended(keys[:, None, :].expand(-1, text.shape[1], -1)))
+        trg_keys = torch.arange(gloss_in.shape[1])[None] < gloss_len[:, None]
+        return self.decoder(self.text_embedding.text(gloss_in), x, keys[:, None, :], trg_keys[:, None, :])
+
+
+def their_text2gloss() -> TheirText2Gloss:
+    torch.manual_seed(9)
+    model = TheirText2Gloss()
+    g = torch.Generator().manual_seed(10)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not name.startswith("sign_encoder_2."):
+                p.copy_(1 + 0.2 * torch.randn(p.shape, generator=g) if "orm.weight" in name
+                        else 0.4 * torch.randn(p.shape, generator=g))
+    return model.eval()
+
+
+def test_the_text2gloss_teacher_computes_what_theirs_computes(tmp_path):
+    from signkd.importers import import_checkpoint, write_imported
+    from signkd.restore import restore
+
+    theirs = their_text2gloss()
+    torch.save({"epoch": 29, "model_state_dict": theirs.state_dict()}, tmp_path / "slr.pt")
+    result = import_checkpoint("original", tmp_path / "slr.pt", gloss_dict=vocab_txt(tmp_path / "vocab.txt"),
+                               overrides=T2G[1::2], part="text2gloss", tokenizer=bert_folder(tmp_path))
+    assert any("sign_encoder_2." in n and "not imported" in n for n in result.notes)
+    restored = restore(write_imported(result, tmp_path / "t2g.pt"))
+    mine, vocab = restored.system.text2gloss, restored.vocabs.gloss
+    rows = [0] + [THEIR_IDS[g] for g in vocab.glosses] + [SEQ2SEQ - 2, SEQ2SEQ - 1]   # their id of signkd id s
+    assert (mine.bos, mine.eos) == (SEQ2SEQ - 2, SEQ2SEQ - 1)
+    text, text_len = torch.tensor([[2, 5, 6, 7, 8, 3], [2, 9, 10, 3, 0, 0]]), torch.tensor([6, 4])
+    gloss_in, gloss_len = torch.tensor([[mine.bos, 1, 4, 2, 5], [mine.bos, 3, 0, 0, 0]]), torch.tensor([5, 2])
+    with torch.no_grad():
+        out = mine(text, text_len, gloss_in, gloss_len)
+        ref_logits, ref_hidden = theirs(text, text_len, torch.tensor(rows)[gloss_in], gloss_len)
+    for b, n in enumerate(gloss_len.tolist()):
+        torch.testing.assert_close(out["logits"][b, :n], ref_logits[b, :n, rows], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out["features"][b, :n], ref_hidden[b, :n], atol=1e-5, rtol=1e-5)
+
+
+def test_a_file_without_the_text2gloss_teacher_is_one_line(tmp_path, capsys):
+    state = {k: v for k, v in their_text2gloss().state_dict().items() if not k.startswith("decoder.")}
+    torch.save({"model_state_dict": state}, tmp_path / "slr.pt")
+    err = one_line_error(capsys, ["import", "original", str(tmp_path / "slr.pt"), "--part", "text2gloss",
+                                  "--gloss-dict", str(vocab_txt(tmp_path / "vocab.txt")), *T2G,
+                                  "--tokenizer", str(bert_folder(tmp_path)), "--out", str(tmp_path / "o.pt")])
+    assert "no decoder.* keys for --part text2gloss" in err

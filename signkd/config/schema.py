@@ -121,6 +121,9 @@ class DecoderConfig:
     token_dropout: float = 0.0
     memory: Literal["both", "video", "all"] = "both"   # dialogue SLT teacher: what the decoder attends to
     tie_embeddings: bool = False
+    # target embedding: "scaled" = token x sqrt(H); "bert" = the original's BertEmbeddings, LayerNorm(token +
+    # learned position, eps 1e-5) (for imported teachers); both then add the sinusoidal positions
+    embedding: Literal["scaled", "bert"] = "scaled"
 
 
 @dataclass
