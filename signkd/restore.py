@@ -25,6 +25,9 @@ from signkd.errors import CheckpointError
 from signkd.checkpoint import Checkpoint, load_model_state
 from signkd.data.vocab import Vocabs
 
+# model.fusion settings that change no weight, only what the weights compute
+FUSION_NUMERICS = ("norm_eps", "text_positions", "text_attends_padding")
+
 
 @dataclass
 class Restored:
@@ -86,6 +89,12 @@ def restore(source: str | Path | Checkpoint, *, cfg: Optional[Config] = None, de
     # config says (a run trained without temporal padding scores and deploys without it)
     if ckpt.temporal_pad is not None:
         cfg.model.visual.temporal_pad, cfg.model.visual.temporal_pad_multiple = ckpt.temporal_pad
+    # so is the fusion's arithmetic (an imported original dialogue teacher's: signkd.importers.teachers)
+    stored_fusion = (ckpt.model_config or {}).get("fusion")
+    for key in FUSION_NUMERICS:
+        value = stored_fusion.get(key) if isinstance(stored_fusion, dict) else None
+        if isinstance(value, type(getattr(cfg.model.fusion, key))):
+            setattr(cfg.model.fusion, key, value)
     cfg.train.init = []                 # init: entries seed a training run; the weights come from here,
                                         # so no ImageNet / BERT weights are loaded to be overwritten at once
     state = ckpt.model

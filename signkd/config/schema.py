@@ -102,6 +102,11 @@ class FusionConfig:
     matching_head: bool = True
     on: Literal["sequence", "conv"] = "sequence"   # sign features fused: sequence-encoder output or temporal-conv output
     max_positions: int = 512         # learned video position table of the fusion encoder
+    # The original's numerics, for imported teachers (signkd import original --part dialogue-teacher);
+    # the defaults are signkd's own fusion:
+    norm_eps: float = 1.0e-12        # LayerNorm epsilon of the fusion (the original: 1e-5)
+    text_positions: bool = False     # the original also added the position table (+ its LayerNorm) to the text
+    text_attends_padding: bool = False   # the original's transposed mask: text queries attend padded frames too
 
 
 @dataclass
@@ -116,6 +121,9 @@ class DecoderConfig:
     token_dropout: float = 0.0
     memory: Literal["both", "video", "all"] = "both"   # dialogue SLT teacher: what the decoder attends to
     tie_embeddings: bool = False
+    # target embedding: "scaled" = token x sqrt(H); "bert" = the original's BertEmbeddings, LayerNorm(token +
+    # learned position, eps 1e-5) (for imported teachers); both then add the sinusoidal positions
+    embedding: Literal["scaled", "bert"] = "scaled"
 
 
 @dataclass

@@ -19,8 +19,11 @@ from signkd.atomic import sha256_file
 from signkd.errors import CheckpointError
 from signkd.importers.key_mapping import check_architecture, map_state
 from signkd.importers.source_files import gloss_permutation, read_gloss_dict, read_source_checkpoint, source_state
-from signkd.importers.sources import ORIGINAL_OTHER, SOURCE_PREPROCESSING, SOURCE_TEMPORAL_PAD, SOURCES
+from signkd.importers import teachers as import_teachers
+from signkd.importers.sources import (DIALOGUE_TEACHER_CONFIG, ORIGINAL_OTHER, SOURCE_PREPROCESSING, SOURCE_TEMPORAL_PAD,
+                                    SOURCES, TEXT2GLOSS_CONFIG)
 from signkd.loss_terms import TERMS
+from signkd.temporal import TemporalSpec
 
 # The loss terms an imported SLR student's config keeps: the student's own, no teacher, no word decoder.
 SLR_STUDENT_TERMS = tuple(name for name, term in TERMS.items()
@@ -90,7 +93,7 @@ def _check_classes(state: dict, key: str, vocab, gloss_dict, path: Path) -> None
 
 def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional[str | Path],
                       config: Optional[str | Path] = None, overrides: Sequence[str] = (),
-                      part: str = "student") -> Imported:
+                      part: str = "student", tokenizer: Optional[str | Path] = None) -> Imported:
     """Their checkpoint + gloss dictionary -> a signkd student checkpoint payload (see the module
     docstring). `config`: the signkd config describing the architecture (default per source);
     its `model` must fit the file."""
@@ -112,16 +115,44 @@ def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional
     state = source_state(raw, path)
     _check_part(state, prefix, part, path)
 
-    config_path = Path(config) if config else source.default_config
+    teacher, text2gloss = part == "dialogue-teacher", part == "text2gloss"    # both: importers/teachers.py
+    if teacher:
+        import_teachers.check_teacher_keys(state, path)
+    if text2gloss:
+        import_teachers.check_text2gloss_keys(state, path)
+    config_path = Path(config) if config else \
+        (DIALOGUE_TEACHER_CONFIG if teacher else TEXT2GLOSS_CONFIG if text2gloss else source.default_config)
     cfg = student_config(config_path, overrides, notes)
-    check_architecture(state, cfg, prefix=prefix, config_name=str(config_path), path=path)
     vocab, index = gloss_permutation(ids)
-    _check_classes(state, f"{prefix}{source.classifier}", vocab, gloss_dict, path)
-    system = build_system(cfg, vocab)
-    expected = {k[len("student."):]: v for k, v in system.state_dict().items() if k.startswith("student.")}
-    mapped, layouts = map_state(state, expected, specs=system.student.front.spec.layers,
-                                classifier=source.classifier, prefix=prefix, index=index, path=path)
-    load_model_state(system, mapped, where=str(path))        # strict: the final guard
+    if not text2gloss:
+        check_architecture(state, cfg, prefix=prefix, config_name=str(config_path), path=path)
+        _check_classes(state, f"{prefix}{source.classifier}", vocab, gloss_dict, path)
+    specs = TemporalSpec.parse(cfg.model.visual.temporal).layers
+    layouts: dict = {}
+
+    def map_sign_encoder(expected: dict) -> dict:
+        mapped, found = map_state(state, expected, specs=specs, classifier=source.classifier, prefix=prefix,
+                                  index=index, path=path)
+        layouts.update(found)
+        return mapped
+
+    extra: dict = {}
+    if teacher:
+        cfg = import_teachers.teacher_config(cfg, state, path, str(config_path), notes)
+        extra = import_teachers.import_teacher(state, cfg, vocab, index, path=path, tokenizer_dir=tokenizer,
+                                               notes=notes, map_sign_encoder=map_sign_encoder)
+        mapped = extra.pop("model")
+        prefix = tuple(import_teachers.REQUIRED)
+    elif text2gloss:
+        cfg = import_teachers.text2gloss_config(cfg, state, path, str(config_path), notes)
+        extra = import_teachers.import_text2gloss(state, cfg, vocab, index, path=path, tokenizer_dir=tokenizer)
+        mapped = extra.pop("model")
+        prefix = tuple(import_teachers.T2G_REQUIRED)
+    else:
+        system = build_system(cfg, vocab)
+        mapped = map_sign_encoder({k[len("student."):]: v for k, v in system.state_dict().items()
+                                   if k.startswith("student.")})
+        load_model_state(system, mapped, where=str(path))        # strict: the final guard
 
     skipped = sorted({k.split(".")[0] + "." for k in state if not k.startswith(prefix)})
     if skipped:
@@ -140,6 +171,7 @@ def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional
                "model": mapped, "config": to_dict(cfg),
                "vocab": {"gloss": vocab.to_dict(), "word": None, "tokenizer": None},
                "preprocessing": dict(SOURCE_PREPROCESSING), "metrics": {}, "trainer": {}, "imported": imported}
+    payload.update(extra)                    # a teacher's vocab (with its tokenizer) and BERT architecture
     return Imported(payload, notes)
 
 

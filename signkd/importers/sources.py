@@ -5,10 +5,10 @@ VAC's released PHOENIX-2014 model (github.com/ycmin95/VAC_CSLR, also VIPL-SLP/VA
 slr_network.py SLRModel; the original method's checkpoints hold its modules/vac.py VACModel twice,
 as the student (`sign_encoder_2.`) and as the dialogue teacher's sign encoder (`sign_encoder.`).
 
-Not importable, because their module code is in no public repository the reference names: the
-original's dialogue-teacher fusion and BERT streams (`bert_text.`, `multimodal_fusion.`: its vendored
-pytorch_pretrained_bert BertForSignOnly / BertHybridFusion) and the Text2Gloss encoder
-(`bert_translation2gloss.`, the same BertForSignOnly). Both sign encoders are.
+The original's whole dialogue teacher (`--part dialogue-teacher`: its sign encoder as above, plus
+`bert_text.`, `multimodal_fusion.`, `classifier_combine.`) and its SLR model's Text2Gloss teacher
+(`--part text2gloss`: `bert_translation2gloss.`, `text_embedding.`, `decoder.`) map in
+signkd/importers/teachers.py, which has their tables.
 
 Preprocessing (docs/import.md has the table and the files it comes from): resize to 256 x 256
 without keeping the aspect, RGB, centre crop 224, x / 127.5 - 1, every frame: stored in the
@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+DIALOGUE_TEACHER_CONFIG = CONFIG_DIR / "dialogue_phoenix" / "teacher_slr_bilstm.yaml"
+TEXT2GLOSS_CONFIG = CONFIG_DIR / "dialogue_phoenix" / "text2gloss.yaml"
 
 # What each source was trained on (see the module docstring for the files these come from).
 SOURCE_PREPROCESSING = {"resize": 256, "keep_aspect": False, "crop": 224, "mean": [0.5, 0.5, 0.5],
@@ -45,7 +47,8 @@ class Source:
 SOURCES = {
     "vac": Source("vac", {"student": ""}, "classifier", CONFIG_DIR / "phoenix2014" / "vac_baseline.yaml",
                   "VAC SLRModel"),
-    "original": Source("original", {"student": "sign_encoder_2.", "teacher-sign-encoder": "sign_encoder."},
+    "original": Source("original", {"student": "sign_encoder_2.", "teacher-sign-encoder": "sign_encoder.",
+                                    "dialogue-teacher": "sign_encoder.", "text2gloss": "bert_translation2gloss."},
                        "classifier_sign", CONFIG_DIR / "phoenix2014t" / "slr_baseline.yaml",
                        "the original's VACModel"),
 }

@@ -126,9 +126,14 @@ class DecoderLayer(nn.Module):
         return self.feed_forward(h)
 
 
+BERT_POSITIONS = 512   # learned position rows of the "bert" target embedding (BertConfig's default)
+
+
 class TransformerDecoder(nn.Module):
     """Token embedding (x sqrt(H)) + sinusoidal positions + emb dropout -> pre-LN layers ->
     final LayerNorm -> bias-free projection to the vocabulary (optionally tied to the embedding).
+    ``embedding="bert"``: the token embedding is instead LayerNorm(token + learned position), as
+    the original's decoders read BertEmbeddings (eps 1e-5), before the same sinusoidal positions.
 
     forward(tokens (B, U), lengths (B,), memory (B, S, H), memory_lengths (B,)
             [, memory2 (B, S2, H), memory2_lengths (B,)]) -> logits (B, U, V), hidden (B, U, H)
@@ -136,8 +141,11 @@ class TransformerDecoder(nn.Module):
 
     def __init__(self, vocab_size: int, hidden: int = 768, layers: int = 3, heads: int = 8, ff: int = 2048,
                  dropout: float = 0.1, emb_dropout: float = 0.1, num_memories: int = 1,
-                 tie_embeddings: bool = False, padding_idx: int = 0, token_dropout: float = 0.0):
+                 tie_embeddings: bool = False, padding_idx: int = 0, token_dropout: float = 0.0,
+                 embedding: str = "scaled"):
         super().__init__()
+        if embedding not in ("scaled", "bert"):
+            raise ConfigError(f"decoder.embedding: expected 'scaled' or 'bert', got {embedding!r}")
         if num_memories not in (1, 2):
             raise ConfigError(f"decoder: num_memories must be 1 or 2, got {num_memories}")
         if vocab_size < 1:
@@ -149,6 +157,8 @@ class TransformerDecoder(nn.Module):
         nn.init.normal_(self.embed.weight, std=hidden ** -0.5)
         with torch.no_grad():
             self.embed.weight[padding_idx].zero_()
+        self.embed_positions = nn.Embedding(BERT_POSITIONS, hidden) if embedding == "bert" else None
+        self.embed_norm = nn.LayerNorm(hidden, eps=1e-5) if embedding == "bert" else None
         self.emb_dropout = nn.Dropout(emb_dropout)
         self.token_dropout = token_dropout
         self.layers = nn.ModuleList(DecoderLayer(hidden, heads, ff, dropout, num_memories) for _ in range(layers))
@@ -162,7 +172,8 @@ class TransformerDecoder(nn.Module):
                     padding_idx: int = 0) -> "TransformerDecoder":
         return cls(vocab_size, hidden=hidden, layers=cfg.layers, heads=cfg.heads, ff=cfg.ff, dropout=cfg.dropout,
                    emb_dropout=cfg.emb_dropout, num_memories=num_memories,
-                   tie_embeddings=cfg.tie_embeddings, padding_idx=padding_idx, token_dropout=cfg.token_dropout)
+                   tie_embeddings=cfg.tie_embeddings, padding_idx=padding_idx, token_dropout=cfg.token_dropout,
+                   embedding=cfg.embedding)
 
     def _memories(self, memory, memory_lengths, memory2, memory2_lengths) -> list:
         pairs = [(memory, memory_lengths)] + ([(memory2, memory2_lengths)] if memory2 is not None else [])
@@ -175,7 +186,13 @@ class TransformerDecoder(nn.Module):
                 memory2_lengths: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         memories = self._memories(memory, memory_lengths, memory2, memory2_lengths)
         u = tokens.size(1)
-        x = drop_tokens(self.embed(tokens), self.token_dropout, self.training) * math.sqrt(self.hidden)  # (B, U, H)
+        x = drop_tokens(self.embed(tokens), self.token_dropout, self.training)                      # (B, U, H)
+        if self.embed_norm is None:
+            x = x * math.sqrt(self.hidden)
+        else:
+            if u > BERT_POSITIONS:
+                raise ConfigError(f"decoder.embedding: bert: {u} target steps exceed its {BERT_POSITIONS} positions")
+            x = self.embed_norm(x + self.embed_positions.weight[:u][None])
         x = self.emb_dropout(x + sinusoidal_positions(u, self.hidden, x.device, x.dtype)[None])
         x_mask = lengths_to_mask(lengths, u)                                           # (B, U)
         for layer in self.layers:

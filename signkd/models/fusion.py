@@ -8,7 +8,8 @@ then the text stream (query T, keys/values the *updated* V).
 Fixed against the original: text->video attention masks padded frames (the original used the
 transposed video->text mask, so text attended to padding); the text stream, which already carries
 BERT's position embedding, gets no second one here (only the video stream gets a learned
-position embedding, once).
+position embedding, once). ``FusionConfig`` can restore each of those (``norm_eps`` 1e-5,
+``text_positions``, ``text_attends_padding``) so an imported original teacher computes its numbers.
 
 ``ConcatFusion`` (the original's "selfattnfusion"): both streams, each with its own positions and a
 modality embedding, concatenated per sample (real steps only, so padding stays at the end) into
@@ -29,14 +30,14 @@ from signkd.models.decoder import MultiHeadAttention
 class FusionLayer(nn.Module):
     """BERT-style post-LN layer: self-attention, optional cross-attention, GELU FFN."""
 
-    def __init__(self, hidden: int, heads: int, ff: int, dropout: float, cross: bool = True):
+    def __init__(self, hidden: int, heads: int, ff: int, dropout: float, cross: bool = True, eps: float = 1e-12):
         super().__init__()
         self.self_attn = MultiHeadAttention(hidden, heads, dropout)
-        self.self_norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.self_norm = nn.LayerNorm(hidden, eps=eps)
         self.cross_attn = MultiHeadAttention(hidden, heads, dropout) if cross else None
-        self.cross_norm = nn.LayerNorm(hidden, eps=1e-12) if cross else None
+        self.cross_norm = nn.LayerNorm(hidden, eps=eps) if cross else None
         self.ff = nn.Sequential(nn.Linear(hidden, ff), nn.GELU(), nn.Linear(ff, hidden))
-        self.ff_norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.ff_norm = nn.LayerNorm(hidden, eps=eps)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, x_mask: torch.Tensor, other: Optional[torch.Tensor] = None,
@@ -65,11 +66,11 @@ class TransformerEncoder(nn.Module):
 class VideoPositions(nn.Module):
     """Learned absolute positions for the video stream, then LayerNorm + dropout (BERT embeddings)."""
 
-    def __init__(self, hidden: int, max_positions: int, dropout: float):
+    def __init__(self, hidden: int, max_positions: int, dropout: float, eps: float = 1e-12):
         super().__init__()
         self.table = nn.Embedding(max_positions, hidden)
         nn.init.normal_(self.table.weight, std=0.02)
-        self.norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.norm = nn.LayerNorm(hidden, eps=eps)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, video: torch.Tensor, extra: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -87,20 +88,27 @@ class HybridFusion(nn.Module):
     """forward(video (B, T, H), video_lengths, text (B, L, H), text_lengths) -> fused video (B, T, H),
     fused text (B, L, H); padded positions are zero."""
 
-    def __init__(self, hidden: int, layers: int, heads: int, ff: int, dropout: float, max_positions: int = 512):
+    def __init__(self, hidden: int, layers: int, heads: int, ff: int, dropout: float, max_positions: int = 512,
+                 eps: float = 1e-12, text_positions: bool = False, text_attends_padding: bool = False):
         super().__init__()
-        self.video_positions = VideoPositions(hidden, max_positions, dropout)
-        self.layers = nn.ModuleList(FusionLayer(hidden, heads, ff, dropout) for _ in range(layers))
+        self.video_positions = VideoPositions(hidden, max_positions, dropout, eps)
+        self.layers = nn.ModuleList(FusionLayer(hidden, heads, ff, dropout, eps=eps) for _ in range(layers))
+        self.text_positions = text_positions              # the original: the same table + norm on the text too
+        self.text_attends_padding = text_attends_padding  # the original: text -> video keys unmasked
 
     def forward(self, video: torch.Tensor, video_lengths: torch.Tensor, text: torch.Tensor,
                 text_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v_mask = lengths_to_mask(video_lengths, video.size(1))                  # (B, T)
         t_mask = lengths_to_mask(text_lengths, text.size(1))                    # (B, L)
+        # keys of the text -> video cross-attention: the real frames, or (the original's transposed
+        # mask, which adds the same -10000 to a whole query row) every frame
+        v_keys = torch.ones_like(v_mask) if self.text_attends_padding else v_mask
         v = self.video_positions(video)
-        t = text
+        t = self.video_positions(text) if self.text_positions else text
         for layer in self.layers:
             v = layer(v, v_mask, t, t_mask)          # video queries, text keys (padded tokens masked)
-            t = layer(t, t_mask, v, v_mask)          # text queries, updated video keys (padded frames masked)
+            t = layer(t, t_mask, v, v_keys)          # text queries, updated video keys (padded frames masked unless
+                                                     # text_attends_padding)
         return v.masked_fill(~v_mask[..., None], 0.0), t.masked_fill(~t_mask[..., None], 0.0)
 
 
@@ -153,12 +161,14 @@ class ConcatFusion(nn.Module):
 
 def build_fusion(cfg: FusionConfig, hidden: int) -> nn.Module:
     if cfg.kind == "hybrid":
-        cls = HybridFusion
-    elif cfg.kind == "concat":
-        cls = ConcatFusion
-    else:
+        return HybridFusion(hidden, cfg.layers, cfg.heads, cfg.ff, cfg.dropout, cfg.max_positions, cfg.norm_eps,
+                            cfg.text_positions, cfg.text_attends_padding)
+    if cfg.kind != "concat":
         raise ConfigError(f"model.fusion.kind: expected 'hybrid' or 'concat', got {cfg.kind!r}")
-    return cls(hidden, cfg.layers, cfg.heads, cfg.ff, cfg.dropout, cfg.max_positions)
+    if cfg.norm_eps != 1e-12 or cfg.text_positions or cfg.text_attends_padding:
+        raise ConfigError("model.fusion: norm_eps / text_positions / text_attends_padding are the original's hybrid "
+                          "fusion; kind concat has none of them")
+    return ConcatFusion(hidden, cfg.layers, cfg.heads, cfg.ff, cfg.dropout, cfg.max_positions)
 
 
 class MatchingHead(nn.Module):
