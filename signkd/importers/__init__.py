@@ -14,9 +14,9 @@ normal signkd checkpoint.
 from signkd.importers.convert import SLR_STUDENT_TERMS, Imported, import_checkpoint, student_config, write_imported
 from signkd.importers.key_mapping import CLASSIFIERS, check_architecture, map_state, sequential_positions, their_key
 from signkd.importers.source_files import gloss_permutation, read_gloss_dict, read_source_checkpoint, source_state
-from signkd.importers.sources import SOURCE_PREPROCESSING, SOURCES, Source
+from signkd.importers.sources import DIALOGUE_TEACHER_CONFIG, SOURCE_PREPROCESSING, SOURCES, TEXT2GLOSS_CONFIG, Source
 
-__all__ = ["CLASSIFIERS", "Imported", "SLR_STUDENT_TERMS", "SOURCES", "SOURCE_PREPROCESSING", "Source",
+__all__ = ["CLASSIFIERS", "DIALOGUE_TEACHER_CONFIG", "TEXT2GLOSS_CONFIG", "Imported", "SLR_STUDENT_TERMS", "SOURCES", "SOURCE_PREPROCESSING", "Source",
            "check_architecture", "gloss_permutation", "import_checkpoint", "map_state", "read_gloss_dict",
            "read_source_checkpoint", "sequential_positions", "source_state", "student_config", "their_key",
            "write_imported"]

@@ -1,7 +1,7 @@
 """`signkd serve`'s JSON API, through Starlette's TestClient (no port): a trained tiny student
 answers an uploaded synthetic mp4 exactly as `signkd recognize --json` does, lists itself, and
 every bad upload is a 4xx JSON error after which the server still answers, with no upload left
-on disk. The browser page is tested in tests/test_serve_browser.py."""
+on disk. The browser page is tested in tests/serve/test_serve_browser.py."""
 from __future__ import annotations
 
 import io
