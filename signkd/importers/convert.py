@@ -116,10 +116,8 @@ def import_checkpoint(kind: str, checkpoint: str | Path, *, gloss_dict: Optional
     _check_part(state, prefix, part, path)
 
     teacher, text2gloss = part == "dialogue-teacher", part == "text2gloss"    # both: importers/teachers.py
-    if teacher:
-        import_teachers.check_teacher_keys(state, path)
-    if text2gloss:
-        import_teachers.check_text2gloss_keys(state, path)
+    if teacher or text2gloss:
+        import_teachers.check_part_keys(state, path, part)
     config_path = Path(config) if config else \
         (DIALOGUE_TEACHER_CONFIG if teacher else TEXT2GLOSS_CONFIG if text2gloss else source.default_config)
     cfg = student_config(config_path, overrides, notes)

@@ -211,12 +211,13 @@ def map_teacher_state(state: dict, expected: dict, index: torch.Tensor, path,
     return out
 
 
-def check_teacher_keys(state: dict, path) -> None:
-    """One line naming every teacher part the file lacks."""
-    missing = [p for p in REQUIRED if not any(k.startswith(p) for k in state)]
+def check_part_keys(state: dict, path, part: str) -> None:
+    """One line naming every key prefix of `part` ("dialogue-teacher" / "text2gloss") the file lacks."""
+    required = {"dialogue-teacher": REQUIRED, "text2gloss": T2G_REQUIRED}[part]
+    missing = [p for p in required if not any(k.startswith(p) for k in state)]
     if missing:
         present = sorted({k.split(".")[0] + "." for k in state})
-        raise CheckpointError(f"{path}: no {', '.join(p + '*' for p in missing)} keys for --part dialogue-teacher "
+        raise CheckpointError(f"{path}: no {', '.join(p + '*' for p in missing)} keys for --part {part} "
                               f"(it holds {', '.join(present[:8])})")
 
 
@@ -358,14 +359,6 @@ def map_text2gloss_state(state: dict, expected: dict, index: torch.Tensor, path)
         raise CheckpointError(f"{path}: {len(left)} key(s) of the Text2Gloss teacher have no place in signkd's, "
                               f"e.g. {left[0]!r}")
     return out
-
-
-def check_text2gloss_keys(state: dict, path) -> None:
-    missing = [p for p in T2G_REQUIRED if not any(k.startswith(p) for k in state)]
-    if missing:
-        present = sorted({k.split(".")[0] + "." for k in state})
-        raise CheckpointError(f"{path}: no {', '.join(p + '*' for p in missing)} keys for --part text2gloss "
-                              f"(it holds {', '.join(present[:8])})")
 
 
 def import_text2gloss(state: dict, cfg, vocab, index: torch.Tensor, *, path, tokenizer_dir) -> dict:
