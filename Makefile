@@ -13,7 +13,7 @@ DEMO_THREADS ?= 1
 # Independent stages (teachers, baselines) train side by side, one process per core.
 DEMO_JOBS ?= 2
 
-.PHONY: install demo demo-quick test serve bench bench-demo bench-text clean
+.PHONY: install demo demo-quick test serve bench bench-scale bench-demo bench-text clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench: $(STAMP)
 
 bench-demo: $(STAMP)
 	$(PY) benchmarks/demo_seeds.py --seeds 0 1 2 --threads $(DEMO_THREADS) --jobs $(DEMO_JOBS)
+
+bench-scale: $(STAMP)
+	$(PY) benchmarks/bench_scale.py
 
 bench-text: $(STAMP)
 	$(PY) benchmarks/text_teachers.py --jobs 2 --threads 1

@@ -1,4 +1,5 @@
 """`make bench`: run every benchmarks/bench_*.py in turn with this interpreter; each prints its table.
+bench_scale.py (PHOENIX-size training steps, minutes per config) has its own target, `make bench-scale`.
 
 Benchmarks measure side by side in one run and report ratios, because this machine is shared and noisy.
 """
@@ -10,9 +11,12 @@ import time
 from pathlib import Path
 
 
+SEPARATE = ("bench_scale.py",)   # long: run by its own make target
+
+
 def main() -> int:
     here = Path(__file__).resolve().parent
-    scripts = sorted(here.glob("bench_*.py"))
+    scripts = sorted(s for s in here.glob("bench_*.py") if s.name not in SEPARATE)
     failed = []
     for script in scripts:
         print(f"\n=== {script.name} ===", flush=True)
