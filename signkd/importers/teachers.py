@@ -186,27 +186,43 @@ def map_teacher_state(state: dict, expected: dict, index: torch.Tensor, path,
     teacher's, keys without the prefix). Missing, misshapen and leftover keys are one line each."""
     sign = {k[len("sign_encoder."):]: v for k, v in expected.items() if k.startswith("sign_encoder.")}
     out = {f"dialogue_teacher.sign_encoder.{k[len('student.'):]}": v for k, v in map_sign_encoder(sign).items()}
-    used = set()
+
+    def pick(key: str, src: str):
+        return state[src][index] if key.startswith("classifier.") else state[src]
+
+    rest = {k: v for k, v in expected.items() if not k.startswith("sign_encoder.")}
+    out.update(_fit_their_state(state, rest, their_teacher_key, pick, path=path, prefix="dialogue_teacher.",
+                                model="dialogue teacher", needs="teacher",
+                                sizes="model.hidden / model.fusion / model.text and the gloss dictionary",
+                                families=(TEXT, FUSION, CLASSIFIER), unused=UNUSED))
+    return out
+
+
+def _fit_their_state(state: dict, expected: dict, their_key: Callable[[str], Optional[str]],
+                     pick: Callable[[str, str], torch.Tensor], *, path, prefix: str, model: str, needs: str,
+                     sizes: str, families: tuple, unused) -> dict:
+    """`prefix` + each key of `expected` -> the tensor their state holds for it (`their_key` names
+    it; None: a tensor their model does not have, zeros, adding nothing; `pick` takes it out, with
+    any row permutation), cast to the target's dtype. A missing or misshapen source and any key of
+    their `families` left unused (other than `unused`) are one line each."""
+    out, used = {}, set()
     for key, target in expected.items():
-        if key.startswith("sign_encoder."):
-            continue
-        src = their_teacher_key(key)
+        src = their_key(key)
         if src is None:
             value = torch.zeros_like(target)
         elif src not in state:
-            raise CheckpointError(f"{path}: no {src!r} (signkd's dialogue_teacher.{key} comes from it); "
-                                  "not the original's dialogue teacher of this architecture")
+            raise CheckpointError(f"{path}: no {src!r} (signkd's {prefix}{key} comes from it); "
+                                  f"not the original's {model} of this architecture")
         else:
-            value = state[src][index] if key.startswith("classifier.") else state[src]
+            value = pick(key, src)
             used.add(src)
         if tuple(value.shape) != tuple(target.shape):
-            raise CheckpointError(f"{path}: {src} has shape {tuple(value.shape)} but the config's teacher needs "
-                                  f"{tuple(target.shape)} (model.hidden / model.fusion / model.text and the gloss dictionary)")
-        out[f"dialogue_teacher.{key}"] = value.to(target.dtype).clone()
-    left = sorted(k for k in state if k.startswith((TEXT, FUSION, CLASSIFIER)) and k not in used
-                  and not UNUSED.fullmatch(k))
+            raise CheckpointError(f"{path}: {src} has shape {tuple(value.shape)} but the config's {needs} needs "
+                                  f"{tuple(target.shape)} ({sizes})")
+        out[f"{prefix}{key}"] = value.to(target.dtype).clone()
+    left = sorted(k for k in state if k.startswith(families) and k not in used and not unused.fullmatch(k))
     if left:
-        raise CheckpointError(f"{path}: {len(left)} key(s) of the dialogue teacher have no place in signkd's, "
+        raise CheckpointError(f"{path}: {len(left)} key(s) of the {model} have no place in signkd's, "
                               f"e.g. {left[0]!r}")
     return out
 
@@ -334,31 +350,20 @@ def map_text2gloss_state(state: dict, expected: dict, index: torch.Tensor, path)
     """Their state dict -> signkd `text2gloss.` state dict; gloss rows (embedding and output)
     permuted, <s> / </s> staying last. Missing, misshapen and leftover keys are one line each."""
     rows = torch.cat([index, torch.tensor([len(index), len(index) + 1])])
-    out, used = {}, set()
-    for key, target in expected.items():
-        src = their_text2gloss_key(key)
-        if src is None:
-            value = torch.zeros_like(target)
-        elif src not in state:
-            raise CheckpointError(f"{path}: no {src!r} (signkd's text2gloss.{key} comes from it); "
-                                  "not the original's Text2Gloss teacher of this architecture")
-        else:
-            value = state[src]
-            if key in ("decoder.embed.weight", "decoder.output.weight"):
-                if value.shape[0] != len(rows):
-                    raise CheckpointError(f"{path}: {src} has {value.shape[0]} rows but the gloss dictionary gives "
-                                          f"{len(index)} classes + <s> + </s> = {len(rows)}")
-                value = value[rows]
-            used.add(src)
-        if tuple(value.shape) != tuple(target.shape):
-            raise CheckpointError(f"{path}: {src} has shape {tuple(value.shape)} but the config's Text2Gloss needs "
-                                  f"{tuple(target.shape)} (model.hidden / model.teacher_decoder / model.text_teacher_encoder)")
-        out[f"text2gloss.{key}"] = value.to(target.dtype).clone()
-    left = sorted(k for k in state if k.startswith(T2G_REQUIRED) and k not in used and not T2G_UNUSED.fullmatch(k))
-    if left:
-        raise CheckpointError(f"{path}: {len(left)} key(s) of the Text2Gloss teacher have no place in signkd's, "
-                              f"e.g. {left[0]!r}")
-    return out
+
+    def pick(key: str, src: str):
+        value = state[src]
+        if key in ("decoder.embed.weight", "decoder.output.weight"):
+            if value.shape[0] != len(rows):
+                raise CheckpointError(f"{path}: {src} has {value.shape[0]} rows but the gloss dictionary gives "
+                                      f"{len(index)} classes + <s> + </s> = {len(rows)}")
+            value = value[rows]
+        return value
+
+    return _fit_their_state(state, expected, their_text2gloss_key, pick, path=path, prefix="text2gloss.",
+                            model="Text2Gloss teacher", needs="Text2Gloss",
+                            sizes="model.hidden / model.teacher_decoder / model.text_teacher_encoder",
+                            families=T2G_REQUIRED, unused=T2G_UNUSED)
 
 
 def import_text2gloss(state: dict, cfg, vocab, index: torch.Tensor, *, path, tokenizer_dir) -> dict:
