@@ -25,7 +25,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, error: 
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
+        with open_new(tmp) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
@@ -37,6 +37,17 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, error: 
         _discard(tmp)
         raise
     return path
+
+
+def open_new(path: str | Path) -> BinaryIO:
+    """A fresh file at `path` for writing: whatever is there (a stale temp file, or a symlink
+    planted in a downloaded cache or run folder) is removed first and never written through."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    return os.fdopen(fd, "wb")
 
 
 def atomic_write_text(path: str | Path, text: str, *, error: type = SignkdError, what: str = "file") -> Path:

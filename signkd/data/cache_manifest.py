@@ -8,11 +8,11 @@ naming the key.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from signkd.atomic import atomic_write
 from signkd.data.frame_store import STORES
 from signkd.data.names import unsafe_relative_path
 from signkd.errors import DataError, printable
@@ -109,23 +109,7 @@ def store_of(path: Path, manifest: dict) -> tuple[str, int]:
     return store, quality
 
 
-def open_new(path: Path):
-    """A fresh file at `path` for writing: whatever is there (a stale temp file, or a symlink
-    planted in a downloaded cache) is removed first and never written through."""
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    return os.fdopen(fd, "wb")
-
-
 def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        with open_new(tmp) as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """`data` to `path` through signkd.atomic (a temp file opened without following links, then
+    renamed): a write that fails is one DataError line naming `path`."""
+    atomic_write(path, lambda fh: fh.write(data), error=DataError, what="cache file")

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
 from signkd.atomic import sha256_file
-from signkd.data.cache_manifest import (CACHE_VERSION, MANIFEST, CacheEntry, open_new, parse_entry, read_manifest,
+from signkd.atomic import open_new
+from signkd.data.cache_manifest import (CACHE_VERSION, MANIFEST, CacheEntry, parse_entry, read_manifest,
                                         safe_file_name, store_of, write_atomic)
 from signkd.data.frame_store import (DEFAULT_QUALITY, STORES, SUFFIX, bytes_per_frame, encode_clip, encode_frame,
                                      header_bytes)

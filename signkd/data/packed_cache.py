@@ -217,7 +217,7 @@ class PackedCache:
                  for f, (sig, sha) in sorted(self._verified.items()) if f in {e.file for e in self.entries.values()}]
         try:
             write_atomic(self.root / VERIFIED, "".join(lines).encode("utf-8"))
-        except OSError:
+        except DataError:   # a read-only cache: verification is only remembered where it can be
             pass
 
 
