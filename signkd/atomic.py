@@ -46,8 +46,8 @@ def open_new(path: str | Path) -> BinaryIO:
         os.unlink(path)
     except FileNotFoundError:
         pass
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    return os.fdopen(fd, "wb")
+    # "x": O_CREAT | O_EXCL; opened by name, so the file object's .name is the path (onnx.save reads it)
+    return open(path, "xb", opener=lambda name, flags: os.open(name, flags | getattr(os, "O_NOFOLLOW", 0), 0o644))
 
 
 def atomic_write_text(path: str | Path, text: str, *, error: type = SignkdError, what: str = "file") -> Path:
