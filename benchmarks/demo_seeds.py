@@ -1,19 +1,26 @@
-"""`make bench-demo`: demo steps 3-4 (baseline student, distilled BiLSTM and Transformer students)
-over several training seeds, on the same corpus and the same teachers; prints mean ± std of the
-WERs and of the ratio distilled / baseline, and whether the gain exceeds the seed-to-seed spread.
+"""`make bench-demo`: the demo's claim over seeds, with its controls. For every training seed, on the
+same corpus and the same teachers: both SLR students (Transformer, BiLSTM) without distillation,
+distilled from the two text teachers, and the two controls (distilled from a video-only teacher of
+the dialogue teacher's size; from the dialogue teacher with its text removed); for the first three
+seeds also the SLT student with and without Gloss2Text distillation (both from the same SLR
+checkpoint). Prints mean ± std of every test score, the distilled / baseline ratios per seed and the
+demo's goals (met or not: a statement over seeds, never over one), and writes them as
+<out>/bench_demo.json and <out>/bench_demo.md.
 
-Seed s runs in <out>-seed<s> (seed 0 in <out> itself, so a finished `make demo` is reused: its
-stages are up to date and are not retrained). The corpus and the two teachers of <out> are
-shared by every seed through symbolic links, so only the students differ: each seed folder runs
+Seed s runs in <out>-seed<s> (the first seed in <out> itself, so a finished `make demo` is reused:
+its stages are up to date and are not retrained). The corpus and the teachers of <out> are shared
+by every seed through symbolic links, so only the students differ: each seed folder runs
 <folder>/bench_pipeline.yaml, a variant of the demo pipeline with the teachers at the first seed
-and the students at that seed, through `signkd run`'s runner (only the students and what they need).
+and the students at that seed, through `signkd run`'s runner.
 
-    python benchmarks/demo_seeds.py --seeds 0 1 2 [--preset demo] [--out runs/demo]
+    python benchmarks/demo_seeds.py --seeds 0 1 2 3 4 [--slt-seeds 0 1 2] [--preset demo] [--out runs/demo]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
 import sys
 import time
@@ -21,22 +28,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from signkd.data.synthetic.params import parse_set_options  # noqa: E402
 from signkd.demo import frames_folder, pipeline_file, run_demo  # noqa: E402
-from signkd.demo_stages import PAIRS  # noqa: E402
 from signkd.demo_report import final_metric, read_metrics  # noqa: E402
+from signkd.demo_stages import CONTROLS, PAIRS  # noqa: E402
 from signkd.pipeline import load_pipeline, plan, resolve, run_pipeline  # noqa: E402
 
 TEACHERS = ["dialogue_teacher", "text2gloss"]
-SHARED = ["corpus"] + TEACHERS
+CONTROL_TEACHERS = ["video_teacher"]
+SLT_TEACHERS = ["gloss2text"]
+SLT_PAIR = ("slt_baseline", "slt_distilled")
+# The demo's goals (issue: "the showcase shows what holds"): per SLR student, distilled below the
+# baseline at every seed with a mean ratio <= 0.80; each control's mean gain at most half the text
+# teachers'; the SLT student with Gloss2Text at or above its baseline's test BLEU-4 at every seed.
+GOAL_RATIO = 0.80
+GOAL_CONTROL_SHARE = 0.5
 
 
 def seed_dir(out: Path, seed: int, first: int) -> Path:
     return out if seed == first else out.with_name(f"{out.name}-seed{seed}")
 
 
-def link_shared(src: Path, dst: Path) -> None:
+def link_shared(src: Path, dst: Path, shared: list[str]) -> None:
     dst.mkdir(parents=True, exist_ok=True)
-    for name in SHARED:
+    for name in shared:
         link = dst / name
         if link.is_symlink() or link.exists():
             if link.is_symlink() and link.resolve() == (src / name).resolve():
@@ -60,89 +75,163 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def _ms(pair: tuple[float, float], digits: int = 2) -> str:
+    return f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def scores(folder: Path, key: str) -> dict:
+    m = read_metrics(folder / key)
+    return {f"{split}_{k}": final_metric(m, split, k) for split in ("dev", "test") for k in ("wer", "bleu4")}
+
+
+def summarise(rows: dict, seeds: list[int], slt_seeds: list[int], controls: bool) -> dict:
+    """Goals and spreads from {seed: {stage: scores}}; every entry says what it was computed over."""
+    out: dict = {"students": {}, "controls": {}, "slt": None}
+    for base_key, dist_key, label in PAIRS:
+        base = [rows[s][base_key]["test_wer"] for s in seeds]
+        dist = [rows[s][dist_key]["test_wer"] for s in seeds]
+        ratios = [d / b for d, b in zip(dist, base)]
+        gains = [b - d for d, b in zip(dist, base)]
+        wins = sum(d < b for d, b in zip(dist, base))
+        out["students"][label] = {
+            "baseline_test_wer": mean_std(base), "distilled_test_wer": mean_std(dist),
+            "baseline_dev_wer": mean_std([rows[s][base_key]["dev_wer"] for s in seeds]),
+            "distilled_dev_wer": mean_std([rows[s][dist_key]["dev_wer"] for s in seeds]),
+            "ratios": ratios, "ratio": mean_std(ratios), "gain": mean_std(gains), "wins": wins, "seeds": len(seeds),
+            "goal_met": wins == len(seeds) and statistics.fmean(ratios) <= GOAL_RATIO}
+    if controls:
+        for base_key, key, label, name in CONTROLS:
+            base = [rows[s][base_key]["test_wer"] for s in seeds]
+            ctrl = [rows[s][key]["test_wer"] for s in seeds]
+            gain = mean_std([b - c for b, c in zip(base, ctrl)])
+            text_gain = out["students"][label]["gain"][0]
+            share = gain[0] / text_gain if text_gain > 0 else None
+            out["controls"][key] = {
+                "student": label, "teacher": name, "test_wer": mean_std(ctrl),
+                "ratio": mean_std([c / b for c, b in zip(ctrl, base)]), "gain": gain,
+                "share_of_text_gain": share,
+                "goal_met": share is not None and share <= GOAL_CONTROL_SHARE}
+    if slt_seeds:
+        base = [rows[s][SLT_PAIR[0]]["test_bleu4"] for s in slt_seeds]
+        dist = [rows[s][SLT_PAIR[1]]["test_bleu4"] for s in slt_seeds]
+        at_or_above = sum(d >= b for d, b in zip(dist, base))
+        out["slt"] = {"baseline_test_bleu4": mean_std(base), "distilled_test_bleu4": mean_std(dist),
+                      "per_seed": list(zip(slt_seeds, base, dist)), "at_or_above": at_or_above,
+                      "seeds": len(slt_seeds), "goal_met": at_or_above == len(slt_seeds)}
+    return out
+
+
+def render(rows: dict, summary: dict, seeds: list[int], slt_seeds: list[int], header: str) -> str:
+    yes = {True: "**met**", False: "not met"}
+    lines = [header, "", "### SLR: distilled from the two text teachers vs no distillation (test WER %)", "",
+             "| student | baseline | distilled | ratio per seed (" + " / ".join(map(str, seeds)) + ") "
+             f"| ratio mean ± std | distilled better at | goal (every seed, mean ratio ≤ {GOAL_RATIO:.2f}) |",
+             "|---|---|---|---|---|---|---|"]
+    for label, s in summary["students"].items():
+        lines.append(f"| {label} | {_ms(s['baseline_test_wer'])} | {_ms(s['distilled_test_wer'])} | "
+                     + " / ".join(f"{r:.3f}" for r in s["ratios"])
+                     + f" | {_ms(s['ratio'], 3)} | {s['wins']} of {s['seeds']} seeds | {yes[s['goal_met']]} |")
+    if summary["controls"]:
+        lines += ["", "### Controls: the same students distilled without the privileged text (test WER %)", "",
+                  "| student | teacher | test WER | ratio to baseline | gain (points) | share of the text teachers' gain "
+                  f"| goal (≤ {GOAL_CONTROL_SHARE:.0%}) |", "|---|---|---|---|---|---|---|"]
+        for label, s in summary["students"].items():
+            lines.append(f"| {label} | the two text teachers | {_ms(s['distilled_test_wer'])} | {_ms(s['ratio'], 3)} | "
+                         f"{_ms(s['gain'])} | 100 % | |")
+            for c in (c for c in summary["controls"].values() if c["student"] == label):
+                share = "– (no text gain)" if c["share_of_text_gain"] is None else f"{c['share_of_text_gain']:.0%}"
+                lines.append(f"| {label} | {c['teacher']} | {_ms(c['test_wer'])} | {_ms(c['ratio'], 3)} | "
+                             f"{_ms(c['gain'])} | {share} | {yes[c['goal_met']]} |")
+    if summary["slt"]:
+        s = summary["slt"]
+        lines += ["", "### SLT: Gloss2Text distillation vs none, both from the same SLR checkpoint (test BLEU-4)", "",
+                  "| seed | baseline | distilled |", "|---|---|---|"]
+        lines += [f"| {seed} | {b:.2f} | {d:.2f} |" for seed, b, d in s["per_seed"]]
+        lines.append(f"| mean ± std | {_ms(s['baseline_test_bleu4'])} | {_ms(s['distilled_test_bleu4'])} |")
+        lines += ["", f"Distilled at or above the baseline at {s['at_or_above']} of {s['seeds']} seeds: goal "
+                      f"{yes[s['goal_met']]}."]
+    columns = [k for k in rows[seeds[0]] if all(k in rows[s] for s in seeds)]
+    lines += ["", "Per seed (dev / test WER %):", "",
+              "| seed | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for seed in seeds:
+        lines.append(f"| {seed} | " + " | ".join(
+            f"{rows[seed][k]['dev_wer']:.2f} / {rows[seed][k]['test_wer']:.2f}"
+            if rows[seed][k]["test_wer"] is not None else "-" for k in columns) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--slt-seeds", type=int, nargs="*", default=None,
+                    help="seeds of the SLT pair (default: the first three of --seeds; none: no SLT)")
+    ap.add_argument("--no-controls", dest="controls", action="store_false", help="skip the two controls")
     ap.add_argument("--preset", default="demo")
+    ap.add_argument("--synth", action="append", default=[], metavar="KEY=VALUE",
+                    help="a corpus parameter changed from the preset's (as `signkd demo --synth`)")
     ap.add_argument("--out", default="runs/demo", help="folder of the first seed; others go to <out>-seed<s>")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1, help="stages trained at the same time (one process each)")
-    ap.add_argument("--pairs", nargs="+", default=[label for _, _, label in PAIRS],
-                    choices=[label for _, _, label in PAIRS], help="student pairs to run (default: all)")
     args = ap.parse_args(argv)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     out = Path(args.out)
-    first = args.seeds[0]
-    pairs = [p for p in PAIRS if p[2] in args.pairs]
-    students = [k for p in pairs for k in p[:2]]
+    seeds = list(dict.fromkeys(args.seeds))
+    slt_seeds = seeds[:3] if args.slt_seeds is None else [s for s in args.slt_seeds if s in seeds]
+    first = seeds[0]
+    teachers = TEACHERS + (CONTROL_TEACHERS if args.controls else []) + (SLT_TEACHERS if slt_seeds else [])
+    slr = [k for p in PAIRS for k in p[:2]] + ([c[1] for c in CONTROLS] if args.controls else [])
     start = time.perf_counter()
-    # teachers (and corpus) once, with the first seed
-    run_demo(preset=args.preset, out=out, seed=first, stages=TEACHERS, report=False,
-             jobs=args.jobs, threads=args.threads)
+    load_at_start = os.getloadavg()[0]
+    # the corpus and the teachers once, at the first seed
+    run_demo(preset=args.preset, out=out, seed=first, synth=parse_set_options(args.synth), stages=teachers,
+             report=False, jobs=args.jobs, threads=args.threads)
     frames = frames_folder(out / "corpus")
     settings = [f"data.frames={frames}"] if frames else []
-    rows = {}
-    for seed in args.seeds:
+    rows: dict = {}
+    for seed in seeds:
+        students = slr + (list(SLT_PAIR) if seed in slt_seeds else [])
         folder = seed_dir(out, seed, first)
         if folder != out:
-            link_shared(out, folder)
+            link_shared(out, folder, ["corpus"] + teachers)
         variant = seed_pipeline(folder, args.preset, first, seed, students)
         pipe = load_pipeline(variant)
-        verdicts = plan(pipe.subset(TEACHERS), resolve(pipe, folder, settings, args.threads), set())
+        verdicts = plan(pipe.subset(teachers), resolve(pipe, folder, settings, args.threads), set())
         stale = [(k, v.why) for k, v in verdicts.items() if v.action != "up to date"]
         if stale:   # they are <out>'s own teachers, linked: never retrain them from here
             raise SystemExit(f"{folder / stale[0][0]}: the shared teacher is not up to date for seed {seed}'s "
                              f"pipeline ({stale[0][1]}); nothing was trained")
         if run_pipeline(variant, out=folder, jobs=args.jobs, threads=args.threads, only=students, overrides=settings):
             raise SystemExit(f"{variant}: the checks found the problems above; nothing was trained")
-        rows[seed] = {key: {split: final_metric(read_metrics(folder / key), split, "wer") for split in ("dev", "test")}
-                      for key in students}
+        rows[seed] = {key: scores(folder, key) for key in students}
 
-    lines = [f"demo steps 3-4 over seeds {' '.join(map(str, args.seeds))} (preset {args.preset}; teachers of seed {first})",
-             "", "| seed | " + " | ".join(f"{k} dev / test WER %" for k in students)
-             + " | " + " | ".join(f"ratio {label} distilled / baseline (test)" for _, _, label in pairs) + " |",
-             "|---|" + "---|" * (len(students) + len(pairs))]
-    ratios = {label: [] for _, _, label in pairs}
-    for seed, r in rows.items():
-        for base_key, dist_key, label in pairs:
-            ratios[label].append(r[dist_key]["test"] / r[base_key]["test"])
-        lines.append(f"| {seed} | " + " | ".join(f"{r[k]['dev']:.2f} / {r[k]['test']:.2f}" for k in students)
-                     + " | " + " | ".join(f"{ratios[label][-1]:.3f}" for _, _, label in pairs) + " |")
-    summary = {}
-    cells = []
-    for k in students:
-        for split in ("dev", "test"):
-            summary[f"{k}.{split}"] = mean_std([r[k][split] for r in rows.values()])
-        cells.append(f"{summary[f'{k}.dev'][0]:.2f} ± {summary[f'{k}.dev'][1]:.2f} / "
-                     f"{summary[f'{k}.test'][0]:.2f} ± {summary[f'{k}.test'][1]:.2f}")
-    for _, _, label in pairs:
-        summary[f"ratio.{label}"] = mean_std(ratios[label])
-    lines.append("| mean ± std | " + " | ".join(cells) + " | "
-                 + " | ".join(f"{summary[f'ratio.{label}'][0]:.3f} ± {summary[f'ratio.{label}'][1]:.3f}"
-                              for _, _, label in pairs) + " |")
-    lines.append("")
-    for base_key, dist_key, label in pairs:
-        base_mean, base_std = summary[f"{base_key}.test"]
-        mean, std = summary[f"{dist_key}.test"]
-        gain, spread = base_mean - mean, max(base_std, std)
-        paired = mean_std([r[base_key]["test"] - r[dist_key]["test"] for r in rows.values()])
-        summary[f"paired.{label}"] = paired
-        if gain > 0:
-            verdict = (f"lowers the mean test WER by {gain:.2f} points, "
-                       f"{'larger than' if gain > spread else 'NOT larger than'} the seed-to-seed spread "
-                       f"(largest std {spread:.2f})")
-        else:
-            verdict = f"raises the mean test WER by {-gain:.2f} points (seed-to-seed spread: largest std {spread:.2f})"
-        lines.append(f"{label} student: distillation {verdict}; baseline minus distilled, per seed: "
-                     f"{paired[0]:.2f} ± {paired[1]:.2f} points.")
-    lines.append(f"\nwall time {time.perf_counter() - start:.0f} s")
-    text = "\n".join(lines)
+    summary = summarise(rows, seeds, slt_seeds, args.controls)
+    wall = time.perf_counter() - start
+    corpus = json.loads((out / "corpus" / "demo_corpus.json").read_text(encoding="utf-8")).get("request", {})
+    header = (f"## make bench-demo: seeds {' '.join(map(str, seeds))}, preset {args.preset}"
+              + "".join(f", {k}={v}" for k, v in (corpus.get("synth") or {}).items())
+              + f"\n\nTeachers trained once at seed {first}; students at each seed. {cpu_name()}, {os.cpu_count()} CPUs, "
+              f"{args.jobs} stage(s) at a time; wall time {wall / 60:.1f} min (1-minute load average "
+              f"{load_at_start:.1f} at the start).")
+    text = render(rows, summary, seeds, slt_seeds, header)
     print(text)
-    (out / "bench_demo.json").write_text(json.dumps({"seeds": args.seeds, "rows": rows, "summary": summary},
-                                                    indent=1), encoding="utf-8")
+    record = {"seeds": seeds, "slt_seeds": slt_seeds, "preset": args.preset, "corpus": corpus, "rows": rows,
+              "summary": summary, "cpu": cpu_name(), "cpus": os.cpu_count(), "jobs": args.jobs,
+              "wall_seconds": round(wall, 1), "load_average_at_start": load_at_start,
+              "goals": {"ratio": GOAL_RATIO, "control_share": GOAL_CONTROL_SHARE}}
+    (out / "bench_demo.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
     (out / "bench_demo.md").write_text(text + "\n", encoding="utf-8")
     return 0
 

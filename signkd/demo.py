@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from signkd.demo_stages import STAGE_KEYS
+from signkd.demo_stages import DEMO_STAGE_KEYS, STAGE_KEYS
 from signkd.errors import SignkdError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "synthetic" / "demo"
@@ -47,22 +47,29 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def prepare_corpus(out: Path, preset: str, corpus_seed: int, log: Callable[[str], None] = print) -> dict:
+def prepare_corpus(out: Path, preset: str, corpus_seed: int, log: Callable[[str], None] = print,
+                   synth: Optional[dict] = None) -> dict:
     """Generate the corpus under out/corpus (unless corpus.json records the same parameters) and
-    pack its frames once into out/corpus/cache (uint8 .npy per clip), so that no epoch decodes PNGs."""
+    pack its frames once into out/corpus/cache (uint8 .npy per clip), so that no epoch decodes PNGs.
+    `synth`: corpus parameters changed from the preset's ({"twin_context": "0.8"})."""
     from signkd.data.corpora import read_corpus
     from signkd.data.packed_cache import cache_key, pack_videos
 
     root = out / "corpus"
     marker = root / "demo_corpus.json"
-    wanted = {"preset": preset, "seed": corpus_seed}
+    from signkd.data.synthetic.params import resolve_params
+
+    synth = dict(synth or {})
+    resolve_params(preset, synth)      # an unknown or bad parameter fails here, before anything is written
+    wanted = {"preset": preset, "seed": corpus_seed} | ({"synth": {k: str(v) for k, v in synth.items()}} if synth else {})
     info = json.loads(marker.read_text()) if marker.is_file() else None
     start = time.perf_counter()
     if info is None or info.get("request") != wanted or not (root / "corpus.json").is_file():
         from signkd.data.synthetic import generate_corpus
 
-        log(f"demo: generating the '{preset}' synthetic corpus (seed {corpus_seed}) in {root}")
-        generate_corpus(root, preset=preset, seed=corpus_seed, overwrite=True, workers=2)
+        changed = "".join(f", {k}={v}" for k, v in synth.items())
+        log(f"demo: generating the '{preset}' synthetic corpus (seed {corpus_seed}{changed}) in {root}")
+        generate_corpus(root, preset=preset, seed=corpus_seed, overwrite=True, **({"workers": 2} | synth))
         generated = time.perf_counter() - start
         items = []
         for split in ("train", "dev", "test"):
@@ -76,7 +83,8 @@ def prepare_corpus(out: Path, preset: str, corpus_seed: int, log: Callable[[str]
                 "size": size}
         marker.write_text(json.dumps(info, indent=1), encoding="utf-8")
     else:
-        log(f"demo: corpus {root} already generated with preset '{preset}', seed {corpus_seed}; kept")
+        log(f"demo: corpus {root} already generated with preset '{preset}', seed {corpus_seed}"
+            f"{''.join(f', {k}={v}' for k, v in synth.items())}; kept")
         info = dict(info, cached=True)
     return info
 
@@ -98,7 +106,7 @@ def older_demo_stages(out: Path, names: list[str]) -> list[str]:
 
 
 def run_demo(*, preset: str = "demo", out: str | Path = "runs/demo", seed: int = 0, corpus_seed: int = 0,
-             stages: Optional[list[str]] = None, overrides: Optional[list[str]] = None, force: bool = False,
+             synth: Optional[dict] = None, stages: Optional[list[str]] = None, overrides: Optional[list[str]] = None, force: bool = False,
              report: bool = True, jobs: int = 1, threads: int = 0, log: Callable[[str], None] = print) -> dict:
     """Corpus, the stages (every one, or `stages` and those they need) through signkd.pipeline,
     then the report. Returns the timings the report shows ({stage: {seconds, cached, load_average}},
@@ -119,10 +127,11 @@ def run_demo(*, preset: str = "demo", out: str | Path = "runs/demo", seed: int =
     if jobs < 1:
         raise SignkdError(f"--jobs: expected a positive number of parallel stages, got {jobs}")
     pipe = load_pipeline(path)
-    names = pipe.requirements(chosen) if chosen else list(pipe.order)
+    chosen = chosen or [k for k in pipe.order if k in DEMO_STAGE_KEYS]   # the controls only when asked for
+    names = pipe.requirements(chosen)
     total_start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    corpus = prepare_corpus(out, preset, corpus_seed, log)
+    corpus = prepare_corpus(out, preset, corpus_seed, log, synth)
     frames = frames_folder(out / "corpus")
     older = older_demo_stages(out, names)
     if older:

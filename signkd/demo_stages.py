@@ -15,7 +15,7 @@ class Stage:
     key: str          # config stem and run folder
     title: str        # row label in the report
     kind: str         # "recogniser" (WER) | "translator" (BLEU/ROUGE, and WER when it has glosses)
-    role: str         # "teacher" | "baseline" | "distilled"
+    role: str         # "teacher" | "baseline" | "distilled" | "control" (trained by make bench-demo only)
 
 
 STAGES = (
@@ -28,7 +28,23 @@ STAGES = (
     Stage("gloss2text", "Gloss2Text teacher (reference glosses)", "translator", "teacher"),
     Stage("slt_baseline", "SLT student, no distillation", "translator", "baseline"),
     Stage("slt_distilled", "SLT student distilled from Gloss2Text", "translator", "distilled"),
+    # the controls of DESIGN.md section 6 (make bench-demo): distillation without the privileged text
+    Stage("video_teacher", "Video-only teacher (the dialogue teacher's size, no text)", "recogniser", "control"),
+    Stage("slr_control_video_teacher", "SLR student distilled from the video-only teacher (Transformer)",
+          "recogniser", "control"),
+    Stage("slr_control_video_teacher_bilstm", "SLR student distilled from the video-only teacher (BiLSTM)",
+          "recogniser", "control"),
+    Stage("slr_control_no_text", "SLR student distilled from the dialogue teacher, text removed (Transformer)",
+          "recogniser", "control"),
+    Stage("slr_control_no_text_bilstm", "SLR student distilled from the dialogue teacher, text removed (BiLSTM)",
+          "recogniser", "control"),
 )
 # (baseline, distilled) pairs whose test-WER ratio the report states
 PAIRS = (("slr_baseline", "slr_distilled", "Transformer"), ("slr_baseline_bilstm", "slr_distilled_bilstm", "BiLSTM"))
+# (baseline, control, student, control name): each control against the baseline of its student
+CONTROLS = (("slr_baseline", "slr_control_video_teacher", "Transformer", "video-only teacher"),
+            ("slr_baseline", "slr_control_no_text", "Transformer", "dialogue teacher, text removed"),
+            ("slr_baseline_bilstm", "slr_control_video_teacher_bilstm", "BiLSTM", "video-only teacher"),
+            ("slr_baseline_bilstm", "slr_control_no_text_bilstm", "BiLSTM", "dialogue teacher, text removed"))
 STAGE_KEYS = tuple(s.key for s in STAGES)
+DEMO_STAGE_KEYS = tuple(s.key for s in STAGES if s.role != "control")   # what `make demo` trains

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import REPO
 from signkd.config import to_dict
 from signkd.demo import pipeline_file, run_demo
 from signkd.demo_report import _minutes
-from signkd.demo_stages import STAGE_KEYS, STAGES
+from signkd.demo_stages import CONTROLS, DEMO_STAGE_KEYS, PAIRS, STAGE_KEYS, STAGES
 from signkd.loss_terms import TEACHER_TERMS
 from signkd.pipeline import load_pipeline, resolve
 
@@ -49,10 +50,11 @@ def test_report_numbers_come_from_each_runs_metrics(demo_dir):
     out, _ = demo_dir
     report = (out / "report.md").read_text(encoding="utf-8")
     table = _table(report)
-    assert len(table) == len(STAGES)
+    shown = [st for st in STAGES if st.role != "control"]    # no control was trained: none is shown
+    assert len(table) == len(shown)
     keys = [("dev", "wer"), ("test", "wer"), ("dev", "bleu4"), ("test", "bleu4"), ("dev", "rouge_l"), ("test", "rouge_l")]
     checked = 0
-    for stage in STAGES:
+    for stage in shown:
         cells = table[stage.title]
         metrics_path = out / stage.key / "metrics.json"
         if stage.key not in SMOKE_STAGES:
@@ -65,7 +67,7 @@ def test_report_numbers_come_from_each_runs_metrics(demo_dir):
             checked += value is not None
     assert checked >= 2 * len(SMOKE_STAGES)   # every stage has a WER or BLEU on dev and test
     record = json.loads((out / "pipeline.json").read_text(encoding="utf-8"))["stages"]
-    for stage in STAGES:   # the time column: each stage's time as the runner recorded it
+    for stage in shown:   # the time column: each stage's time as the runner recorded it
         seconds = record[stage.key]["seconds"] if stage.key in SMOKE_STAGES else None
         assert table[stage.title][6] == _minutes(seconds), stage.key
     ratio = re.search(r"\(Transformer student\): [0-9.]+ / [0-9.]+ = \*\*([0-9.]+)\*\*", report)
@@ -145,6 +147,7 @@ def _student_side(cfg) -> dict:
     for key in ("name", "work_dir"):
         d.pop(key)
     d["data"].pop("tokenizer")
+    d["data"].pop("dialogue_context")      # what the teacher reads; the student reads no text
     for key in ("dialogue_teacher", "text2gloss", "gloss2text"):
         d["model"].pop(key)
     d["train"].pop("init")
@@ -154,7 +157,8 @@ def _student_side(cfg) -> dict:
 
 
 @pytest.mark.parametrize("baseline,distilled", [("slr_baseline", "slr_distilled"), ("slr_baseline_bilstm", "slr_distilled_bilstm"),
-                                                ("slt_baseline", "slt_distilled")])
+                                                ("slt_baseline", "slt_distilled")]
+                         + [(base, control) for base, control, _, _ in CONTROLS])
 def test_distilled_student_differs_from_its_baseline_only_by_the_teachers(tmp_path, baseline, distilled):
     """A fair comparison: same student, data, augmentation, schedule and seed; only the teachers' terms differ."""
     a = _student_side(stage_config(baseline, tmp_path, seed=0))
@@ -163,6 +167,38 @@ def test_distilled_student_differs_from_its_baseline_only_by_the_teachers(tmp_pa
     a_init = [i for i in stage_config(baseline, tmp_path, seed=0).train.init]
     assert a == b
     assert all(key in STAGE_KEYS for key in (baseline, distilled)) and len(a_init) <= 1
+
+
+def test_each_control_keeps_its_students_dialogue_terms_and_drops_the_text(tmp_path):
+    """The controls are the distilled students minus the privileged text: the same dialogue-teacher
+    terms and weights, no Text2Gloss terms, a teacher that reads no dialogue turn."""
+    distilled_of = {label: dist for _, dist, label in PAIRS}
+    for _, control, label, teacher in CONTROLS:
+        cfg = stage_config(control, tmp_path, seed=0)
+        dist = stage_config(distilled_of[label], tmp_path, seed=0)
+        kept = {k: v for k, v in dist.loss.weights.items() if "Translation2SLR" not in k and v}
+        assert {k: v for k, v in cfg.loss.weights.items() if v} == kept, control
+        assert not cfg.model.text2gloss and cfg.model.dialogue_teacher
+        assert cfg.data.dialogue_context == "removed" and dist.data.dialogue_context == "given"
+        source = "video_teacher" if "video-only" in teacher else "dialogue_teacher"
+        assert [i.checkpoint for i in cfg.train.init] == [str(tmp_path / source / "best.pt")]
+    video = stage_config("video_teacher", tmp_path, seed=0)
+    dialogue = stage_config("dialogue_teacher", tmp_path, seed=0)
+    assert video.data.dialogue_context == "removed"
+    assert to_dict(video.model) == to_dict(dialogue.model) and to_dict(video.train) == to_dict(dialogue.train)
+
+
+def test_the_slt_pair_starts_from_one_slr_checkpoint(tmp_path):
+    """Gloss2Text distillation is the only difference: both SLT students load the same encoder."""
+    base, dist = (stage_config(k, tmp_path, seed=0) for k in ("slt_baseline", "slt_distilled"))
+    encoder = [to_dict(i) for i in base.train.init]
+    assert encoder and encoder == [to_dict(i) for i in dist.train.init if i.prefix.startswith("student.")]
+
+
+def test_the_demo_trains_no_control_unless_asked():
+    pipe = load_pipeline(pipeline_file("demo"))
+    controls = {s.key for s in STAGES if s.role == "control"}
+    assert controls and controls <= set(pipe.order) and not controls & set(DEMO_STAGE_KEYS)
 
 
 def test_parallel_stages_give_the_same_runs_as_one_after_another(demo_dir, tmp_path):
@@ -193,9 +229,10 @@ def test_parallel_stages_give_the_same_runs_as_one_after_another(demo_dir, tmp_p
         theirs = json.loads((out / key / "metrics.json").read_text())["final"]["dev"]
         assert ours.get("wer") == theirs.get("wer"), key
         assert json.loads((tmp_path / key / "stage.json").read_text())["status"] == "done"
-    a = torch.load(tmp_path / "slr_distilled" / "best.pt", weights_only=True)["model"]
-    b = torch.load(out / "slr_distilled" / "best.pt", weights_only=True)["model"]
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for key in stages:    # bit for bit: the same seed on the same machine gives the same weights
+        a = torch.load(tmp_path / key / "best.pt", weights_only=True)["model"]
+        b = torch.load(out / key / "best.pt", weights_only=True)["model"]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), key
 
 
 def test_twin_swaps_count_only_a_pair_gloss_read_as_its_twin():
@@ -206,3 +243,39 @@ def test_twin_swaps_count_only_a_pair_gloss_read_as_its_twin():
     hyps = {"a": ["MORGEN", "SCHNEE", "NORD"], "b": ["WARM"]}        # a swap, another error, a deletion
     assert twin_swaps(refs, hyps, twins) == (1, 3)
     assert twin_swaps(refs, refs, twins) == (0, 3) and twin_swaps(refs, hyps, {}) == (0, 0)
+
+
+def test_bench_demo_reports_every_seed_the_controls_and_the_goals(demo_dir, capsys):
+    """make bench-demo at the tiny preset (numbers meaningless): two seeds sharing the first seed's
+    teachers, both student pairs, the controls and the SLT pair; table and JSON agree with each
+    stage's metrics.json, and the goals are stated over seeds."""
+    import importlib.util
+
+    out, _ = demo_dir
+    spec = importlib.util.spec_from_file_location("demo_seeds", REPO / "benchmarks" / "demo_seeds.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--seeds", "0", "1", "--slt-seeds", "0", "--preset", "tiny", "--out", str(out),
+                       "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    record = json.loads((out / "bench_demo.json").read_text(encoding="utf-8"))
+    second = out.with_name(f"{out.name}-seed1")
+    assert (second / "dialogue_teacher").is_symlink() and (second / "video_teacher").is_symlink()
+    assert not (second / "slt_baseline").exists()          # SLT only at --slt-seeds
+    for seed, folder in ((0, out), (1, second)):
+        for key, value in record["rows"][str(seed)].items():
+            final = json.loads((folder / key / "metrics.json").read_text())["final"]
+            assert value["test_wer"] == final["test"]["wer"], (seed, key)
+    summary = record["summary"]
+    for _, dist_key, label in PAIRS:
+        ratios = [record["rows"][s][dist_key]["test_wer"] / record["rows"][s][base]["test_wer"]
+                  for s in ("0", "1") for base, d, lab in PAIRS if d == dist_key]
+        assert summary["students"][label]["ratios"] == pytest.approx(ratios)
+        assert summary["students"][label]["seeds"] == 2
+    assert {c for _, c, _, _ in CONTROLS} == set(summary["controls"])
+    assert summary["slt"]["seeds"] == 1 and summary["slt"]["per_seed"][0][0] == 0
+    assert "ratio per seed (0 / 1)" in printed and "### Controls" in printed and "### SLT" in printed
+    # the demo's report now prints the spread beside its single-seed ratios
+    from signkd.demo_report import seed_spread_lines
+
+    assert "Over seeds 0, 1" in seed_spread_lines(out)[0]

@@ -16,6 +16,9 @@ def add_arguments(p):
     p.add_argument("--out", default="runs/demo", help="output folder (corpus, one folder per stage, report.md)")
     p.add_argument("--seed", type=int, default=0, help="training seed of every stage")
     p.add_argument("--corpus-seed", type=int, default=0, help="seed of the synthetic corpus")
+    p.add_argument("--synth", dest="synth", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a parameter of the synthetic corpus, e.g. --synth twin_context=0.8 "
+                        "(`signkd synth OUT --show-params` lists them)")
     p.add_argument("--stages", nargs="+", choices=STAGE_KEYS, default=None, metavar="STAGE",
                    help=f"run only these stages and the stages they need: {', '.join(STAGE_KEYS)}")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -29,13 +32,15 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    from signkd.data.synthetic.params import parse_set_options
     from signkd.demo import run_demo
 
     if args.threads > 0:
         import torch
 
         torch.set_num_threads(args.threads)
-    run_demo(preset=args.preset, out=args.out, seed=args.seed, corpus_seed=args.corpus_seed, stages=args.stages,
+    run_demo(preset=args.preset, out=args.out, seed=args.seed, corpus_seed=args.corpus_seed,
+             synth=parse_set_options(args.synth), stages=args.stages,
              overrides=args.overrides, force=args.force, report=args.report,
              jobs=args.jobs, threads=args.threads)
     return 0

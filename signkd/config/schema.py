@@ -47,6 +47,9 @@ class DataConfig:
     tokenizer_vocab_size: int = 8000
     lowercase_translation: bool = True
     word_min_freq: int = 1           # words seen fewer times in train map to <unk>
+    # "removed": every sample's dialogue context is read as empty ([CLS] [SEP]), so a dialogue
+    # teacher sees no text: the controls that show a distillation gain comes from the text.
+    dialogue_context: Literal["given", "removed"] = "given"
 
 
 @dataclass

@@ -6,6 +6,7 @@ resumes or evaluates a checkpoint takes them from the checkpoint instead, so ids
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -141,6 +142,8 @@ def build_data(cfg: Config, work_dir: Path, *, roles=("train", "dev"), vocabs: O
         if source is not None:
             split_samples, counts = _probe_frames(source, split_samples, name, cfg.data.skip_bad, records[role])
             samples[role] = split_samples   # what cannot be read is not scored either
+        if cfg.data.dialogue_context == "removed":
+            split_samples = [dataclasses.replace(s, context="") for s in split_samples]
         ds = SignDataset(split_samples, gloss_vocab=vocabs.gloss, word_vocab=vocabs.word, tokenizer=vocabs.tokenizer,
                          frame_source=source, transform=ClipTransform(cfg.data.augment, train=train) if video else None,
                          seed=cfg.train.seed, lowercase_translation=cfg.data.lowercase_translation,

@@ -390,3 +390,22 @@ def test_a_dev_clip_shorter_than_the_receptive_field_is_scored_not_dropped_and_n
     assert ("too short for one step" in trainer.evaluator.summary(metrics)) == (pad == "none")
     hyps = (tmp_path / "run" / "hypotheses" / "dev.glosses.txt").read_text()
     assert f"{dev.name}\n  REF: " in hyps
+
+
+def test_a_removed_dialogue_context_reaches_the_teacher_as_an_empty_turn(tiny_corpus, tmp_path):
+    """data.dialogue_context: removed (the controls' switch): every dialogue turn is read as
+    [CLS] [SEP], the vocabularies stay those of the given text, and the teacher's output changes."""
+    from signkd.training.data import build_data
+
+    given = load_config(TINY_CONFIG, tiny_overrides(tiny_corpus, tmp_path / "a", *TEACHERS))
+    removed = load_config(TINY_CONFIG, tiny_overrides(tiny_corpus, tmp_path / "b", *TEACHERS,
+                                                      "data.dialogue_context=removed"))
+    a = build_data(given, tmp_path / "a", roles=("train", "dev"), log=lambda m: None)
+    b = build_data(removed, tmp_path / "b", roles=("train", "dev"), vocabs=a.vocabs, log=lambda m: None)
+    empty = list(a.vocabs.tokenizer("")["input_ids"])
+    for role in ("train", "dev"):
+        assert all(item.ctx == empty for item in b.datasets[role].items)
+        assert any(item.ctx != empty for item in a.datasets[role].items)
+        assert [i.trans for i in a.datasets[role].items] == [i.trans for i in b.datasets[role].items]
+    with pytest.raises(ConfigError, match="data.dialogue_context"):
+        load_config(TINY_CONFIG, tiny_overrides(tiny_corpus, tmp_path / "c", "data.dialogue_context=none"))

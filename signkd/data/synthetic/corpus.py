@@ -66,6 +66,9 @@ def make_world(params: SynthParams, seed: int = 0, like: LikeSource | None = Non
     if like is None:
         glosses, pairs = select_glosses(params.n_glosses, params.n_confusable_pairs)
     else:
+        if params.twin_context > 0:
+            raise ConfigError("synth.twin_context: the topics are drawn by the toy grammar; a --like corpus "
+                              "keeps its real sentences, so expected 0")
         glosses, pairs = like.glosses, like.pairs(params.n_confusable_pairs)
         sizes = {f"n_{split}": len(like.samples.get(split, [])) for split in SPLITS}
         params = dataclasses.replace(params, n_signers=min(99, max(1, len(like.speakers))), **sizes).check()

@@ -7,8 +7,10 @@ prepositions, inflection and spoken-only fillers (`morgen gibt es im norden dann
 names part of one clause (`Trinkt deine Mutter heute Kaffee`).
 
 Members of a confusable pair are interchangeable in the grammar (same slot, same neighbours,
-same objects), so the other glosses of a sentence say nothing about which member was signed;
-only the spoken sentence (always) and the dialogue turn (usually) name it.
+same objects); only the spoken sentence (always) and the dialogue turn (usually) name the one
+signed. With `twin_context` s > 0 a hidden topic per sentence makes the other glosses tell it in
+part (`Grammar.topic_of`): as in real signing, where the sentence's other signs make one reading
+of an ambiguous sign likelier, a video-only student can learn it; the teachers know it from text.
 """
 from __future__ import annotations
 
@@ -211,6 +213,14 @@ class Grammar:
         self.clauses = {k: w for k, w in CLAUSE_WEIGHTS.items() if self._possible(k)}
         if not self.clauses:
             raise ValueError("the lexicon allows no clause type")
+        # twin_context: the first twin of every pair has topic 0, the second topic 1; the other
+        # glosses alternate in lexicon order, so every slot holds glosses of both topics.
+        self.topic_of = {a: 0 for a, _ in pairs} | {b: 1 for _, b in pairs}
+        others = [g for g in glosses if g not in self.topic_of]
+        self.topic_of |= {g: i % 2 for i, g in enumerate(others)}
+        s = p.twin_context
+        self.topic_weight = (1 + s) / (1 - s) if s < 1 else float("inf")
+        self.topic: int | None = None     # the topic of the sentence being drawn (None: no topics)
 
     def _possible(self, kind: str) -> bool:
         s, have = self.slots, self.have
@@ -223,6 +233,12 @@ class Grammar:
     # --- sampling helpers
     def pick(self, rng, options: list[str]) -> str:
         w = np.array([self.p.confusable_weight if g in self.confusable else 1.0 for g in options])
+        if self.topic is not None:      # the same one draw as without topics, only the weights differ
+            on_topic = np.array([self.topic_of[g] == self.topic for g in options])
+            if np.isinf(self.topic_weight):
+                w = w * on_topic if on_topic.any() else w
+            else:
+                w = np.where(on_topic, w * self.topic_weight, w)
         return options[int(rng.choice(len(options), p=w / w.sum()))]
 
     def maybe(self, rng, category: str, prob: float) -> str:
@@ -404,6 +420,9 @@ class Grammar:
         kinds = list(self.clauses)
         weights = np.array([self.clauses[k] for k in kinds])
         for _ in range(1000):
+            # no extra draw when twin_context is 0: such a corpus stays byte-identical to one made
+            # before the parameter existed
+            self.topic = int(rng.integers(2)) if self.p.twin_context > 0 else None
             n_clauses = 2 if rng.random() < self.p.two_clause_prob else 1
             chosen = [kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))] for _ in range(n_clauses)]
             parts = [getattr(self, "clause_" + kind)(rng) for kind in chosen]

@@ -32,6 +32,13 @@ class SynthParams:
     filler_prob: float = 0.3         # spoken-only adverbs ("dann", "meist", ...) per sentence
     context_mention_prob: float = 0.4     # chance that the dialogue turn names an ordinary gloss
     context_confusable_prob: float = 0.9  # chance that it names a confusable gloss
+    # How much the other glosses of a clip tell which twin of a confusable pair is signed, as the
+    # sentence's other signs do in real signing. Each sentence has a hidden topic (two of them); one
+    # twin of every pair and half of the other glosses belong to each, and under its topic a gloss is
+    # drawn (1 + s) / (1 - s) times as often as one of the other topic. 0: no topic (the twins are
+    # interchangeable; the corpus is the same, byte for byte, as before this parameter); 0.6: a twin
+    # of the sentence's topic 4 times in 5; 1: the topic decides (grammar corpora only, not --like).
+    twin_context: float = 0.0
     # --- signers
     n_signers: int = 6
     tempo_jitter: float = 0.2        # signer tempo in [1-j, 1+j]
@@ -86,6 +93,7 @@ class SynthParams:
         need(self.transition_frames >= 1, "transition_frames", ">= 1")
         for key in ("tempo_jitter", "scale_jitter", "duration_jitter", "amplitude_jitter"):
             need(0 <= getattr(self, key) < 0.5, key, "a fraction in [0, 0.5)")
+        need(0 <= self.twin_context <= 1, "twin_context", "a strength in [0, 1]")
         for key in ("two_clause_prob", "filler_prob", "context_mention_prob", "context_confusable_prob"):
             need(0 <= getattr(self, key) <= 1, key, "a probability")
         need(self.confusable_weight > 0, "confusable_weight", "> 0")
