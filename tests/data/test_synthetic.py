@@ -169,15 +169,23 @@ def _pair_guess_accuracy(sentences, pairs, feature):
     return float(np.mean(scores))
 
 
-def test_only_text_resolves_the_confusable_pairs():
-    world = make_world(resolve_params("demo"), seed=0)
+@pytest.mark.parametrize("strength", [0.0, 0.8])
+def test_text_resolves_the_confusable_pairs_and_the_other_glosses_only_in_part(strength):
+    """At twin_context 0 the rest of the gloss sequence says nothing about the twin; at the demo's
+    0.8 it tells in part (a naive Bayes guess from the other glosses), never as well as the text."""
+    world = make_world(resolve_params("demo", {"twin_context": strength}), seed=0)
     rng = np.random.default_rng(0)
     sentences = [world.grammar.sentence(rng) for _ in range(4000)]
     others = _pair_guess_accuracy(sentences, world.pairs, lambda s, g: [x for x in s.glosses if x != g])
     translation = _pair_guess_accuracy(sentences, world.pairs, lambda s, g: s.translation.split())
     context = _pair_guess_accuracy(sentences, world.pairs, lambda s, g: s.context.lower().split())
-    assert others <= 0.6, others                  # the rest of the gloss sequence does not tell
-    assert translation >= 0.99, translation       # the spoken sentence always names the member
+    if strength == 0:
+        assert others <= 0.6, others              # the rest of the gloss sequence does not tell
+    else:
+        assert 0.7 <= others <= 0.92, others      # it tells in part
+    # the spoken sentence always names the member (the guess, over all its words, errs a little
+    # more when the other words follow the topic too)
+    assert translation >= 0.97, translation
     assert context >= 0.8, context                # the dialogue turn usually does
 
 
