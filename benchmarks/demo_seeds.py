@@ -220,14 +220,17 @@ def main(argv=None) -> int:
     summary = summarise(rows, seeds, slt_seeds, args.controls)
     wall = time.perf_counter() - start
     corpus = json.loads((out / "corpus" / "demo_corpus.json").read_text(encoding="utf-8")).get("request", {})
-    header = (f"## make bench-demo: seeds {' '.join(map(str, seeds))}, preset {args.preset}"
+    params = json.loads((out / "corpus" / "corpus.json").read_text(encoding="utf-8")).get("params", {})
+    header = (f"## make bench-demo: seeds {' '.join(map(str, seeds))}, preset {args.preset} "
+              f"(twin_context {params.get('twin_context', 0)})"
               + "".join(f", {k}={v}" for k, v in (corpus.get("synth") or {}).items())
               + f"\n\nTeachers trained once at seed {first}; students at each seed. {cpu_name()}, {os.cpu_count()} CPUs, "
               f"{args.jobs} stage(s) at a time; wall time {wall / 60:.1f} min (1-minute load average "
               f"{load_at_start:.1f} at the start).")
     text = render(rows, summary, seeds, slt_seeds, header)
     print(text)
-    record = {"seeds": seeds, "slt_seeds": slt_seeds, "preset": args.preset, "corpus": corpus, "rows": rows,
+    record = {"seeds": seeds, "slt_seeds": slt_seeds, "preset": args.preset, "corpus": corpus,
+              "twin_context": params.get("twin_context", 0), "rows": rows,
               "summary": summary, "cpu": cpu_name(), "cpus": os.cpu_count(), "jobs": args.jobs,
               "wall_seconds": round(wall, 1), "load_average_at_start": load_at_start,
               "goals": {"ratio": GOAL_RATIO, "control_share": GOAL_CONTROL_SHARE}}

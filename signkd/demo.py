@@ -60,8 +60,10 @@ def prepare_corpus(out: Path, preset: str, corpus_seed: int, log: Callable[[str]
     from signkd.data.synthetic.params import resolve_params
 
     synth = dict(synth or {})
-    resolve_params(preset, synth)      # an unknown or bad parameter fails here, before anything is written
-    wanted = {"preset": preset, "seed": corpus_seed} | ({"synth": {k: str(v) for k, v in synth.items()}} if synth else {})
+    params = resolve_params(preset, synth)   # an unknown or bad parameter fails here, before anything is written
+    # every content parameter, so that a corpus made by an older preset (e.g. before twin_context) is remade
+    wanted = {"preset": preset, "seed": corpus_seed, "params": _sha(json.dumps(params.content(), sort_keys=True))} \
+        | ({"synth": {k: str(v) for k, v in synth.items()}} if synth else {})
     info = json.loads(marker.read_text()) if marker.is_file() else None
     start = time.perf_counter()
     if info is None or info.get("request") != wanted or not (root / "corpus.json").is_file():

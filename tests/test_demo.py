@@ -279,3 +279,21 @@ def test_bench_demo_reports_every_seed_the_controls_and_the_goals(demo_dir, caps
     from signkd.demo_report import seed_spread_lines
 
     assert "Over seeds 0, 1" in seed_spread_lines(out)[0]
+
+
+def test_a_corpus_made_with_other_parameters_is_made_again(tmp_path):
+    """The demo keeps its corpus only when every generation parameter is the same: a corpus left by
+    an older preset (its marker without the parameters), or one asked for with --synth, is remade."""
+    from signkd.demo import prepare_corpus
+
+    lines: list = []
+    first = prepare_corpus(tmp_path, "tiny", 0, lines.append)
+    assert not first.get("cached") and prepare_corpus(tmp_path, "tiny", 0, lines.append).get("cached")
+    marker = tmp_path / "corpus" / "demo_corpus.json"
+    old = json.loads(marker.read_text())
+    old["request"].pop("params")
+    marker.write_text(json.dumps(old))
+    assert not prepare_corpus(tmp_path, "tiny", 0, lines.append).get("cached")
+    again = prepare_corpus(tmp_path, "tiny", 0, lines.append, synth={"twin_context": "0.5"})
+    assert not again.get("cached") and "twin_context=0.5" in lines[-1]
+    assert json.loads((tmp_path / "corpus" / "corpus.json").read_text())["params"]["twin_context"] == 0.5
