@@ -28,7 +28,8 @@ def slice_annotations(like: str, clips: int, out: Path) -> Path:
     """A folder holding the first `clips` sentences of the train annotation of `like`."""
     out.mkdir(parents=True, exist_ok=True)
     lines = (Path(like) / LIKE_FILE).read_text(encoding="utf-8").splitlines()
-    (out / LIKE_FILE).write_text("\n".join(lines[: clips + 1]) + "\n", encoding="utf-8")
+    header = 1 if lines and lines[0].startswith("name|") else 0     # the released files have one, some copies not
+    (out / LIKE_FILE).write_text("\n".join(lines[: clips + header]) + "\n", encoding="utf-8")
     return out
 
 
