@@ -22,31 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from signkd.config import AugmentConfig  # noqa: E402
-from signkd.data.augment import ClipTransform, sample_rng  # noqa: E402
 from signkd.data.corpora import read_corpus  # noqa: E402
 from signkd.data.frame_store import jpeg_codec  # noqa: E402
-from signkd.data.packed_cache import FrameSource, PackedCache, cache_key, pack_videos  # noqa: E402
 from signkd.data.synthetic import generate_corpus  # noqa: E402
-
-TARGET_PERCENT, TARGET_RATE, TARGET_VS_PNG = 15.0, 1500.0, 3.0
-
-
-def _pipeline_rate(source: FrameSource, samples, transform: ClipTransform, epoch: int) -> tuple[float, float]:
-    """(frames per CPU second, frames per wall second) of one pass over `samples`."""
-    frames, cpu, wall = 0, time.process_time(), time.perf_counter()
-    for i, s in enumerate(samples):
-        key = cache_key(s.split, s.id)
-        rng = sample_rng(0, epoch, i)
-        idx = transform.frame_indices(source.num_frames(key, s.frames, s.frame_glob), rng)
-        frames += transform(source.read(key, s.frames, s.frame_glob, idx), rng).shape[0]
-    return frames / (time.process_time() - cpu), frames / (time.perf_counter() - wall)
-
-
-def _cache_bytes(root: Path) -> tuple[int, int]:
-    cache = PackedCache(root)
-    return (sum((root / e.file).stat().st_size for e in cache.entries.values()),
-            sum(e.shape[0] for e in cache.entries.values()))
+from store_measure import (TARGET_PERCENT, TARGET_RATE, TARGET_VS_PNG, cache_bytes, loader_rates,  # noqa: E402
+                           pack_stores, source_names, store_goals)
 
 
 def main() -> int:
@@ -73,29 +53,17 @@ def main() -> int:
     pngs = [p for s in samples for p in Path(s.frames).glob(s.frame_glob)]
     print(f"corpus: {len(samples)} clips, {len(pngs)} frames of 260x210 px rendered in "
           f"{time.perf_counter() - start:.1f} s ({args.workers} workers)")
-    items = [(cache_key(s.split, s.id), s.frames, s.frame_glob) for s in samples]
-    pack_seconds = {}
-    for store in ("raw", "jpeg"):
-        start = time.perf_counter()
-        pack_videos(items, base / store, size=args.size, store=store, quality=args.quality, workers=1, progress=False)
-        pack_seconds[store] = time.perf_counter() - start
-    raw_bytes, frames = _cache_bytes(base / "raw")
-    jpeg_bytes, _ = _cache_bytes(base / "jpeg")
+    pack_seconds = pack_stores(samples, base, size=args.size, quality=args.quality, workers=1)
+    raw_bytes, frames = cache_bytes(base / "raw")
+    jpeg_bytes, _ = cache_bytes(base / "jpeg")
     png_bytes = sum(p.stat().st_size for p in pngs)
 
-    crop = min(224, args.size)
-    train = ClipTransform(AugmentConfig(resize=args.size, crop=crop, flip=0.5, temporal_rescale=0.2), train=True)
-    sources = {"PNG tree": FrameSource(None, size=args.size),
-               "raw": FrameSource(PackedCache(base / "raw"), size=args.size),
-               f"jpeg q{args.quality}": FrameSource(PackedCache(base / "jpeg"), size=args.size)}
     timed = samples[: args.rate_clips]
-    rates, walls = {name: 0.0 for name in sources}, {name: 0.0 for name in sources}
-    for name, source in sources.items():   # warm-up: page cache, checksums verified once, imports
-        _pipeline_rate(source, timed, train, epoch=0)
-    for round_ in range(1, args.rounds + 1):
-        for name, source in sources.items():
-            cpu, wall = _pipeline_rate(source, timed, train, epoch=round_)
-            rates[name], walls[name] = max(rates[name], cpu), max(walls[name], wall)
+    measured = loader_rates(timed, base, size=args.size, rounds=args.rounds)
+    names = source_names(args.quality)
+    rates = {names[k]: r["cpu"] for k, r in measured.items()}
+    walls = {names[k]: r["wall"] for k, r in measured.items()}
+    sources = list(rates)
 
     per_frame = {"PNG tree": png_bytes / len(pngs), "raw": raw_bytes / frames, f"jpeg q{args.quality}": jpeg_bytes / frames}
     raw_per_frame = per_frame["raw"]
@@ -108,7 +76,7 @@ def main() -> int:
               f"{rates[name]:>21,.0f}{rates[name] / rates['PNG tree']:>7.1f}x{walls[name]:>9,.0f}{pack}")
     jpeg = f"jpeg q{args.quality}"
     percent, rate, ratio = 100 * per_frame[jpeg] / raw_per_frame, rates[jpeg], rates[jpeg] / rates["PNG tree"]
-    met = percent <= TARGET_PERCENT and rate >= TARGET_RATE and ratio >= TARGET_VS_PNG
+    met = all(store_goals(percent, rate, ratio).values())
     print(f"\njpeg store: {percent:.1f} % of raw (target <= {TARGET_PERCENT:.0f} %), {rate:,.0f} frames/s per worker "
           f"(target >= {TARGET_RATE:,.0f}), {ratio:.1f}x the PNG tree (target >= {TARGET_VS_PNG:.0f}x): "
           f"{'met' if met else 'NOT met'}")

@@ -1,5 +1,6 @@
 """`make bench`: run every benchmarks/bench_*.py in turn with this interpreter; each prints its table.
-bench_scale.py (PHOENIX-size training steps, minutes per config) has its own target, `make bench-scale`.
+bench_scale.py (every stage at PHOENIX size, ≈ 15 min) has its own target, `make bench-scale`; gpu_smoke.py
+needs a GPU.
 
 Benchmarks measure side by side in one run and report ratios, because this machine is shared and noisy.
 """
