@@ -25,6 +25,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -90,8 +91,47 @@ def cpu_name() -> str:
 
 
 def scores(folder: Path, key: str) -> dict:
+    """Final dev/test scores and the dev WER curve (one value per epoch) of a stage's metrics.json."""
     m = read_metrics(folder / key)
-    return {f"{split}_{k}": final_metric(m, split, k) for split in ("dev", "test") for k in ("wer", "bleu4")}
+    out = {f"{split}_{k}": final_metric(m, split, k) for split in ("dev", "test") for k in ("wer", "bleu4")}
+    out["dev_wer_curve"] = [h["dev"]["wer"] for h in (m or {}).get("history", []) if (h.get("dev") or {}).get("wer")
+                            is not None]
+    return out
+
+
+CONVERGED_EPOCHS = 3   # the baseline's converged dev WER: the mean of its last 3 epochs
+
+
+def epochs_to_reach(curve: list[float], level: float) -> Optional[int]:
+    """The first epoch (1-based) whose dev WER is at or below `level`; None when none is."""
+    return next((i for i, wer in enumerate(curve, 1) if wer <= level), None)
+
+
+EARLY_WER = 20.0       # a level every student of the demo reaches: how soon it gets there
+
+
+def convergence(rows: dict, seeds: list[int], base_key: str, key: str) -> dict:
+    """How soon `key` reaches its baseline's converged dev WER, and a dev WER of EARLY_WER %, per seed,
+    against the baseline itself: what may hold where the converged WERs do not separate."""
+    per_seed = []
+    for seed in seeds:
+        base_curve, curve = rows[seed][base_key]["dev_wer_curve"], rows[seed][key]["dev_wer_curve"]
+        if len(base_curve) < CONVERGED_EPOCHS or not curve:
+            continue
+        level = statistics.fmean(base_curve[-CONVERGED_EPOCHS:])
+        per_seed.append({"seed": seed, "level": level, "baseline_epoch": epochs_to_reach(base_curve, level),
+                         "epoch": epochs_to_reach(curve, level), "epochs": len(curve),
+                         "baseline_early": epochs_to_reach(base_curve, EARLY_WER),
+                         "early": epochs_to_reach(curve, EARLY_WER)})
+    reached = [r for r in per_seed if r["epoch"] is not None]
+    early = [r for r in per_seed if r["early"] is not None and r["baseline_early"] is not None]
+    return {"per_seed": per_seed, "reached": len(reached), "seeds": len(per_seed),
+            "epoch": mean_std([r["epoch"] for r in reached]) if reached else None,
+            "baseline_epoch": mean_std([r["baseline_epoch"] for r in per_seed]) if per_seed else None,
+            "faster": sum(r["epoch"] is not None and r["epoch"] < r["baseline_epoch"] for r in per_seed),
+            "early_epoch": mean_std([r["early"] for r in early]) if early else None,
+            "baseline_early_epoch": mean_std([r["baseline_early"] for r in early]) if early else None,
+            "early_faster": sum(r["early"] < r["baseline_early"] for r in early), "early_seeds": len(early)}
 
 
 def summarise(rows: dict, seeds: list[int], slt_seeds: list[int], controls: bool) -> dict:
@@ -108,7 +148,8 @@ def summarise(rows: dict, seeds: list[int], slt_seeds: list[int], controls: bool
             "baseline_dev_wer": mean_std([rows[s][base_key]["dev_wer"] for s in seeds]),
             "distilled_dev_wer": mean_std([rows[s][dist_key]["dev_wer"] for s in seeds]),
             "ratios": ratios, "ratio": mean_std(ratios), "gain": mean_std(gains), "wins": wins, "seeds": len(seeds),
-            "goal_met": wins == len(seeds) and statistics.fmean(ratios) <= GOAL_RATIO}
+            "goal_met": wins == len(seeds) and statistics.fmean(ratios) <= GOAL_RATIO,
+            "convergence": convergence(rows, seeds, base_key, dist_key)}
     if controls:
         for base_key, key, label, name in CONTROLS:
             base = [rows[s][base_key]["test_wer"] for s in seeds]
@@ -120,7 +161,8 @@ def summarise(rows: dict, seeds: list[int], slt_seeds: list[int], controls: bool
                 "student": label, "teacher": name, "test_wer": mean_std(ctrl),
                 "ratio": mean_std([c / b for c, b in zip(ctrl, base)]), "gain": gain,
                 "share_of_text_gain": share,
-                "goal_met": share is not None and share <= GOAL_CONTROL_SHARE}
+                "goal_met": share is not None and share <= GOAL_CONTROL_SHARE,
+                "convergence": convergence(rows, seeds, base_key, key)}
     if slt_seeds:
         base = [rows[s][SLT_PAIR[0]]["test_bleu4"] for s in slt_seeds]
         dist = [rows[s][SLT_PAIR[1]]["test_bleu4"] for s in slt_seeds]
@@ -152,6 +194,19 @@ def render(rows: dict, summary: dict, seeds: list[int], slt_seeds: list[int], he
                 share = "– (no text gain)" if c["share_of_text_gain"] is None else f"{c['share_of_text_gain']:.0%}"
                 lines.append(f"| {label} | {c['teacher']} | {_ms(c['test_wer'])} | {_ms(c['ratio'], 3)} | "
                              f"{_ms(c['gain'])} | {share} | {yes[c['goal_met']]} |")
+    lines += ["", "### Convergence: how soon each student gets there (dev WER, epochs of 20)", "",
+              f"Level A: the baseline's converged dev WER (the mean of its last {CONVERGED_EPOCHS} epochs); level B: "
+              f"{EARLY_WER:.0f} % dev WER.", "",
+              "| student | teachers | A: baseline at epoch | A: this student at epoch | A: reached, sooner | "
+              "B: baseline at epoch | B: this student at epoch | B: sooner |", "|---|---|---|---|---|---|---|---|"]
+    entries = [(label, "the two text teachers", s["convergence"]) for label, s in summary["students"].items()]
+    entries += [(c["student"], c["teacher"], c["convergence"]) for c in summary["controls"].values()]
+    for label, teacher, c in sorted(entries, key=lambda e: e[0], reverse=True):
+        def ep(pair):
+            return _ms(pair, 1) if pair else "-"
+        lines.append(f"| {label} | {teacher} | {ep(c['baseline_epoch'])} | {ep(c['epoch']) if c['epoch'] else 'never'} "
+                     f"| {c['reached']} / {c['faster']} of {c['seeds']} seeds | {ep(c['baseline_early_epoch'])} | "
+                     f"{ep(c['early_epoch'])} | {c['early_faster']} of {c['early_seeds']} seeds |")
     if summary["slt"]:
         s = summary["slt"]
         lines += ["", "### SLT: Gloss2Text distillation vs none, both from the same SLR checkpoint (test BLEU-4)", "",

@@ -249,12 +249,8 @@ def test_bench_demo_reports_every_seed_the_controls_and_the_goals(demo_dir, caps
     """make bench-demo at the tiny preset (numbers meaningless): two seeds sharing the first seed's
     teachers, both student pairs, the controls and the SLT pair; table and JSON agree with each
     stage's metrics.json, and the goals are stated over seeds."""
-    import importlib.util
-
     out, _ = demo_dir
-    spec = importlib.util.spec_from_file_location("demo_seeds", REPO / "benchmarks" / "demo_seeds.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_demo()
     assert bench.main(["--seeds", "0", "1", "--slt-seeds", "0", "--preset", "tiny", "--out", str(out),
                        "--threads", "1"]) == 0
     printed = capsys.readouterr().out
@@ -297,3 +293,27 @@ def test_a_corpus_made_with_other_parameters_is_made_again(tmp_path):
     again = prepare_corpus(tmp_path, "tiny", 0, lines.append, synth={"twin_context": "0.5"})
     assert not again.get("cached") and "twin_context=0.5" in lines[-1]
     assert json.loads((tmp_path / "corpus" / "corpus.json").read_text())["params"]["twin_context"] == 0.5
+
+
+def _bench_demo():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_seeds", REPO / "benchmarks" / "demo_seeds.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_bench_demo_counts_epochs_to_the_baselines_converged_wer():
+    """What holds where converged WERs do not separate: how soon a student reaches the level its
+    baseline converges to (the mean dev WER of the baseline's last 3 epochs)."""
+    bench = _bench_demo()
+    rows = {0: {"b": {"dev_wer_curve": [100, 60, 30, 21, 20, 19]}, "d": {"dev_wer_curve": [90, 25, 19, 18, 18, 18]},
+                "c": {"dev_wer_curve": [100, 90, 80, 70, 60, 50]}},
+            1: {"b": {"dev_wer_curve": [100, 40, 20, 10, 10, 10]}, "d": {"dev_wer_curve": [100, 50, 30, 20, 11, 9]},
+                "c": {"dev_wer_curve": [100, 100, 100, 100, 100, 10]}}}
+    d = bench.convergence(rows, [0, 1], "b", "d")
+    assert [(r["level"], r["baseline_epoch"], r["epoch"]) for r in d["per_seed"]] == [(20, 5, 3), (10, 4, 6)]
+    assert d["reached"] == 2 and d["faster"] == 1 and d["epoch"][0] == 4.5
+    c = bench.convergence(rows, [0, 1], "b", "c")
+    assert c["reached"] == 1 and c["faster"] == 0 and [r["epoch"] for r in c["per_seed"]] == [None, 6]
