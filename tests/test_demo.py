@@ -252,7 +252,7 @@ def test_bench_demo_reports_every_seed_the_controls_and_the_goals(demo_dir, caps
     out, _ = demo_dir
     bench = _bench_demo()
     assert bench.main(["--seeds", "0", "1", "--slt-seeds", "0", "--preset", "tiny", "--out", str(out),
-                       "--threads", "1"]) == 0
+                       "--threads", "1", "--jobs", "2"]) == 0     # two stages at a time, as make bench-demo
     printed = capsys.readouterr().out
     record = json.loads((out / "bench_demo.json").read_text(encoding="utf-8"))
     second = out.with_name(f"{out.name}-seed1")
