@@ -203,9 +203,10 @@ def render(rows: dict, summary: dict, seeds: list[int], slt_seeds: list[int], he
               "B: baseline at epoch | B: this student at epoch | B: sooner |", "|---|---|---|---|---|---|---|---|"]
     entries = [(label, "the two text teachers", s["convergence"]) for label, s in summary["students"].items()]
     entries += [(c["student"], c["teacher"], c["convergence"]) for c in summary["controls"].values()]
+    def ep(pair):
+        return _ms(pair, 1) if pair else "-"
+
     for label, teacher, c in sorted(entries, key=lambda e: e[0], reverse=True):
-        def ep(pair):
-            return _ms(pair, 1) if pair else "-"
         lines.append(f"| {label} | {teacher} | {ep(c['baseline_epoch'])} | {ep(c['epoch']) if c['epoch'] else 'never'} "
                      f"| {c['reached']} / {c['faster']} of {c['seeds']} seeds | {ep(c['baseline_early_epoch'])} | "
                      f"{ep(c['early_epoch'])} | {c['early_faster']} of {c['early_seeds']} seeds |")

@@ -54,11 +54,10 @@ def prepare_corpus(out: Path, preset: str, corpus_seed: int, log: Callable[[str]
     `synth`: corpus parameters changed from the preset's ({"twin_context": "0.8"})."""
     from signkd.data.corpora import read_corpus
     from signkd.data.packed_cache import cache_key, pack_videos
+    from signkd.data.synthetic.params import resolve_params
 
     root = out / "corpus"
     marker = root / "demo_corpus.json"
-    from signkd.data.synthetic.params import resolve_params
-
     synth = dict(synth or {})
     params = resolve_params(preset, synth)   # an unknown or bad parameter fails here, before anything is written
     # every content parameter, so that a corpus made by an older preset (e.g. before twin_context) is remade
@@ -108,7 +107,8 @@ def older_demo_stages(out: Path, names: list[str]) -> list[str]:
 
 
 def run_demo(*, preset: str = "demo", out: str | Path = "runs/demo", seed: int = 0, corpus_seed: int = 0,
-             synth: Optional[dict] = None, stages: Optional[list[str]] = None, overrides: Optional[list[str]] = None, force: bool = False,
+             synth: Optional[dict] = None, stages: Optional[list[str]] = None,
+             overrides: Optional[list[str]] = None, force: bool = False,
              report: bool = True, jobs: int = 1, threads: int = 0, log: Callable[[str], None] = print) -> dict:
     """Corpus, the stages (every one, or `stages` and those they need) through signkd.pipeline,
     then the report. Returns the timings the report shows ({stage: {seconds, cached, load_average}},

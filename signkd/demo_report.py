@@ -177,7 +177,9 @@ def compute_controls(out: Path, log: Callable[[str], None] = print) -> dict:
     """Controls of DESIGN.md section 6 on dev and test; cached in analysis.json by checkpoint time."""
     out = Path(out)
     path = out / "analysis.json"
-    stamps = {s.key: (out / s.key / "best.pt").stat().st_mtime for s in STAGES if (out / s.key / "best.pt").is_file()}
+    # only the runs analysed below: a control trained later into the same folder does not redo the analysis
+    analysed = ["dialogue_teacher"] + [k for pair in PAIRS for k in pair[:2]]
+    stamps = {k: (out / k / "best.pt").stat().st_mtime for k in analysed if (out / k / "best.pt").is_file()}
     if path.is_file():
         cached = json.loads(path.read_text(encoding="utf-8"))
         if cached.get("stamps") == stamps:
@@ -349,9 +351,10 @@ def report_rows(out: Path, timings: dict) -> tuple[list[str], dict]:
     header = ("| stage | model | dev WER % | test WER % | dev BLEU-4 | test BLEU-4 | dev ROUGE-L | test ROUGE-L "
               "| wall time |")
     rows += [header, "|" + "---|" * 9]
-    shown = [st for st in STAGES if st.role != "control" or read_metrics(out / st.key) is not None]
+    metrics = {st.key: read_metrics(out / st.key) for st in STAGES}
+    shown = [st for st in STAGES if st.role != "control" or metrics[st.key] is not None]
     for i, stage in enumerate(shown, 1):
-        m = read_metrics(out / stage.key)
+        m = metrics[stage.key]
         vals = {f"{split}_{k}": final_metric(m, split, k) for split in ("dev", "test")
                 for k in ("wer", "bleu4", "rouge_l")}
         numbers[stage.key] = vals
