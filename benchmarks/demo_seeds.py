@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from signkd.data.synthetic.params import parse_set_options  # noqa: E402
 from signkd.demo import frames_folder, pipeline_file, run_demo  # noqa: E402
-from signkd.demo_report import final_metric, read_metrics  # noqa: E402
+from signkd.demo_report import (error_anatomy, final_metric, load_twins, read_gloss_hypotheses,  # noqa: E402
+                                read_metrics)
 from signkd.demo_stages import CONTROLS, PAIRS  # noqa: E402
 from signkd.pipeline import load_pipeline, plan, resolve, run_pipeline  # noqa: E402
 
@@ -44,6 +45,7 @@ SLT_PAIR = ("slt_baseline", "slt_distilled")
 # teachers'; the SLT student with Gloss2Text at or above its baseline's test BLEU-4 at every seed.
 GOAL_RATIO = 0.80
 GOAL_CONTROL_SHARE = 0.5
+STUDENTS = tuple(p[2] for p in PAIRS)      # ("Transformer", "BiLSTM")
 
 
 def seed_dir(out: Path, seed: int, first: int) -> Path:
@@ -72,6 +74,13 @@ def seed_pipeline(folder: Path, preset: str, teacher_seed: int, seed: int, stude
     return path
 
 
+def trained_here(folder: Path) -> bool:
+    """Whether the last `signkd run` in `folder` trained a stage (rather than finding all up to date)."""
+    path = folder / "pipeline.json"
+    stages = json.loads(path.read_text(encoding="utf-8")).get("stages", {}) if path.is_file() else {}
+    return any(v.get("status") != "up to date" for v in stages.values())
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
@@ -90,12 +99,16 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def scores(folder: Path, key: str) -> dict:
-    """Final dev/test scores and the dev WER curve (one value per epoch) of a stage's metrics.json."""
+def scores(folder: Path, key: str, twins: Optional[dict] = None) -> dict:
+    """Final dev/test scores and the dev WER curve (one value per epoch) of a stage's metrics.json;
+    with `twins`, where its test errors are (error_anatomy of hypotheses/final-test.glosses.txt)."""
     m = read_metrics(folder / key)
     out = {f"{split}_{k}": final_metric(m, split, k) for split in ("dev", "test") for k in ("wer", "bleu4")}
     out["dev_wer_curve"] = [h["dev"]["wer"] for h in (m or {}).get("history", []) if (h.get("dev") or {}).get("wer")
                             is not None]
+    hyps = folder / key / "hypotheses" / "final-test.glosses.txt"
+    if twins and hyps.is_file():
+        out["test_errors"] = error_anatomy(*read_gloss_hypotheses(hyps), twins)
     return out
 
 
@@ -134,10 +147,11 @@ def convergence(rows: dict, seeds: list[int], base_key: str, key: str) -> dict:
             "early_faster": sum(r["early"] < r["baseline_early"] for r in early), "early_seeds": len(early)}
 
 
-def summarise(rows: dict, seeds: list[int], slt_seeds: list[int], controls: bool) -> dict:
+def summarise(rows: dict, seeds: list[int], slt_seeds: list[int], controls: bool,
+              students: tuple[str, ...] = STUDENTS, teachers: Optional[dict] = None) -> dict:
     """Goals and spreads from {seed: {stage: scores}}; every entry says what it was computed over."""
     out: dict = {"students": {}, "controls": {}, "slt": None}
-    for base_key, dist_key, label in PAIRS:
+    for base_key, dist_key, label in (p for p in PAIRS if p[2] in students):
         base = [rows[s][base_key]["test_wer"] for s in seeds]
         dist = [rows[s][dist_key]["test_wer"] for s in seeds]
         ratios = [d / b for d, b in zip(dist, base)]
@@ -151,7 +165,7 @@ def summarise(rows: dict, seeds: list[int], slt_seeds: list[int], controls: bool
             "goal_met": wins == len(seeds) and statistics.fmean(ratios) <= GOAL_RATIO,
             "convergence": convergence(rows, seeds, base_key, dist_key)}
     if controls:
-        for base_key, key, label, name in CONTROLS:
+        for base_key, key, label, name in (c for c in CONTROLS if c[2] in students):
             base = [rows[s][base_key]["test_wer"] for s in seeds]
             ctrl = [rows[s][key]["test_wer"] for s in seeds]
             gain = mean_std([b - c for b, c in zip(base, ctrl)])
@@ -164,6 +178,7 @@ def summarise(rows: dict, seeds: list[int], slt_seeds: list[int], controls: bool
                 "share_of_text_gain": share,
                 "goal_met": share is not None and share <= GOAL_CONTROL_SHARE,
                 "convergence": convergence(rows, seeds, base_key, key)}
+    out["errors"] = error_summary(rows, seeds, students, controls, teachers or {})
     if slt_seeds:
         base = [rows[s][SLT_PAIR[0]]["test_bleu4"] for s in slt_seeds]
         dist = [rows[s][SLT_PAIR[1]]["test_bleu4"] for s in slt_seeds]
@@ -172,6 +187,63 @@ def summarise(rows: dict, seeds: list[int], slt_seeds: list[int], controls: bool
                       "per_seed": list(zip(slt_seeds, base, dist)), "at_or_above": at_or_above,
                       "seeds": len(slt_seeds), "goal_met": at_or_above == len(slt_seeds)}
     return out
+
+
+def error_summary(rows: dict, seeds: list[int], students: tuple[str, ...], controls: bool, teachers: dict) -> dict:
+    """Twin swaps and other test errors per student and teacher (mean ± std over seeds), and what the
+    twin swaps bound: the ratio if a baseline's twin swaps fell to the dialogue teacher's (its other
+    errors unchanged), and with no twin swap at all. Empty when the runs have no error anatomy."""
+    if not all("test_errors" in rows[s].get(k, {}) for s in seeds for p in PAIRS if p[2] in students for k in p[:2]):
+        return {}
+    teacher = teachers.get("dialogue_teacher", {}).get("test_errors")
+    out: dict = {"students": {}}
+    for base_key, dist_key, label in (p for p in PAIRS if p[2] in students):
+        keys = [(base_key, "no distillation"), (dist_key, "the two text teachers")]
+        keys += [(c[1], c[3]) for c in CONTROLS if controls and c[2] == label]
+        entry = {"rows": [{"stage": k, "teachers": name,
+                           "twin_swaps": mean_std([rows[s][k]["test_errors"]["twin_swaps"] for s in seeds]),
+                           "other_errors": mean_std([rows[s][k]["test_errors"]["other_errors"] for s in seeds])}
+                          for k, name in keys]}
+        base = [rows[s][base_key]["test_errors"] for s in seeds]
+        total = [b["twin_swaps"] + b["other_errors"] for b in base]
+        entry["twin_share_of_baseline_errors"] = mean_std([b["twin_swaps"] / t for b, t in zip(base, total) if t])
+        entry["ratio_without_twin_swaps"] = mean_std([b["other_errors"] / t for b, t in zip(base, total) if t])
+        if teacher:
+            entry["ratio_at_teacher_twin_swaps"] = mean_std(
+                [(b["other_errors"] + min(b["twin_swaps"], teacher["twin_swaps"])) / t
+                 for b, t in zip(base, total) if t])
+        out["students"][label] = entry
+    out["teachers"] = {k: v["test_errors"] for k, v in teachers.items() if "test_errors" in v}
+    return out
+
+
+TEACHER_NAMES = {"dialogue_teacher": "dialogue teacher (video + dialogue turn)",
+                 "video_teacher": "video-only teacher (same size, no text)",
+                 "text2gloss": "Text2Gloss (the spoken sentence, no video)"}
+
+
+def render_errors(errors: dict, seeds: list[int]) -> list[str]:
+    if not errors:
+        return []
+    some = next(iter(errors["teachers"].values()), None)
+    of = f" (of {some['twin_refs']} twin glosses)" if some else ""
+    lines = ["", "### Where the errors are (test, errors per seed, mean ± std)", "",
+             "Twin swaps: a gloss of a confusable pair read as its twin, the only errors the privileged text speaks "
+             "to; other errors (deletions, insertions, other substitutions) a video-only teacher can teach as well.",
+             "", f"| student | trained with | twin swaps{of} | other errors |", "|---|---|---|---|"]
+    for label, e in errors["students"].items():
+        lines += [f"| {label} | {r['teachers']} | {_ms(r['twin_swaps'], 1)} | {_ms(r['other_errors'], 1)} |"
+                  for r in e["rows"]]
+    lines += [f"| teacher (seed {seeds[0]}) | {TEACHER_NAMES.get(k, k)} | {v['twin_swaps']} | {v['other_errors']} |"
+              for k, v in errors["teachers"].items()]
+    lines.append("")
+    for label, e in errors["students"].items():
+        at_teacher = e.get("ratio_at_teacher_twin_swaps")
+        lines.append(f"- {label}: twin swaps are {e['twin_share_of_baseline_errors'][0]:.0%} of the baseline's errors. "
+                     + (f"Had its twin swaps fallen to the dialogue teacher's and its other errors stayed, the ratio "
+                        f"would be {_ms(at_teacher, 3)}; " if at_teacher else "")
+                     + f"with no twin swap at all, {_ms(e['ratio_without_twin_swaps'], 3)}.")
+    return lines
 
 
 def render(rows: dict, summary: dict, seeds: list[int], slt_seeds: list[int], header: str) -> str:
@@ -210,6 +282,7 @@ def render(rows: dict, summary: dict, seeds: list[int], slt_seeds: list[int], he
         lines.append(f"| {label} | {teacher} | {ep(c['baseline_epoch'])} | {ep(c['epoch']) if c['epoch'] else 'never'} "
                      f"| {c['reached']} / {c['faster']} of {c['seeds']} seeds | {ep(c['baseline_early_epoch'])} | "
                      f"{ep(c['early_epoch'])} | {c['early_faster']} of {c['early_seeds']} seeds |")
+    lines += render_errors(summary.get("errors") or {}, seeds)
     if summary["slt"]:
         s = summary["slt"]
         lines += ["", "### SLT: Gloss2Text distillation vs none, both from the same SLR checkpoint (test BLEU-4)", "",
@@ -234,6 +307,8 @@ def main(argv=None) -> int:
     ap.add_argument("--slt-seeds", type=int, nargs="*", default=None,
                     help="seeds of the SLT pair (default: the first three of --seeds; none: no SLT)")
     ap.add_argument("--no-controls", dest="controls", action="store_false", help="skip the two controls")
+    ap.add_argument("--students", nargs="+", choices=STUDENTS, default=list(STUDENTS),
+                    help="the SLR students to train (default: both; one is a quicker probe, e.g. of a --synth value)")
     ap.add_argument("--preset", default="demo")
     ap.add_argument("--synth", action="append", default=[], metavar="KEY=VALUE",
                     help="a corpus parameter changed from the preset's (as `signkd demo --synth`)")
@@ -250,14 +325,18 @@ def main(argv=None) -> int:
     slt_seeds = seeds[:3] if args.slt_seeds is None else [s for s in args.slt_seeds if s in seeds]
     first = seeds[0]
     teachers = TEACHERS + (CONTROL_TEACHERS if args.controls else []) + (SLT_TEACHERS if slt_seeds else [])
-    slr = [k for p in PAIRS for k in p[:2]] + ([c[1] for c in CONTROLS] if args.controls else [])
+    slr = ([k for p in PAIRS if p[2] in args.students for k in p[:2]]
+           + ([c[1] for c in CONTROLS if c[2] in args.students] if args.controls else []))
     start = time.perf_counter()
     load_at_start = os.getloadavg()[0]
     # the corpus and the teachers once, at the first seed
     run_demo(preset=args.preset, out=out, seed=first, synth=parse_set_options(args.synth), stages=teachers,
              report=False, jobs=args.jobs, threads=args.threads)
+    trained = trained_here(out)
     frames = frames_folder(out / "corpus")
     settings = [f"data.frames={frames}"] if frames else []
+    twins = load_twins(out / "corpus")
+    teacher_scores = {k: scores(out, k, twins) for k in teachers if k != "gloss2text"}
     rows: dict = {}
     for seed in seeds:
         students = slr + (list(SLT_PAIR) if seed in slt_seeds else [])
@@ -273,10 +352,17 @@ def main(argv=None) -> int:
                              f"pipeline ({stale[0][1]}); nothing was trained")
         if run_pipeline(variant, out=folder, jobs=args.jobs, threads=args.threads, only=students, overrides=settings):
             raise SystemExit(f"{variant}: the checks found the problems above; nothing was trained")
-        rows[seed] = {key: scores(folder, key) for key in students}
+        trained = trained_here(folder) or trained
+        rows[seed] = {key: scores(folder, key, twins) for key in students}
 
-    summary = summarise(rows, seeds, slt_seeds, args.controls)
+    summary = summarise(rows, seeds, slt_seeds, args.controls, tuple(args.students), teacher_scores)
     wall = time.perf_counter() - start
+    earlier = out / "bench_demo.json"
+    if not trained and earlier.is_file():   # nothing trained: keep the time of the run that trained them
+        before = json.loads(earlier.read_text(encoding="utf-8"))
+        if (before.get("seeds") == seeds and before.get("students", list(STUDENTS)) == args.students
+                and before.get("wall_seconds", 0) > wall):
+            wall, load_at_start = before["wall_seconds"], before.get("load_average_at_start", load_at_start)
     corpus = json.loads((out / "corpus" / "demo_corpus.json").read_text(encoding="utf-8")).get("request", {})
     params = json.loads((out / "corpus" / "corpus.json").read_text(encoding="utf-8")).get("params", {})
     header = (f"## make bench-demo: seeds {' '.join(map(str, seeds))}, preset {args.preset} "
@@ -284,12 +370,14 @@ def main(argv=None) -> int:
               + "".join(f", {k}={v}" for k, v in (corpus.get("synth") or {}).items())
               + f"\n\nTeachers trained once at seed {first}; students at each seed. {cpu_name()}, {os.cpu_count()} CPUs, "
               f"{args.jobs} stage(s) at a time; wall time {wall / 60:.1f} min (1-minute load average "
-              f"{load_at_start:.1f} at the start).")
+              f"{load_at_start:.1f} at the start)"
+              + ("." if trained else "; this invocation trained nothing and re-read the runs."))
     text = render(rows, summary, seeds, slt_seeds, header)
     print(text)
     record = {"seeds": seeds, "slt_seeds": slt_seeds, "preset": args.preset, "corpus": corpus,
-              "twin_context": params.get("twin_context", 0), "rows": rows,
-              "summary": summary, "cpu": cpu_name(), "cpus": os.cpu_count(), "jobs": args.jobs,
+              "twin_context": params.get("twin_context", 0), "rows": rows, "teachers": teacher_scores,
+              "summary": summary, "cpu": cpu_name(), "cpus": os.cpu_count(), "jobs": args.jobs, "students": args.students,
+              "trained": trained,
               "wall_seconds": round(wall, 1), "load_average_at_start": load_at_start,
               "goals": {"ratio": GOAL_RATIO, "control_share": GOAL_CONTROL_SHARE}}
     (out / "bench_demo.json").write_text(json.dumps(record, indent=1), encoding="utf-8")

@@ -133,6 +133,35 @@ def twin_swaps(refs: dict, hyps: dict, twins: dict) -> tuple[int, int]:
     return swapped, total
 
 
+def read_gloss_hypotheses(path: Path) -> tuple[dict, dict]:
+    """({sample id: reference glosses}, {sample id: hypothesis glosses}) from the `<tag>.glosses.txt`
+    a finished run writes under hypotheses/ (an id line, then `  REF: ...` and `  HYP: ...`)."""
+    refs, hyps, uid = {}, {}, None
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        text = line.strip()
+        if text.startswith("REF:") and uid is not None:
+            refs[uid] = text[4:].split()
+        elif text.startswith("HYP:") and uid is not None:
+            hyps[uid] = text[4:].split()
+        elif text:
+            uid = text
+    return refs, hyps
+
+
+def error_anatomy(refs: dict, hyps: dict, twins: dict) -> dict:
+    """The errors of a gloss hypothesis file split into twin swaps (a gloss of a confusable pair read
+    as its twin: what the privileged text can tell and the video barely shows) and every other error
+    (deletions, insertions, other substitutions: what a video-only model can learn as well), as
+    sclite aligns them."""
+    from signkd.metrics import sclite_align
+
+    errors = sum(op != "C" for uid, ref in refs.items()
+                 for op, _, _ in sclite_align(ref, hyps.get(uid, []), case_sensitive=True))
+    swapped, confusable = twin_swaps(refs, hyps, twins)
+    return {"twin_swaps": swapped, "twin_refs": confusable, "other_errors": errors - swapped,
+            "ref_words": sum(len(r) for r in refs.values())}
+
+
 def spike_share(run: LoadedRun, split: str, model: str, segments: dict, drop_text: bool = False,
                 twins: Optional[dict] = None) -> dict:
     """WER of greedy CTC decoding, and the share of spikes (non-blank argmax steps that start a new

@@ -245,6 +245,22 @@ def test_twin_swaps_count_only_a_pair_gloss_read_as_its_twin():
     assert twin_swaps(refs, refs, twins) == (0, 3) and twin_swaps(refs, hyps, {}) == (0, 0)
 
 
+def test_error_anatomy_splits_a_hypothesis_file_into_twin_swaps_and_other_errors(tmp_path):
+    """bench-demo's "where the errors are": read back the glosses file a run writes, and every sclite
+    error is either a twin swap or another error, never both."""
+    from signkd.demo_report import error_anatomy, read_gloss_hypotheses
+
+    path = tmp_path / "final-test.glosses.txt"
+    path.write_text("synth_test_00001\n  REF: MORGEN REGEN OST\n  HYP: MORGEN SCHNEE NORD\n"
+                    "synth_test_00002\n  REF: SCHNEE WARM\n  HYP: WARM WARM KALT\nsynth_test_00003\n  REF: OST\n  HYP: \n",
+                    encoding="utf-8")
+    refs, hyps = read_gloss_hypotheses(path)
+    assert refs["synth_test_00002"] == ["SCHNEE", "WARM"] and hyps["synth_test_00003"] == []
+    twins = {"REGEN": "SCHNEE", "SCHNEE": "REGEN", "OST": "WEST", "WEST": "OST"}
+    # a swap and a substitution; a substitution (SCHNEE read as WARM: not its twin) and an insertion; a deletion
+    assert error_anatomy(refs, hyps, twins) == {"twin_swaps": 1, "twin_refs": 4, "other_errors": 4, "ref_words": 6}
+
+
 def test_bench_demo_reports_every_seed_the_controls_and_the_goals(demo_dir, capsys):
     """make bench-demo at the tiny preset (numbers meaningless): two seeds sharing the first seed's
     teachers, both student pairs, the controls and the SLT pair; table and JSON agree with each
@@ -271,6 +287,17 @@ def test_bench_demo_reports_every_seed_the_controls_and_the_goals(demo_dir, caps
     assert {c for _, c, _, _ in CONTROLS} == set(summary["controls"])
     assert summary["slt"]["seeds"] == 1 and summary["slt"]["per_seed"][0][0] == 0
     assert "ratio per seed (0 / 1)" in printed and "### Controls" in printed and "### SLT" in printed
+    # where the errors are: every test error of a stage is a twin swap or another error
+    for seed, folder in ((0, out), (1, second)):
+        for key, value in record["rows"][str(seed)].items():
+            if key.startswith("slr_"):
+                final = json.loads((folder / key / "metrics.json").read_text())["final"]["test"]
+                e = value["test_errors"]
+                assert e["twin_swaps"] + e["other_errors"] == final["sub"] + final["del"] + final["ins"], (seed, key)
+    errors = summary["errors"]
+    assert set(errors["students"]) == {label for _, _, label in PAIRS}
+    assert {"dialogue_teacher", "video_teacher", "text2gloss"} <= set(errors["teachers"])
+    assert "### Where the errors are" in printed
     # the demo's report now prints the spread beside its single-seed ratios
     from signkd.demo_report import seed_spread_lines
 
