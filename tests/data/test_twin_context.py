@@ -47,7 +47,7 @@ def test_strength_zero_is_the_corpus_as_it_was():
     world, clips = sentences(twin_context=0)
     assert digest(clips) == DEMO_TRAIN_SENTENCES_SHA1
     assert world.grammar.topic is None
-    assert resolve_params("demo").twin_context == 0.8     # the demo's corpus has the regularity
+    assert resolve_params("demo").twin_context == 0.6     # the demo's corpus has the regularity
 
 
 def test_the_other_glosses_tell_the_twin_more_the_stronger_the_parameter():
