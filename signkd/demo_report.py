@@ -123,14 +123,8 @@ def load_twins(corpus_root: Path) -> dict:
 def twin_swaps(refs: dict, hyps: dict, twins: dict) -> tuple[int, int]:
     """(reference glosses of a confusable pair aligned, as sclite aligns, to their twin;
     reference glosses of a confusable pair)."""
-    from signkd.metrics import sclite_align
-
-    swapped = total = 0
-    for uid, ref in refs.items():
-        total += sum(g in twins for g in ref)
-        swapped += sum(op == "S" and twins.get(r) == h for op, r, h in sclite_align(ref, hyps.get(uid, []),
-                                                                                      case_sensitive=True))
-    return swapped, total
+    counts = error_anatomy(refs, hyps, twins)
+    return counts["twin_swaps"], counts["twin_refs"]
 
 
 def read_gloss_hypotheses(path: Path) -> tuple[dict, dict]:
@@ -155,11 +149,13 @@ def error_anatomy(refs: dict, hyps: dict, twins: dict) -> dict:
     sclite aligns them."""
     from signkd.metrics import sclite_align
 
-    errors = sum(op != "C" for uid, ref in refs.items()
-                 for op, _, _ in sclite_align(ref, hyps.get(uid, []), case_sensitive=True))
-    swapped, confusable = twin_swaps(refs, hyps, twins)
-    return {"twin_swaps": swapped, "twin_refs": confusable, "other_errors": errors - swapped,
-            "ref_words": sum(len(r) for r in refs.values())}
+    errors = swapped = 0
+    for uid, ref in refs.items():     # one alignment per sample serves both counts
+        for op, r, h in sclite_align(ref, hyps.get(uid, []), case_sensitive=True):
+            errors += op != "C"
+            swapped += op == "S" and twins.get(r) == h
+    return {"twin_swaps": swapped, "twin_refs": sum(g in twins for ref in refs.values() for g in ref),
+            "other_errors": errors - swapped, "ref_words": sum(len(r) for r in refs.values())}
 
 
 def spike_share(run: LoadedRun, split: str, model: str, segments: dict, drop_text: bool = False,
