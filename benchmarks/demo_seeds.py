@@ -23,6 +23,7 @@ import os
 import platform
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -30,7 +31,7 @@ from typing import Optional
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from signkd.data.synthetic.params import parse_set_options  # noqa: E402
-from signkd.demo import frames_folder, pipeline_file, run_demo  # noqa: E402
+from signkd.demo import frames_folder, pipeline_file, prepare_corpus  # noqa: E402
 from signkd.demo_report import (error_anatomy, final_metric, load_twins, read_gloss_hypotheses,  # noqa: E402
                                 read_metrics)
 from signkd.demo_stages import CONTROLS, PAIRS  # noqa: E402
@@ -72,6 +73,71 @@ def seed_pipeline(folder: Path, preset: str, teacher_seed: int, seed: int, stude
     path = folder / "bench_pipeline.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def train_seeds(out: Path, seeds: list[int], slt_seeds: list[int], teachers: list[str], slr: list[str],
+                settings: list[str], args) -> bool:
+    """Train the teachers (at the first seed, in <out>) and every seed's students, all seeds side by
+    side: one thread per seed folder, each with its own `signkd run` runner, sharing `args.jobs`
+    slots. So no seed waits for the last stage of the one before (one seed after the other left a
+    slot idle at the end of each: 8 of 69 minutes). A seed's baselines need no teacher and start at
+    once; its other students start when the teachers are done. Returns whether anything trained."""
+    first = seeds[0]
+    slots, stop, teachers_done = threading.BoundedSemaphore(args.jobs), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+    trained: list[bool] = []
+    baselines = [p[0] for p in PAIRS if p[0] in slr]
+
+    def run(variant: Path, folder: Path, only: list[str]) -> None:
+        log = lambda text: print(f"[{folder.name}] {text}", flush=True)  # noqa: E731
+        if run_pipeline(variant, out=folder, jobs=args.jobs, threads=args.threads, only=only, overrides=settings,
+                        log=log, slots=slots, stop=stop):
+            raise SystemExit(f"{variant}: the checks found the problems above; nothing was trained")
+        trained.append(trained_here(folder))
+
+    def train(seed: int, folder: Path, variant: Path, students: list[str]) -> None:
+        try:
+            if seed == first:
+                run(variant, folder, teachers + baselines)
+                teachers_done.set()
+            else:
+                run(variant, folder, baselines)
+                while not teachers_done.wait(1.0):
+                    if stop.is_set():
+                        return
+                pipe = load_pipeline(variant)
+                verdicts = plan(pipe.subset(teachers), resolve(pipe, folder, settings, args.threads), set())
+                stale = [(k, v.why) for k, v in verdicts.items() if v.action != "up to date"]
+                if stale:   # they are <out>'s own teachers, linked: never retrain them from here
+                    raise SystemExit(f"{folder / stale[0][0]}: the shared teacher is not up to date for seed {seed}'s "
+                                     f"pipeline ({stale[0][1]}); nothing was trained")
+            run(variant, folder, students)
+        except BaseException as exc:   # the others stop too; the main thread raises it
+            errors.append(exc)
+            stop.set()
+
+    threads = []
+    for seed in seeds:
+        students = slr + (list(SLT_PAIR) if seed in slt_seeds else [])
+        folder = seed_dir(out, seed, first)
+        if folder != out:
+            link_shared(out, folder, ["corpus"] + teachers)   # the teachers' links resolve once <out> has them
+        variant = seed_pipeline(folder, args.preset, first, seed, students)
+        threads.append(threading.Thread(target=train, args=(seed, folder, variant, students), name=f"seed {seed}"))
+    for t in threads:
+        t.start()
+    try:
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(0.5)
+    except KeyboardInterrupt:   # only this thread gets Ctrl-C: the runners stop their stages and mark them
+        stop.set()
+        for t in threads:
+            t.join()
+        raise
+    if errors:
+        raise next((e for e in errors if not isinstance(e, KeyboardInterrupt)), errors[0])
+    return any(trained)
 
 
 def trained_here(folder: Path) -> bool:
@@ -329,31 +395,14 @@ def main(argv=None) -> int:
            + ([c[1] for c in CONTROLS if c[2] in args.students] if args.controls else []))
     start = time.perf_counter()
     load_at_start = os.getloadavg()[0]
-    # the corpus and the teachers once, at the first seed
-    run_demo(preset=args.preset, out=out, seed=first, synth=parse_set_options(args.synth), stages=teachers,
-             report=False, jobs=args.jobs, threads=args.threads)
-    trained = trained_here(out)
+    prepare_corpus(out, args.preset, 0, print, parse_set_options(args.synth))
     frames = frames_folder(out / "corpus")
     settings = [f"data.frames={frames}"] if frames else []
     twins = load_twins(out / "corpus")
+    trained = train_seeds(out, seeds, slt_seeds, teachers, slr, settings, args)
     teacher_scores = {k: scores(out, k, twins) for k in teachers if k != "gloss2text"}
-    rows: dict = {}
-    for seed in seeds:
-        students = slr + (list(SLT_PAIR) if seed in slt_seeds else [])
-        folder = seed_dir(out, seed, first)
-        if folder != out:
-            link_shared(out, folder, ["corpus"] + teachers)
-        variant = seed_pipeline(folder, args.preset, first, seed, students)
-        pipe = load_pipeline(variant)
-        verdicts = plan(pipe.subset(teachers), resolve(pipe, folder, settings, args.threads), set())
-        stale = [(k, v.why) for k, v in verdicts.items() if v.action != "up to date"]
-        if stale:   # they are <out>'s own teachers, linked: never retrain them from here
-            raise SystemExit(f"{folder / stale[0][0]}: the shared teacher is not up to date for seed {seed}'s "
-                             f"pipeline ({stale[0][1]}); nothing was trained")
-        if run_pipeline(variant, out=folder, jobs=args.jobs, threads=args.threads, only=students, overrides=settings):
-            raise SystemExit(f"{variant}: the checks found the problems above; nothing was trained")
-        trained = trained_here(folder) or trained
-        rows[seed] = {key: scores(folder, key, twins) for key in students}
+    rows = {seed: {key: scores(seed_dir(out, seed, first), key, twins)
+                   for key in slr + (list(SLT_PAIR) if seed in slt_seeds else [])} for seed in seeds}
 
     summary = summarise(rows, seeds, slt_seeds, args.controls, tuple(args.students), teacher_scores)
     wall = time.perf_counter() - start

@@ -10,9 +10,10 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 
 from signkd.atomic import atomic_write_text
@@ -84,8 +85,12 @@ class Runner:
     """Runs the stages of a pipeline in dependency order, up to `jobs` at a time."""
 
     def __init__(self, pipe: Pipeline, runs: dict[str, StageRun], out: Path, *, jobs: int = 1, threads: int = 0,
-                 forced: set[str] = frozenset(), log: Callable[[str], None] = print):
+                 forced: set[str] = frozenset(), log: Callable[[str], None] = print,
+                 slots: Optional[threading.Semaphore] = None, stop: Optional[threading.Event] = None):
         self.pipe, self.runs, self.out, self.jobs, self.threads = pipe, runs, out, jobs, threads
+        # slots: shared with runners of other folders (one per thread), so that together they train
+        # at most that many stages at once; stop: set by the thread that owns them to interrupt this one
+        self.slots, self.stop = slots, stop
         self.forced, self.log = set(forced), log
         self.folders = [r.folder for r in runs.values()]
         self.status = {n: {"status": "pending", "plan": "", "why": ""} for n in pipe.order}
@@ -198,6 +203,8 @@ class Runner:
         pending, running = list(self.pipe.order), {}
         try:
             while pending or running:
+                if self.stop is not None and self.stop.is_set():
+                    raise KeyboardInterrupt
                 for name in list(pending):
                     if len(running) >= self.jobs:
                         break
@@ -210,9 +217,19 @@ class Runner:
                         continue
                     if any(self.status[n]["status"] not in ("done", "up to date") for n in needs):
                         continue
+                    if self.slots is not None and not self.slots.acquire(blocking=False):
+                        break   # every shared slot is taken: look again at the next poll
                     pending.remove(name)
                     run = self.runs[name]
-                    verdict = assess(run, {n: self.sha[n] for n in needs}, self.folders, forced=name in self.forced)
+                    try:
+                        verdict = assess(run, {n: self.sha[n] for n in needs}, self.folders, forced=name in self.forced)
+                        if verdict.action in ("run", "resume"):
+                            running[name] = self.launch(run, verdict)
+                            continue
+                    except BaseException:
+                        self._free_slot()
+                        raise
+                    self._free_slot()
                     if verdict.action == "up to date":
                         self.sha[name] = _product_sha(run)
                         state = run.state() or {}
@@ -221,12 +238,12 @@ class Runner:
                                   result=_result(run), log=str(run.folder / LOG_FILE))
                         self.say(f"{name}: up to date ({verdict.why})")
                         continue
-                    if verdict.action == "blocked":   # checked before the run; a folder filled meanwhile
-                        self.say(f"{name}: FAILED ({verdict.why})")
-                        self.note(name, status="failed", error=verdict.why)
-                        continue
-                    running[name] = self.launch(run, verdict)
+                    # blocked: checked before the run; a folder filled meanwhile
+                    self.say(f"{name}: FAILED ({verdict.why})")
+                    self.note(name, status="failed", error=verdict.why)
                 if not running:
+                    if pending and self.slots is not None:
+                        time.sleep(POLL_SECONDS)   # waiting for a slot that another runner holds
                     continue
                 time.sleep(POLL_SECONDS)
                 for name, job in list(running.items()):
@@ -234,11 +251,18 @@ class Runner:
                     code = job.proc.poll()
                     if code is not None:
                         del running[name]
-                        self.finish(job, code)
+                        try:
+                            self.finish(job, code)
+                        finally:
+                            self._free_slot()
         except BaseException:   # Ctrl-C, SIGTERM, or the runner's own failure: no stage is left orphaned
             self.interrupt(running)
             raise
         return self.status
+
+    def _free_slot(self) -> None:
+        if self.slots is not None:
+            self.slots.release()
 
     def interrupt(self, running: dict[str, Running]) -> None:
         """Ctrl-C reached the stages too (one process group); give them time to stop cleanly, then
@@ -264,6 +288,8 @@ class Runner:
             self._write_state(job.run, state)
             self.status[name].update(status="interrupted", seconds=state["seconds"])
             self.say(f"{name}: interrupted; the next run picks it up (from its last.pt when it wrote one)")
+        for _ in running:
+            self._free_slot()
         self.save()
 
 
@@ -305,10 +331,15 @@ class _Lock:
 def run_pipeline(path: str | Path, *, out: str | Path | None = None, jobs: int = 1, threads: int = 0,
                  dry_run: bool = False, from_stages: list[str] = (), overrides: list[str] = (),
                  only: list[str] = (), log: Callable[[str], None] = print,
-                 problem: Callable[[str], None] | None = None) -> int:
+                 problem: Callable[[str], None] | None = None,
+                 slots: Optional[threading.Semaphore] = None, stop: Optional[threading.Event] = None) -> int:
     """Plan, check, then run a pipeline. Returns 0, or 2 when the checks found problems (each
     passed to `problem`); a failed stage raises PipelineError naming it and its log. `only`: run
-    these stages and the stages they need (directly or not), none of the others."""
+    these stages and the stages they need (directly or not), none of the others.
+
+    Several pipelines (other folders) may run side by side, one per thread, sharing `slots` (a
+    semaphore of the stages trained at once across all of them) and `stop` (set it to interrupt
+    them all; only the main thread receives Ctrl-C and SIGTERM)."""
     problem = problem or (lambda text: print(f"signkd run: error: {text}", file=sys.stderr))
     pipe = load_pipeline(path)
     if jobs < 1:
@@ -353,13 +384,15 @@ def run_pipeline(path: str | Path, *, out: str | Path | None = None, jobs: int =
         log("signkd run: dry run: every stage's config validates and every input exists; nothing was trained")
         return 0
     lock = _Lock(out)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main else None
     try:
-        runner = Runner(pipe, runs, out, jobs=jobs, threads=threads, forced=forced, log=log)
+        runner = Runner(pipe, runs, out, jobs=jobs, threads=threads, forced=forced, log=log, slots=slots, stop=stop)
         runner.save()
         status = runner.execute()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main:
+            signal.signal(signal.SIGTERM, previous)
         lock.release()
     log(table(pipe, status))
     log(f"wrote {out / PLAN_FILE}")

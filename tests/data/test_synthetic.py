@@ -189,6 +189,16 @@ def test_text_resolves_the_confusable_pairs_and_the_other_glosses_only_in_part(s
     assert context >= 0.8, context                # the dialogue turn usually does
 
 
+def test_the_demo_test_split_grows_without_changing_train_dev_or_its_first_clips():
+    """The demo scores 500 test clips (was 100): the other splits, and the first 100 test clips,
+    are the ones the smaller corpus had, so a run trained on either is the same run."""
+    assert (resolve_params("demo").n_dev, resolve_params("demo").n_test) == (100, 500)
+    small = draw_clips(make_world(resolve_params("demo", {"n_test": 100}), seed=0))
+    large = draw_clips(make_world(resolve_params("demo"), seed=0))
+    assert large["train"] == small["train"] and large["dev"] == small["dev"]
+    assert large["test"][:100] == small["test"] and len(large["test"]) == 500
+
+
 def test_language_shape():
     p = resolve_params("demo")
     world = make_world(p, seed=0)

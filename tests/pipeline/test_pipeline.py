@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -575,6 +576,64 @@ def test_ctrl_c_stops_the_stages_and_the_next_run_resumes(tmp_path, tiny_corpus)
                           capture_output=True, text=True, timeout=120)
     assert plan.returncode == 0 and plan_of(plan.stdout)["long"][0] == "resume", plan.stdout + plan.stderr
     assert plan_of(plan.stdout)["long"][1].startswith("interrupted after epoch ")
+
+
+@pytest.mark.slow
+def test_pipelines_in_threads_share_their_slots_and_stop_together(tmp_path, tiny_corpus):
+    """make bench-demo runs one pipeline per seed folder, each in a thread: together they train no
+    more stages at once than their shared slots, every slot comes back, and setting `stop`
+    interrupts a running stage (marked so, to resume) without Ctrl-C, which only the main thread gets."""
+    stage = (f"stages:\n  one:\n    config: {TINY_CONFIG}\n    set: {{data.root: {tiny_corpus}, train.epochs: EPOCHS, "
+             "train.max_steps_per_epoch: 1, train.eval_every: 100, train.test_at_end: false}\n")
+    class Slots(threading.BoundedSemaphore):   # counts the stages launched while another holds the slot
+        held, most = 0, 0
+
+        def acquire(self, blocking=True, timeout=None):
+            got = super().acquire(blocking, timeout)
+            if got:
+                Slots.held += 1
+                Slots.most = max(Slots.most, Slots.held)
+            return got
+
+        def release(self, n=1):
+            Slots.held -= n
+            super().release(n)
+
+    slots, stop = Slots(1), threading.Event()
+    results: dict = {}
+
+    def go(i: int, epochs: int) -> None:
+        path = write(tmp_path / f"p{i}.yaml", stage.replace("EPOCHS", str(epochs)))
+        try:
+            results[i] = run_pipeline(path, out=tmp_path / f"out{i}", jobs=2, threads=1, slots=slots, stop=stop,
+                                      log=lambda text: None)
+        except BaseException as exc:   # noqa: BLE001 -- what the thread ended with is the assertion
+            results[i] = exc
+
+    threads = [threading.Thread(target=go, args=(i, 1)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert results == {0: 0, 1: 0, 2: 0}
+    assert statuses(tmp_path / "out0") == statuses(tmp_path / "out1") == statuses(tmp_path / "out2") == {"one": "done"}
+    spans = sorted(tuple(json.loads((tmp_path / f"out{i}" / "one" / "stage.json").read_text())[k]
+                         for k in ("started", "finished")) for i in range(3))
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans   # one at a time, as the single slot allows
+    assert (Slots.most, Slots.held) == (1, 0)
+
+    long = threading.Thread(target=go, args=(3, 50))
+    long.start()
+    folder = tmp_path / "out3" / "one"
+    deadline = time.monotonic() + 120
+    while not (folder / "last.pt").is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    long.join(120)
+    assert isinstance(results[3], KeyboardInterrupt)
+    assert statuses(tmp_path / "out3") == {"one": "interrupted"}
+    assert json.loads((folder / "stage.json").read_text())["status"] == "interrupted"
+    assert Slots.held == 0
 
 
 def test_run_pipeline_refuses_bad_job_counts(tmp_path):
