@@ -11,7 +11,9 @@ Seed s runs in <out>-seed<s> (the first seed in <out> itself, so a finished `mak
 its stages are up to date and are not retrained). The corpus and the teachers of <out> are shared
 by every seed through symbolic links, so only the students differ: each seed folder runs
 <folder>/bench_pipeline.yaml, a variant of the demo pipeline with the teachers at the first seed
-and the students at that seed, through `signkd run`'s runner.
+and the students at that seed, through `signkd run`'s runner. The seeds train side by side, one
+runner per folder, sharing --jobs slots: every baseline from the start, the other students as soon
+as the teachers are done.
 
     python benchmarks/demo_seeds.py --seeds 0 1 2 3 4 [--slt-seeds 0 1 2] [--preset demo] [--out runs/demo]
 """
@@ -21,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import threading
@@ -124,17 +127,26 @@ def train_seeds(out: Path, seeds: list[int], slt_seeds: list[int], teachers: lis
             link_shared(out, folder, ["corpus"] + teachers)   # the teachers' links resolve once <out> has them
         variant = seed_pipeline(folder, args.preset, first, seed, students)
         threads.append(threading.Thread(target=train, args=(seed, folder, variant, students), name=f"seed {seed}"))
-    for t in threads:
-        t.start()
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupted)   # as `signkd run` does in its own main thread
     try:
+        for t in threads:
+            t.start()
+        # sleep, not join(timeout): a join interrupted by the signal can leave its thread looking
+        # finished while it runs (CPython before 3.13), and the runners must get to stop their stages
         while any(t.is_alive() for t in threads):
-            for t in threads:
-                t.join(0.5)
-    except KeyboardInterrupt:   # only this thread gets Ctrl-C: the runners stop their stages and mark them
+            time.sleep(0.5)
+    except KeyboardInterrupt:   # only this thread gets Ctrl-C and SIGTERM: the runners stop their stages, marked
         stop.set()
         for t in threads:
-            t.join()
+            if t.is_alive():
+                t.join()
         raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if errors:
         raise next((e for e in errors if not isinstance(e, KeyboardInterrupt)), errors[0])
     return any(trained)

@@ -3,7 +3,12 @@ distilled students through `train.init`, and report.md copies its numbers from e
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -329,6 +334,37 @@ def _bench_demo():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     return bench
+
+
+@pytest.mark.slow
+def test_bench_demo_stopped_by_sigterm_leaves_no_stage_running(tmp_path):
+    """The seeds train in threads; SIGTERM reaches only the bench's main thread, which must stop
+    every runner: no stage process is left behind, and each one it stopped is marked interrupted
+    (so the next run resumes it)."""
+    out = tmp_path / "bench"
+    bench = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "demo_seeds.py"), "--seeds", "0", "1",
+                              "--slt-seeds", "--no-controls", "--preset", "tiny", "--out", str(out), "--threads", "1",
+                              "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    running: dict = {}
+    deadline = time.monotonic() + 180
+    while not running and bench.poll() is None and time.monotonic() < deadline:
+        for path in list(out.glob("*/stage.json")) + list(out.with_name("bench-seed1").glob("*/stage.json")):
+            state = json.loads(path.read_text()) if path.is_file() else {}
+            if state.get("status") == "running" and state.get("pid") and (path.parent / "last.pt").is_file():
+                running[path.parent] = state["pid"]
+        time.sleep(0.05)
+    assert running, bench.communicate()[0][-2000:]
+    bench.send_signal(signal.SIGTERM)
+    printed = bench.communicate(timeout=120)[0]
+    assert bench.returncode != 0, printed[-2000:]
+    for folder, pid in running.items():
+        with pytest.raises(ProcessLookupError):   # the stage process is gone, not orphaned
+            os.kill(pid, 0)
+        # stopped and marked to resume, or finished within the runner's grace time (tiny stages do)
+        assert json.loads((folder / "stage.json").read_text())["status"] in ("interrupted", "done"), folder
+    for folder in (out, out.with_name("bench-seed1")):   # every runner recorded how its stages ended
+        stages = json.loads((folder / "pipeline.json").read_text())["stages"]
+        assert "running" not in {v["status"] for v in stages.values()}, (folder, stages)
 
 
 def test_bench_demo_counts_epochs_to_the_baselines_converged_wer():

@@ -120,7 +120,7 @@ PRESETS: dict[str, dict] = {
     # `make demo-quick`: the whole method in a few minutes
     "quick": dict(width=32, height=32, n_train=300, n_dev=60, n_test=60, n_glosses=32, n_confusable_pairs=4,
                   min_glosses=3, max_glosses=6, n_signers=4, twin_context=0.6),
-    # `make demo`: ~600/100/100 clips of ~30-80 frames; 32 px keeps a small CNN at minutes on 2 cores.
+    # `make demo`: ~600/100/500 clips of ~30-80 frames; 32 px keeps a small CNN at minutes on 2 cores.
     # twin_context 0.6: the other glosses of a clip name a twin's topic-mate (majority vote) ~74 % of
     # the time (0.8: ~86 %). Where the converged gain from the text teachers was clearest (Transformer
     # pair, seeds 0-2, test ratio 0.83 at 0.6 against 0.97 over 5 seeds at 0.8 and a loss at 0; README,
