@@ -83,7 +83,7 @@ def train_seeds(out: Path, seeds: list[int], slt_seeds: list[int], teachers: lis
     """Train the teachers (at the first seed, in <out>) and every seed's students, all seeds side by
     side: one thread per seed folder, each with its own `signkd run` runner, sharing `args.jobs`
     slots. So no seed waits for the last stage of the one before (one seed after the other left a
-    slot idle at the end of each: 8 of 69 minutes). A seed's baselines need no teacher and start at
+    slot idle at the end of each: 7 of 69 minutes). A seed's baselines need no teacher and start at
     once; its other students start when the teachers are done. Returns whether anything trained."""
     first = seeds[0]
     slots, stop, teachers_done = threading.BoundedSemaphore(args.jobs), threading.Event(), threading.Event()
