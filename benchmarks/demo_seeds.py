@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import signal
 import statistics
 import sys
 import threading
@@ -39,6 +38,7 @@ from signkd.demo_report import (error_anatomy, final_metric, load_twins, read_gl
                                 read_metrics)
 from signkd.demo_stages import CONTROLS, PAIRS  # noqa: E402
 from signkd.pipeline import load_pipeline, plan, resolve, run_pipeline  # noqa: E402
+from signkd.pipeline.runner import sigterm_interrupts  # noqa: E402
 
 TEACHERS = ["dialogue_teacher", "text2gloss"]
 CONTROL_TEACHERS = ["video_teacher"]
@@ -78,14 +78,15 @@ def seed_pipeline(folder: Path, preset: str, teacher_seed: int, seed: int, stude
     return path
 
 
-def train_seeds(out: Path, seeds: list[int], slt_seeds: list[int], teachers: list[str], slr: list[str],
+def train_seeds(out: Path, students_of: dict[int, list[str]], teachers: list[str], slr: list[str],
                 settings: list[str], args) -> bool:
     """Train the teachers (at the first seed, in <out>) and every seed's students, all seeds side by
     side: one thread per seed folder, each with its own `signkd run` runner, sharing `args.jobs`
     slots. So no seed waits for the last stage of the one before (one seed after the other left a
     slot idle at the end of each: 7 of 69 minutes). A seed's baselines need no teacher and start at
-    once; its other students start when the teachers are done. Returns whether anything trained."""
-    first = seeds[0]
+    once; its other students start when the teachers are done. `students_of`: {seed: its students},
+    the first seed first. Returns whether anything trained."""
+    first = next(iter(students_of))
     slots, stop, teachers_done = threading.BoundedSemaphore(args.jobs), threading.Event(), threading.Event()
     errors: list[BaseException] = []
     trained: list[bool] = []
@@ -120,33 +121,26 @@ def train_seeds(out: Path, seeds: list[int], slt_seeds: list[int], teachers: lis
             stop.set()
 
     threads = []
-    for seed in seeds:
-        students = slr + (list(SLT_PAIR) if seed in slt_seeds else [])
+    for seed, students in students_of.items():
         folder = seed_dir(out, seed, first)
         if folder != out:
             link_shared(out, folder, ["corpus"] + teachers)   # the teachers' links resolve once <out> has them
         variant = seed_pipeline(folder, args.preset, first, seed, students)
         threads.append(threading.Thread(target=train, args=(seed, folder, variant, students), name=f"seed {seed}"))
-
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupted)   # as `signkd run` does in its own main thread
-    try:
-        for t in threads:
-            t.start()
-        # sleep, not join(timeout): a join interrupted by the signal can leave its thread looking
-        # finished while it runs (CPython before 3.13), and the runners must get to stop their stages
-        while any(t.is_alive() for t in threads):
-            time.sleep(0.5)
-    except KeyboardInterrupt:   # only this thread gets Ctrl-C and SIGTERM: the runners stop their stages, marked
-        stop.set()
-        for t in threads:
-            if t.is_alive():
-                t.join()
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with sigterm_interrupts():   # this thread gets Ctrl-C and SIGTERM, not the runners' threads
+        try:
+            for t in threads:
+                t.start()
+            # sleep, not join(timeout): a join interrupted by the signal can leave its thread looking
+            # finished while it runs (CPython before 3.13), and the runners must get to stop their stages
+            while any(t.is_alive() for t in threads):
+                time.sleep(0.5)
+        except KeyboardInterrupt:   # the runners stop their stages and mark them
+            stop.set()
+            for t in threads:
+                if t.is_alive():
+                    t.join()
+            raise
     if errors:
         raise next((e for e in errors if not isinstance(e, KeyboardInterrupt)), errors[0])
     return any(trained)
@@ -411,10 +405,11 @@ def main(argv=None) -> int:
     frames = frames_folder(out / "corpus")
     settings = [f"data.frames={frames}"] if frames else []
     twins = load_twins(out / "corpus")
-    trained = train_seeds(out, seeds, slt_seeds, teachers, slr, settings, args)
+    students_of = {seed: slr + (list(SLT_PAIR) if seed in slt_seeds else []) for seed in seeds}
+    trained = train_seeds(out, students_of, teachers, slr, settings, args)
     teacher_scores = {k: scores(out, k, twins) for k in teachers if k != "gloss2text"}
-    rows = {seed: {key: scores(seed_dir(out, seed, first), key, twins)
-                   for key in slr + (list(SLT_PAIR) if seed in slt_seeds else [])} for seed in seeds}
+    rows = {seed: {key: scores(seed_dir(out, seed, first), key, twins) for key in students}
+            for seed, students in students_of.items()}
 
     summary = summarise(rows, seeds, slt_seeds, args.controls, tuple(args.students), teacher_scores)
     wall = time.perf_counter() - start

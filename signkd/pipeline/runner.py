@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -384,15 +385,13 @@ def run_pipeline(path: str | Path, *, out: str | Path | None = None, jobs: int =
         log("signkd run: dry run: every stage's config validates and every input exists; nothing was trained")
         return 0
     lock = _Lock(out)
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main else None
     try:
-        runner = Runner(pipe, runs, out, jobs=jobs, threads=threads, forced=forced, log=log, slots=slots, stop=stop)
-        runner.save()
-        status = runner.execute()
+        with sigterm_interrupts():
+            runner = Runner(pipe, runs, out, jobs=jobs, threads=threads, forced=forced, log=log, slots=slots,
+                            stop=stop)
+            runner.save()
+            status = runner.execute()
     finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous)
         lock.release()
     log(table(pipe, status))
     log(f"wrote {out / PLAN_FILE}")
@@ -409,3 +408,18 @@ def run_pipeline(path: str | Path, *, out: str | Path | None = None, jobs: int =
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+@contextmanager
+def sigterm_interrupts():
+    """SIGTERM raised as KeyboardInterrupt, as Ctrl-C is, so that a runner stops and marks its
+    stages on either. Only the main thread may install the handler (and only it receives the
+    signal); elsewhere this does nothing, and the thread that started the runners stops them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
