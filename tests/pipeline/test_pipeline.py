@@ -563,9 +563,12 @@ def test_ctrl_c_stops_the_stages_and_the_next_run_resumes(tmp_path, tiny_corpus)
                                       "train.epochs: 100000, train.max_steps_per_epoch: 1, train.eval_every: 100, "
                                       "train.test_at_end: false}\n")
     out = tmp_path / "out"
+    # SIGINT as a terminal delivers it, even where pytest itself runs in the background (`cmd &` in a
+    # script starts it with SIGINT ignored, and the runner and its stages would inherit that)
     runner = subprocess.Popen([sys.executable, "-m", "signkd", "run", str(path), "--out", str(out), "--threads", "1"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    # 100000 epochs: it cannot finish before the signal, even on a busy machine (8 did)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # 100000 epochs: the stage is still running when the signal comes, however busy the machine
     wait_for_checkpoint(out / "long", 0, runner)
     os.killpg(runner.pid, signal.SIGINT)
     stdout, stderr = runner.communicate(timeout=120)
