@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scale_systems import (ALL_FRAMES, ALL_VIDEOS, CONFIGS, DEV_FRAMES, DEV_VIDEOS, GLOSSES, REPO,  # noqa: E402
+from scale_systems import (ALL_FRAMES, CONFIGS, DEV_FRAMES, DEV_VIDEOS, GLOSSES, REPO,  # noqa: E402
                            TRAIN_FRAMES, build, make_batch, student_encoder)
 from store_measure import TARGET_PERCENT, TARGET_RATE, TARGET_VS_PNG, source_names, store_goals  # noqa: E402
 

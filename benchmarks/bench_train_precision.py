@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     data = batches(args.steps)
     print(f"CPU BF16 units: {'yes' if cpu_has_bf16() else 'no (bfloat16 is emulated: expect a slowdown)'}; "
           f"threads {args.threads}; batch 32 sentences; best of {args.repeats} x {args.steps} steps")
-    print(f"| model | float32 s/step | bfloat16 s/step | speed-up |\n|---|---|---|---|")
+    print("| model | float32 s/step | bfloat16 s/step | speed-up |\n|---|---|---|---|")
     for name, geometry in GEOMETRIES.items():
         model, optimizer, smoothing = build(*geometry)
         train_steps(model, optimizer, smoothing, data[:2], False)    # warm-up (allocations, oneDNN kernels)

@@ -150,8 +150,8 @@ def main(argv=None) -> int:
         for name in SMOKE_CONFIGS:
             print(f"{name}: {args.steps} steps on {what} ...", flush=True)
             rows.append(smoke(name, device, args, Path(tmp)))
-    print(f"\n| config | train frames/s | dev frames/s | peak GPU GiB | loss first -> last (finite) | "
-          f"WER device / CPU (fraction) | same hypotheses | ok |\n|---|---:|---:|---:|---|---|---:|---|")
+    print("\n| config | train frames/s | dev frames/s | peak GPU GiB | loss first -> last (finite) | "
+          "WER device / CPU (fraction) | same hypotheses | ok |\n|---|---:|---:|---:|---|---|---:|---|")
     for r in rows:
         peak = "–" if r["peak_gpu_gib"] is None else f"{r['peak_gpu_gib']:.1f}"
         print(f"| {r['name']} | {r['train_frames_per_s']:,.0f} | {r['dev_frames_per_s']:,.0f} | {peak} | "

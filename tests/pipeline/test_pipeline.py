@@ -337,14 +337,14 @@ def test_each_config_states_and_carries_the_chain_its_pipeline_runs(corpus, tmp_
 def test_a_variant_pipeline_composes_its_base(tmp_path):
     """`base:` as for configs: `set` merged key by key (also per stage), other fields replaced, new
     stages added; the base's `out` still marks the configs' stage paths."""
-    base = write(tmp_path / "base" / "p.yaml", f"""
+    write(tmp_path / "base" / "p.yaml", """
 out: runs/base
-set: {{train.epochs: 5, train.seed: 1}}
+set: {train.epochs: 5, train.seed: 1}
 stages:
-  teacher: {{config: ../student.yaml}}
+  teacher: {config: ../student.yaml}
   student:
     config: ../student.yaml
-    set: {{train.optim.lr: 0.5, model.hidden: 16}}
+    set: {train.optim.lr: 0.5, model.hidden: 16}
 """)
     write(tmp_path / "student.yaml", f"base: {TINY_CONFIG}\ndata: {{tokenizer: runs/base/teacher/tokenizer}}\n")
     variant = write(tmp_path / "variants" / "small.yaml", f"""
