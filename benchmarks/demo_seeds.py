@@ -340,7 +340,10 @@ def render(rows: dict, summary: dict, seeds: list[int], slt_seeds: list[int], he
                          else f"{c['share_of_text_gain']:.0%}")
                 lines.append(f"| {label} | {c['teacher']} | {_ms(c['test_wer'])} | {_ms(c['ratio'], 3)} | "
                              f"{_ms(c['gain'])} | {share} | {yes[c['goal_met']]} |")
-    lines += ["", "### Convergence: how soon each student gets there (dev WER, epochs of 20)", "",
+    epochs = sorted({len(rows[seed][k]["dev_wer_curve"]) for seed in seeds for k in rows[seed]
+                     if k not in SLT_PAIR and rows[seed][k].get("dev_wer_curve")})
+    lines += ["", "### Convergence: how soon each student gets there (dev WER, epochs of "
+              + " / ".join(map(str, epochs)) + ")", "",
               f"Level A: the baseline's converged dev WER (the mean of its last {CONVERGED_EPOCHS} epochs); level B: "
               f"{EARLY_WER:.0f} % dev WER.", "",
               "| student | teachers | A: baseline at epoch | A: this student at epoch | A: reached, sooner | "
