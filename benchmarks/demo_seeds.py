@@ -178,6 +178,8 @@ def scores(folder: Path, key: str, twins: Optional[dict] = None) -> dict:
     out = {f"{split}_{k}": final_metric(m, split, k) for split in ("dev", "test") for k in ("wer", "bleu4")}
     out["dev_wer_curve"] = [h["dev"]["wer"] for h in (m or {}).get("history", []) if (h.get("dev") or {}).get("wer")
                             is not None]
+    stage = folder / key / "stage.json"   # the runner's record: how long the stage trained
+    out["train_seconds"] = json.loads(stage.read_text(encoding="utf-8")).get("seconds") if stage.is_file() else None
     hyps = folder / key / "hypotheses" / "final-test.glosses.txt"
     if twins and hyps.is_file():
         out["test_errors"] = error_anatomy(*read_gloss_hypotheses(hyps), twins)
@@ -259,6 +261,17 @@ def summarise(rows: dict, seeds: list[int], slt_seeds: list[int], controls: bool
                       "per_seed": list(zip(slt_seeds, base, dist)), "at_or_above": at_or_above,
                       "seeds": len(slt_seeds), "goal_met": at_or_above == len(slt_seeds)}
     return out
+
+
+def training_time(rows: dict, teachers: dict) -> dict:
+    """Minutes of training summed over every stage of the bench (each teacher once, every seed's
+    students), whichever invocation trained them: what the bench costs from scratch, which a
+    re-run that reuses stages cannot show by its own wall time."""
+    teacher = sum(v.get("train_seconds") or 0 for v in teachers.values()) / 60
+    students = sum(v.get("train_seconds") or 0 for r in rows.values() for v in r.values()) / 60
+    missing = sum(v.get("train_seconds") is None for r in (teachers, *rows.values()) for v in r.values())
+    return {"teachers_min": round(teacher, 1), "students_min": round(students, 1),
+            "total_min": round(teacher + students, 1), "stages_without_record": missing}
 
 
 def error_summary(rows: dict, seeds: list[int], students: tuple[str, ...], controls: bool, teachers: dict) -> dict:
@@ -410,11 +423,12 @@ def main(argv=None) -> int:
     twins = load_twins(out / "corpus")
     students_of = {seed: slr + (list(SLT_PAIR) if seed in slt_seeds else []) for seed in seeds}
     trained = train_seeds(out, students_of, teachers, slr, settings, args)
-    teacher_scores = {k: scores(out, k, twins) for k in teachers if k != "gloss2text"}
+    teacher_scores = {k: scores(out, k, twins) for k in teachers}
     rows = {seed: {key: scores(seed_dir(out, seed, first), key, twins) for key in students}
             for seed, students in students_of.items()}
 
     summary = summarise(rows, seeds, slt_seeds, args.controls, tuple(args.students), teacher_scores)
+    summary["training_time"] = cost = training_time(rows, teacher_scores)
     wall = time.perf_counter() - start
     earlier = out / "bench_demo.json"
     if not trained and earlier.is_file():   # nothing trained: keep the time of the run that trained them
@@ -430,7 +444,10 @@ def main(argv=None) -> int:
               + f"\n\nTeachers trained once at seed {first}; students at each seed. {cpu_name()}, {os.cpu_count()} CPUs, "
               f"{args.jobs} stage(s) at a time; wall time {wall / 60:.1f} min (1-minute load average "
               f"{load_at_start:.1f} at the start)"
-              + ("." if trained else "; this invocation trained nothing and re-read the runs."))
+              + ("." if trained else "; this invocation trained nothing and re-read the runs.")
+              + f" Training summed over every stage, whichever invocation trained it: {cost['total_min']:.1f} min "
+              f"(teachers {cost['teachers_min']:.1f}, students {cost['students_min']:.1f}), so at least "
+              f"{cost['total_min'] / args.jobs:.1f} min of wall time from scratch at {args.jobs} stage(s) at a time.")
     text = render(rows, summary, seeds, slt_seeds, header)
     print(text)
     record = {"seeds": seeds, "slt_seeds": slt_seeds, "preset": args.preset, "corpus": corpus,

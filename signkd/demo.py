@@ -1,10 +1,13 @@
 """`signkd demo`: the whole method end to end on the synthetic corpus, from the shipped configs.
 
-Stages (configs/synthetic/demo/<key>.yaml), in order; later stages load earlier checkpoints
-through their `train.init` entries:
+Stages (configs/synthetic/demo/<key>.yaml); later stages load earlier checkpoints through their
+`train.init` entries:
 
-    dialogue_teacher -> text2gloss -> slr_baseline -> slr_distilled -> slr_baseline_bilstm
-    -> slr_distilled_bilstm -> gloss2text -> slt_baseline -> slt_distilled
+    dialogue_teacher, text2gloss -> slr_distilled, slr_distilled_bilstm
+    slr_distilled, gloss2text    -> slt_baseline, slt_distilled
+    slr_baseline, slr_baseline_bilstm: no teacher
+
+With --jobs 2, two stages train at a time, the longest chains first (the pipeline file's order).
 
 The demo generates and packs the corpus, runs its stages with `signkd run`'s runner
 (signkd/pipeline/) from configs/synthetic/demo/pipeline.yaml (pipeline_quick.yaml and

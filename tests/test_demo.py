@@ -303,6 +303,12 @@ def test_bench_demo_reports_every_seed_the_controls_and_the_goals(demo_dir, caps
     assert set(errors["students"]) == {label for _, _, label in PAIRS}
     assert {"dialogue_teacher", "video_teacher", "text2gloss"} <= set(errors["teachers"])
     assert "### Where the errors are" in printed
+    # what the bench costs from scratch: every stage's training time, each teacher once
+    spent = [json.loads((out / k / "stage.json").read_text())["seconds"] for k in record["teachers"]]
+    spent += [json.loads((folder / k / "stage.json").read_text())["seconds"]
+              for seed, folder in ((0, out), (1, second)) for k in record["rows"][str(seed)]]
+    assert summary["training_time"]["total_min"] == pytest.approx(sum(spent) / 60, abs=0.06)
+    assert summary["training_time"]["stages_without_record"] == 0 and "Training summed over every stage" in printed
     # the demo's report now prints the spread beside its single-seed ratios
     from signkd.demo_report import seed_spread_lines
 
