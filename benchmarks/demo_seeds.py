@@ -462,4 +462,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:   # Ctrl-C or SIGTERM: the runners have stopped and marked their stages
+        print("bench-demo: interrupted; run it again to resume the stages it stopped", file=sys.stderr)
+        raise SystemExit(130)
