@@ -339,8 +339,10 @@ def teacher_terms(run_dir: Path) -> Optional[dict]:
 
 
 def _weight(w) -> str:
+    """A weight as the report says it; a schedule's epochs counted from 1, as the training log counts
+    them (the config's {20: 0.0} is "from epoch 21: 0")."""
     if isinstance(w, dict):
-        return "{" + ", ".join(f"epoch {e}: {v:g}" for e, v in sorted(w.items())) + "}"
+        return "{" + ", ".join(f"from epoch {e + 1}: {v:g}" for e, v in sorted(w.items())) + "}"
     return f"{w:g}"
 
 
