@@ -38,6 +38,7 @@ from signkd.demo_report import (error_anatomy, final_metric, load_twins, read_gl
                                 read_metrics)
 from signkd.demo_stages import CONTROLS, PAIRS  # noqa: E402
 from signkd.pipeline import load_pipeline, plan, resolve, run_pipeline  # noqa: E402
+from signkd.pipeline.resolve import read_stage_state  # noqa: E402
 from signkd.pipeline.runner import sigterm_interrupts  # noqa: E402
 
 TEACHERS = ["dialogue_teacher", "text2gloss"]
@@ -178,8 +179,7 @@ def scores(folder: Path, key: str, twins: Optional[dict] = None) -> dict:
     out = {f"{split}_{k}": final_metric(m, split, k) for split in ("dev", "test") for k in ("wer", "bleu4")}
     out["dev_wer_curve"] = [h["dev"]["wer"] for h in (m or {}).get("history", []) if (h.get("dev") or {}).get("wer")
                             is not None]
-    stage = folder / key / "stage.json"   # the runner's record: how long the stage trained
-    out["train_seconds"] = json.loads(stage.read_text(encoding="utf-8")).get("seconds") if stage.is_file() else None
+    out["train_seconds"] = (read_stage_state(folder / key) or {}).get("seconds")   # how long the runner trained it
     hyps = folder / key / "hypotheses" / "final-test.glosses.txt"
     if twins and hyps.is_file():
         out["test_errors"] = error_anatomy(*read_gloss_hypotheses(hyps), twins)

@@ -100,7 +100,7 @@ def test_controls_and_figures(demo_dir):
 
 def test_report_says_through_which_terms_each_student_learns_from_its_teachers(demo_dir, tmp_path):
     """The BiLSTM and Transformer students take different teacher terms: the report names them from each run."""
-    from signkd.demo_report import teacher_terms
+    from signkd.demo_report import _weight, teacher_terms
 
     out, _ = demo_dir
     report = (out / "report.md").read_text(encoding="utf-8")
@@ -110,9 +110,7 @@ def test_report_says_through_which_terms_each_student_learns_from_its_teachers(d
         assert shipped and teacher_terms(out / key) == shipped
         title = next(st.title for st in STAGES if st.key == key)
         line = next(ln for ln in report.splitlines() if ln.startswith(f'Teacher terms of "{title}"'))
-        said = {t: ("{" + ", ".join(f"from epoch {e + 1}: {v:g}" for e, v in sorted(w.items())) + "}"
-                    if isinstance(w, dict) else f"{w:g}") for t, w in shipped.items()}
-        assert all(f"{t} {said[t]}" in line for t in shipped), line
+        assert all(f"{t} {_weight(w)}" in line for t, w in shipped.items()), line
     assert teacher_terms(out / "slr_baseline") == {}
     assert teacher_terms(tmp_path / "no-such-run") is None
     run = tmp_path / "scheduled"
@@ -120,8 +118,7 @@ def test_report_says_through_which_terms_each_student_learns_from_its_teachers(d
     (run / "config.yaml").write_text("loss:\n  weights: {Dist: 1.0, DistFusion2SLR: {0: 10.0, 8: 0.0}, "
                                      "FeatureFusion2SLR: 0.0, FeatureTranslation2SLR: {0: 0.0}}\n", encoding="utf-8")
     assert teacher_terms(run) == {"DistFusion2SLR": {0: 10.0, 8: 0.0}}
-    from signkd.demo_report import _weight   # a schedule's epochs as the training log counts them
-
+    # a schedule's epochs as the training log counts them
     assert _weight({0: 10.0, 8: 0.0}) == "{from epoch 1: 10, from epoch 9: 0}" and _weight(2.5) == "2.5"
 
 

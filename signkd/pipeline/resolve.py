@@ -87,6 +87,16 @@ def _flat(data, prefix: str = "") -> dict:
     return out
 
 
+def read_stage_state(folder: Path) -> Optional[dict]:
+    """A stage folder's record (its stage.json, what the runner last wrote there); None when it is
+    missing or unreadable, which the planner treats as never run."""
+    try:
+        state = json.loads((Path(folder) / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
 @dataclasses.dataclass
 class StageRun:
     """A stage of one invocation: its command line, its config, and what its fingerprint covers."""
@@ -105,12 +115,7 @@ class StageRun:
         return self.stage.name
 
     def state(self) -> Optional[dict]:
-        path = self.folder / STATE_FILE
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return state if isinstance(state, dict) else None
+        return read_stage_state(self.folder)
 
     def product(self) -> Path:
         if self.stage.command == "back-translate":
