@@ -22,13 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Optional
+
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,6 +38,7 @@ from signkd.demo import frames_folder, pipeline_file, prepare_corpus  # noqa: E4
 from signkd.demo_report import (error_anatomy, final_metric, load_twins, read_gloss_hypotheses,  # noqa: E402
                                 read_metrics)
 from signkd.demo_stages import CONTROLS, PAIRS  # noqa: E402
+from signkd.hardware import cpu_description  # noqa: E402
 from signkd.pipeline import load_pipeline, plan, resolve, run_pipeline  # noqa: E402
 from signkd.pipeline.resolve import read_stage_state  # noqa: E402
 from signkd.pipeline.runner import sigterm_interrupts  # noqa: E402
@@ -160,16 +162,6 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 def _ms(pair: tuple[float, float], digits: int = 2) -> str:
     return f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def scores(folder: Path, key: str, twins: Optional[dict] = None) -> dict:
@@ -405,8 +397,6 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="stages trained at the same time (one process each)")
     args = ap.parse_args(argv)
     if args.threads:
-        import torch
-
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     seeds = list(dict.fromkeys(args.seeds))
@@ -438,10 +428,11 @@ def main(argv=None) -> int:
             wall, load_at_start = before["wall_seconds"], before.get("load_average_at_start", load_at_start)
     corpus = json.loads((out / "corpus" / "demo_corpus.json").read_text(encoding="utf-8")).get("request", {})
     params = json.loads((out / "corpus" / "corpus.json").read_text(encoding="utf-8")).get("params", {})
+    cpu = cpu_description(torch.backends.cpu.get_cpu_capability())   # which CPU measured these numbers
     header = (f"## make bench-demo: seeds {' '.join(map(str, seeds))}, preset {args.preset} "
               f"(twin_context {params.get('twin_context', 0)})"
               + "".join(f", {k}={v}" for k, v in (corpus.get("synth") or {}).items())
-              + f"\n\nTeachers trained once at seed {first}; students at each seed. {cpu_name()}, {os.cpu_count()} CPUs, "
+              + f"\n\nTeachers trained once at seed {first}; students at each seed. {cpu}, {os.cpu_count()} CPUs, "
               f"{args.jobs} stage(s) at a time; wall time {wall / 60:.1f} min (1-minute load average "
               f"{load_at_start:.1f} at the start)"
               + ("." if trained else "; this invocation trained nothing and re-read the runs.")
@@ -452,7 +443,7 @@ def main(argv=None) -> int:
     print(text)
     record = {"seeds": seeds, "slt_seeds": slt_seeds, "preset": args.preset, "corpus": corpus,
               "twin_context": params.get("twin_context", 0), "rows": rows, "teachers": teacher_scores,
-              "summary": summary, "cpu": cpu_name(), "cpus": os.cpu_count(), "jobs": args.jobs, "students": args.students,
+              "summary": summary, "cpu": cpu, "cpus": os.cpu_count(), "jobs": args.jobs, "students": args.students,
               "trained": trained,
               "wall_seconds": round(wall, 1), "load_average_at_start": load_at_start,
               "goals": {"ratio": GOAL_RATIO, "control_share": GOAL_CONTROL_SHARE}}

@@ -25,6 +25,7 @@ import torch
 
 from signkd.config import load_config
 from signkd.demo_stages import PAIRS, STAGES
+from signkd.hardware import cpu_description
 from signkd.loss_terms import TEACHER_TERMS
 from signkd.temporal import TemporalSpec
 
@@ -453,6 +454,8 @@ def write_demo_report(out: Path, *, preset: str, seed: int, timings: dict,
             lines.append(f"| {label} | {split} | {_fmt(c.get('wer'))} | {share} | {twin} |")
     if not controls.get("has_segments"):
         lines += ["", "(The corpus has no ground-truth gloss timing, so spike placement is not measured.)"]
+    # The same seed gives other numbers on a CPU with other kernels (README, "Reproducibility")
+    lines += ["", f"Measured on {cpu_description(torch.backends.cpu.get_cpu_capability())}, {os.cpu_count()} CPUs."]
     loads = [t["load_average"] for t in timings.values() if isinstance(t, dict) and t.get("load_average") is not None]
     if loads:
         lines += ["", f"Wall times were measured with a 1-minute load average of {min(loads):.1f}-{max(loads):.1f} "

@@ -13,3 +13,24 @@ def cpu_has_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` knows."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_description(kernels: str) -> str:
+    """The CPU as a measurement should name it: model, the vector kernels PyTorch dispatches to
+    (`kernels`: torch.backends.cpu.get_cpu_capability(), e.g. AVX2 or AVX512; passed in, as this
+    module stays torch-free) and whether it has bfloat16 units. A model name alone ("AMD EPYC")
+    does not tell apart two machines whose kernels, and so whose floating-point results, differ."""
+    return f"{cpu_model()} (torch kernels {kernels}, {'with' if cpu_has_bf16() else 'no'} bfloat16 units)"

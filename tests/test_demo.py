@@ -79,6 +79,8 @@ def test_report_numbers_come_from_each_runs_metrics(demo_dir):
     base = json.loads((out / "slr_baseline" / "metrics.json").read_text())["final"]["test"]["wer"]
     dist = json.loads((out / "slr_distilled" / "metrics.json").read_text())["final"]["test"]["wer"]
     assert ratio and abs(float(ratio.group(1)) - dist / base) < 1e-3
+    # the report names the CPU kernels that measured it (other kernels, other numbers for the same seed)
+    assert f"torch kernels {torch.backends.cpu.get_cpu_capability()}" in report
 
 
 def test_controls_and_figures(demo_dir):
@@ -294,6 +296,7 @@ def test_bench_demo_reports_every_seed_the_controls_and_the_goals(demo_dir, caps
     assert {c for _, c, _, _ in CONTROLS} == set(summary["controls"])
     assert summary["slt"]["seeds"] == 1 and summary["slt"]["per_seed"][0][0] == 0
     assert "ratio per seed (0 / 1)" in printed and "### Controls" in printed and "### SLT" in printed
+    assert f"torch kernels {torch.backends.cpu.get_cpu_capability()}" in record["cpu"] and record["cpu"] in printed
     # where the errors are: every test error of a stage is a twin swap or another error
     for seed, folder in ((0, out), (1, second)):
         for key, value in record["rows"][str(seed)].items():

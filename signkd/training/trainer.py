@@ -22,7 +22,7 @@ import torch
 
 from signkd.config import Config, dump_yaml, to_dict
 from signkd.errors import TrainingDiverged
-from signkd.hardware import cpu_has_bf16
+from signkd.hardware import cpu_description, cpu_has_bf16
 from signkd.models.parts import model_parts
 from signkd import checkpoint as ckpt_io
 from signkd.checkpoint import Checkpoint
@@ -411,7 +411,10 @@ class Trainer:
         metrics = {"name": self.cfg.name, "select_metric": self.select, "best_epoch": self.state.best_epoch,
                    "best_score": self.state.best_score, "best_is_average_of": self.state.averaged,
                    "average": self.state.average, "nan_skipped": self.state.nan_skipped,
-                   "history": self.state.history, "data_report": self.data.report[:200]}
+                   "history": self.state.history, "data_report": self.data.report[:200],
+                   # which machine measured these numbers: floating-point results differ across CPU kernels
+                   "machine": {"device": str(self.device), "cpu": cpu_description(torch.backends.cpu.get_cpu_capability()), "torch": torch.__version__,
+                               "threads": torch.get_num_threads()}}
         if final is not None:
             metrics["final"] = final
         write_run_outputs(self.work_dir, self.cfg, metrics)

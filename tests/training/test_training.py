@@ -103,6 +103,10 @@ def test_end_to_end_loss_decreases_and_signkd_test_reproduces_dev(tiny_corpus, t
     assert best < 100.0, [r["dev"]["wer"] for r in metrics["history"] if "dev" in r]
     final = metrics["final"]
     assert final["dev"]["wer"] == best and "test" in final
+    # the run names the machine that measured it: the same seed gives other numbers on other CPU kernels
+    machine = metrics["machine"]
+    assert machine["device"] == "cpu" and machine["torch"] == torch.__version__
+    assert torch.backends.cpu.get_cpu_capability() in machine["cpu"]
     for name in ("best.pt", "last.pt", "report.md", "curves.png", "config.yaml", "hypotheses/best-dev.ctm",
                  "hypotheses/final-test.ctm", "hypotheses/final-dev.glosses.txt"):
         assert (work / name).is_file(), name
