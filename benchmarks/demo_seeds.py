@@ -3,9 +3,9 @@ same corpus and the same teachers: both SLR students (Transformer, BiLSTM) witho
 distilled from the two text teachers, and the two controls (distilled from a video-only teacher of
 the dialogue teacher's size; from the dialogue teacher with its text removed); at every seed also
 the SLT student with and without Gloss2Text distillation (both from that seed's distilled
-Transformer, the same SLR checkpoint). Prints mean ± std of every test score, the distilled / baseline ratios per seed and the
-demo's goals (met or not: a statement over seeds, never over one), and writes them as
-<out>/bench_demo.json and <out>/bench_demo.md.
+Transformer, the same SLR checkpoint). Prints mean ± std of every test score, the distilled /
+baseline ratios per seed and the demo's goals (met or not: a statement over seeds, never over one),
+and writes them as <out>/bench_demo.json and <out>/bench_demo.md.
 
 Seed s runs in <out>-seed<s> (the first seed in <out> itself, so a finished `make demo` is reused:
 its stages are up to date and are not retrained). The corpus and the teachers of <out> are shared
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from signkd.data.synthetic.params import parse_set_options  # noqa: E402
 from signkd.demo import frames_folder, pipeline_file, prepare_corpus  # noqa: E402
 from signkd.demo_report import (error_anatomy, final_metric, load_twins, read_gloss_hypotheses,  # noqa: E402
-                                read_metrics)
+                                read_metrics, trained_on)
 from signkd.demo_stages import CONTROLS, PAIRS  # noqa: E402
 from signkd.hardware import cpu_description  # noqa: E402
 from signkd.pipeline import load_pipeline, plan, resolve, run_pipeline  # noqa: E402
@@ -428,7 +428,9 @@ def main(argv=None) -> int:
             wall, load_at_start = before["wall_seconds"], before.get("load_average_at_start", load_at_start)
     corpus = json.loads((out / "corpus" / "demo_corpus.json").read_text(encoding="utf-8")).get("request", {})
     params = json.loads((out / "corpus" / "corpus.json").read_text(encoding="utf-8")).get("params", {})
-    cpu = cpu_description(torch.backends.cpu.get_cpu_capability())   # which CPU measured these numbers
+    cpu = cpu_description(torch.backends.cpu.get_cpu_capability())   # which CPU reports these numbers
+    machines = trained_on([out / k for k in teachers]              # and which trained them
+                          + [seed_dir(out, s, first) / k for s, keys in students_of.items() for k in keys])
     header = (f"## make bench-demo: seeds {' '.join(map(str, seeds))}, preset {args.preset} "
               f"(twin_context {params.get('twin_context', 0)})"
               + "".join(f", {k}={v}" for k, v in (corpus.get("synth") or {}).items())
@@ -436,6 +438,7 @@ def main(argv=None) -> int:
               f"{args.jobs} stage(s) at a time; wall time {wall / 60:.1f} min (1-minute load average "
               f"{load_at_start:.1f} at the start)"
               + ("." if trained else "; this invocation trained nothing and re-read the runs.")
+              + (f" Trained on: {'; '.join(machines)}." if machines != [cpu] else "")
               + f" Training summed over every stage, whichever invocation trained it: {cost['total_min']:.1f} min "
               f"(teachers {cost['teachers_min']:.1f}, students {cost['students_min']:.1f}), so at least "
               f"{cost['total_min'] / args.jobs:.1f} min of wall time from scratch at {args.jobs} stage(s) at a time.")
@@ -443,7 +446,7 @@ def main(argv=None) -> int:
     print(text)
     record = {"seeds": seeds, "slt_seeds": slt_seeds, "preset": args.preset, "corpus": corpus,
               "twin_context": params.get("twin_context", 0), "rows": rows, "teachers": teacher_scores,
-              "summary": summary, "cpu": cpu, "cpus": os.cpu_count(), "jobs": args.jobs, "students": args.students,
+              "summary": summary, "cpu": cpu, "trained_on": machines, "cpus": os.cpu_count(), "jobs": args.jobs, "students": args.students,
               "trained": trained,
               "wall_seconds": round(wall, 1), "load_average_at_start": load_at_start,
               "goals": {"ratio": GOAL_RATIO, "control_share": GOAL_CONTROL_SHARE}}

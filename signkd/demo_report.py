@@ -44,6 +44,23 @@ def read_metrics(run_dir: Path) -> Optional[dict]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def trained_on(run_dirs) -> list[str]:
+    """The CPUs (or devices) that trained these runs, as each run's metrics.json recorded them
+    (`machine`), in first-seen order; "not recorded" for a run from before the record. The same
+    seed gives other numbers on a CPU with other kernels (README, "Reproducibility")."""
+    seen: list[str] = []
+    for run_dir in run_dirs:
+        metrics = read_metrics(run_dir)
+        if metrics is None:
+            continue
+        machine = metrics.get("machine") or {}
+        name = (machine.get("cpu", "not recorded") if machine.get("device", "cpu") == "cpu"
+                else machine.get("gpu", machine["device"]))
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
 def final_metric(metrics: Optional[dict], split: str, key: str) -> Optional[float]:
     if not metrics:
         return None
@@ -454,8 +471,10 @@ def write_demo_report(out: Path, *, preset: str, seed: int, timings: dict,
             lines.append(f"| {label} | {split} | {_fmt(c.get('wer'))} | {share} | {twin} |")
     if not controls.get("has_segments"):
         lines += ["", "(The corpus has no ground-truth gloss timing, so spike placement is not measured.)"]
-    # The same seed gives other numbers on a CPU with other kernels (README, "Reproducibility")
-    lines += ["", f"Measured on {cpu_description(torch.backends.cpu.get_cpu_capability())}, {os.cpu_count()} CPUs."]
+    machines = trained_on(out / st.key for st in STAGES)
+    if machines:
+        lines += ["", f"Trained on: {'; '.join(machines)}. Reported on "
+                  f"{cpu_description(torch.backends.cpu.get_cpu_capability())}, {os.cpu_count()} CPUs."]
     loads = [t["load_average"] for t in timings.values() if isinstance(t, dict) and t.get("load_average") is not None]
     if loads:
         lines += ["", f"Wall times were measured with a 1-minute load average of {min(loads):.1f}-{max(loads):.1f} "

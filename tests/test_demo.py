@@ -297,6 +297,7 @@ def test_bench_demo_reports_every_seed_the_controls_and_the_goals(demo_dir, caps
     assert summary["slt"]["seeds"] == 1 and summary["slt"]["per_seed"][0][0] == 0
     assert "ratio per seed (0 / 1)" in printed and "### Controls" in printed and "### SLT" in printed
     assert f"torch kernels {torch.backends.cpu.get_cpu_capability()}" in record["cpu"] and record["cpu"] in printed
+    assert record["trained_on"] == [record["cpu"]]       # every stage's metrics.json names this machine
     # where the errors are: every test error of a stage is a twin swap or another error
     for seed, folder in ((0, out), (1, second)):
         for key, value in record["rows"][str(seed)].items():

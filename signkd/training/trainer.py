@@ -406,15 +406,22 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- outputs
 
+    def machine(self) -> dict:
+        """Which machine measured this run: the same seed gives other numbers on other CPU kernels
+        (AVX2 vs AVX512) or another GPU, so metrics.json names it."""
+        machine = {"device": str(self.device), "cpu": cpu_description(torch.backends.cpu.get_cpu_capability()),
+                   "torch": torch.__version__, "threads": torch.get_num_threads()}
+        if self.device.type == "cuda":
+            machine["gpu"] = torch.cuda.get_device_name(self.device)
+        return machine
+
     def write_outputs(self, final: Optional[dict] = None) -> None:
         """metrics.json, curves.png and report.md of the run so far (rank 0)."""
         metrics = {"name": self.cfg.name, "select_metric": self.select, "best_epoch": self.state.best_epoch,
                    "best_score": self.state.best_score, "best_is_average_of": self.state.averaged,
                    "average": self.state.average, "nan_skipped": self.state.nan_skipped,
                    "history": self.state.history, "data_report": self.data.report[:200],
-                   # which machine measured these numbers: floating-point results differ across CPU kernels
-                   "machine": {"device": str(self.device), "cpu": cpu_description(torch.backends.cpu.get_cpu_capability()), "torch": torch.__version__,
-                               "threads": torch.get_num_threads()}}
+                   "machine": self.machine()}
         if final is not None:
             metrics["final"] = final
         write_run_outputs(self.work_dir, self.cfg, metrics)
