@@ -51,11 +51,12 @@ def trained_on(run_dirs) -> list[str]:
     seen: list[str] = []
     for run_dir in run_dirs:
         metrics = read_metrics(run_dir)
-        if metrics is None:
+        if not isinstance(metrics, dict):
             continue
-        machine = metrics.get("machine") or {}
-        name = (machine.get("cpu", "not recorded") if machine.get("device", "cpu") == "cpu"
-                else machine.get("gpu", machine["device"]))
+        machine = metrics.get("machine")
+        machine = machine if isinstance(machine, dict) else {}
+        device = machine.get("device", "cpu")
+        name = str(machine.get("cpu", "not recorded") if device == "cpu" else machine.get("gpu", device))
         if name not in seen:
             seen.append(name)
     return seen

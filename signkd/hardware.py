@@ -1,30 +1,31 @@
 """What this machine's CPU offers, for choices that pay off only on some CPUs."""
 from __future__ import annotations
 
+import platform
 from pathlib import Path
+
+
+def _cpuinfo() -> str:
+    """/proc/cpuinfo (Linux); empty where it is unreadable."""
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def cpu_has_bf16() -> bool:
     """True where the CPU has bfloat16 units (AVX512-BF16 or AMX): there bfloat16 autocast makes
     matmuls ~2x faster; elsewhere PyTorch emulates bfloat16 and it is slower than float32.
     Reads /proc/cpuinfo (Linux); False where that is unreadable."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
+    flags = _cpuinfo()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` knows."""
-    import platform
-
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 

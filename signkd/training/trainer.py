@@ -12,6 +12,7 @@ in run_state.py, its outputs in report.py.
 """
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from contextlib import nullcontext
@@ -406,9 +407,10 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- outputs
 
+    @functools.cached_property
     def machine(self) -> dict:
         """Which machine measured this run: the same seed gives other numbers on other CPU kernels
-        (AVX2 vs AVX512) or another GPU, so metrics.json names it."""
+        (AVX2 vs AVX512) or another GPU, so metrics.json names it. Read once, at the first write."""
         machine = {"device": str(self.device), "cpu": cpu_description(torch.backends.cpu.get_cpu_capability()),
                    "torch": torch.__version__, "threads": torch.get_num_threads()}
         if self.device.type == "cuda":
@@ -421,7 +423,7 @@ class Trainer:
                    "best_score": self.state.best_score, "best_is_average_of": self.state.averaged,
                    "average": self.state.average, "nan_skipped": self.state.nan_skipped,
                    "history": self.state.history, "data_report": self.data.report[:200],
-                   "machine": self.machine()}
+                   "machine": self.machine}
         if final is not None:
             metrics["final"] = final
         write_run_outputs(self.work_dir, self.cfg, metrics)
