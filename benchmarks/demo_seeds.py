@@ -39,7 +39,7 @@ from signkd.demo_report import (error_anatomy, final_metric, load_twins, read_gl
                                 read_metrics, trained_on)
 from signkd.demo_stages import CONTROLS, PAIRS  # noqa: E402
 from signkd.hardware import cpu_description  # noqa: E402
-from signkd.pipeline import load_pipeline, plan, resolve, run_pipeline  # noqa: E402
+from signkd.pipeline import SharedSlots, load_pipeline, plan, resolve, run_pipeline  # noqa: E402
 from signkd.pipeline.resolve import read_stage_state  # noqa: E402
 from signkd.pipeline.runner import sigterm_interrupts  # noqa: E402
 
@@ -85,30 +85,32 @@ def train_seeds(out: Path, students_of: dict[int, list[str]], teachers: list[str
                 settings: list[str], args) -> bool:
     """Train the teachers (at the first seed, in <out>) and every seed's students, all seeds side by
     side: one thread per seed folder, each with its own `signkd run` runner, sharing `args.jobs`
-    slots. So no seed waits for the last stage of the one before (one seed after the other left a
+    slots (a free one goes to the first seed with a stage ready, so an interrupted bench leaves its
+    first seeds complete). So no seed waits for the last stage of the one before (one seed after the other left a
     slot idle at the end of each: 7 of 69 minutes). A seed's baselines need no teacher and start at
     once; its other students start when the teachers are done. `students_of`: {seed: its students},
     the first seed first. Returns whether anything trained."""
     first = next(iter(students_of))
-    slots, stop, teachers_done = threading.BoundedSemaphore(args.jobs), threading.Event(), threading.Event()
+    slots, stop, teachers_done = SharedSlots(args.jobs), threading.Event(), threading.Event()
     errors: list[BaseException] = []
     trained: list[bool] = []
     baselines = [p[0] for p in PAIRS if p[0] in slr]
 
-    def run(variant: Path, folder: Path, only: list[str]) -> None:
+    def run(variant: Path, folder: Path, only: list[str], rank: int) -> None:
         log = lambda text: print(f"[{folder.name}] {text}", flush=True)  # noqa: E731
         if run_pipeline(variant, out=folder, jobs=args.jobs, threads=args.threads, only=only, overrides=settings,
-                        log=log, slots=slots, stop=stop):
+                        log=log, slots=slots, rank=rank, stop=stop):
             raise SystemExit(f"{variant}: the checks found the problems above; nothing was trained")
         trained.append(trained_here(folder))
 
     def train(seed: int, folder: Path, variant: Path, students: list[str]) -> None:
+        rank = list(students_of).index(seed)
         try:
             if seed == first:
-                run(variant, folder, teachers + baselines)
+                run(variant, folder, teachers + baselines, rank)
                 teachers_done.set()
             else:
-                run(variant, folder, baselines)
+                run(variant, folder, baselines, rank)
                 while not teachers_done.wait(1.0):
                     if stop.is_set():
                         return
@@ -118,7 +120,7 @@ def train_seeds(out: Path, students_of: dict[int, list[str]], teachers: list[str
                 if stale:   # they are <out>'s own teachers, linked: never retrain them from here
                     raise SystemExit(f"{folder / stale[0][0]}: the shared teacher is not up to date for seed {seed}'s "
                                      f"pipeline ({stale[0][1]}); nothing was trained")
-            run(variant, folder, students)
+            run(variant, folder, students, rank)
         except BaseException as exc:   # the others stop too; the main thread raises it
             errors.append(exc)
             stop.set()

@@ -61,7 +61,8 @@ training), `runner` (the processes, their records, the table).
 from signkd.pipeline.plan import plan
 from signkd.pipeline.resolve import StageRun, resolve
 from signkd.pipeline.runner import run_pipeline
+from signkd.pipeline.slots import SharedSlots
 from signkd.pipeline.spec import PLAN_FILE, Pipeline, PipelineError, Stage, load_pipeline
 
-__all__ = ["PLAN_FILE", "Pipeline", "PipelineError", "Stage", "StageRun", "load_pipeline", "plan", "resolve",
-           "run_pipeline"]
+__all__ = ["PLAN_FILE", "Pipeline", "PipelineError", "SharedSlots", "Stage", "StageRun", "load_pipeline", "plan",
+           "resolve", "run_pipeline"]

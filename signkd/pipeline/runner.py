@@ -23,6 +23,7 @@ from signkd.pipeline.spec import load_pipeline, LOG_FILE, Pipeline, PipelineErro
 from signkd.pipeline.resolve import resolve, StageRun
 from signkd.pipeline.plan import assess, _duration, file_sha256, _identity, plan, _product_sha, Verdict
 from signkd.pipeline.checks import InputChecker, merge_problems
+from signkd.pipeline.slots import SharedSlots
 from signkd.training.run_dir import previous_run
 
 
@@ -87,11 +88,12 @@ class Runner:
 
     def __init__(self, pipe: Pipeline, runs: dict[str, StageRun], out: Path, *, jobs: int = 1, threads: int = 0,
                  forced: set[str] = frozenset(), log: Callable[[str], None] = print,
-                 slots: Optional[threading.Semaphore] = None, stop: Optional[threading.Event] = None):
+                 slots: Optional[SharedSlots] = None, rank: int = 0, stop: Optional[threading.Event] = None):
         self.pipe, self.runs, self.out, self.jobs, self.threads = pipe, runs, out, jobs, threads
         # slots: shared with runners of other folders (one per thread), so that together they train
-        # at most that many stages at once; stop: set by the thread that owns them to interrupt this one
-        self.slots, self.stop = slots, stop
+        # at most that many stages at once, this folder's stages at `rank` among theirs (lower first);
+        # stop: set by the thread that owns them to interrupt this one
+        self.slots, self.rank, self.stop = slots, rank, stop
         self.forced, self.log = set(forced), log
         self.folders = [r.folder for r in runs.values()]
         self.status = {n: {"status": "pending", "plan": "", "why": ""} for n in pipe.order}
@@ -206,6 +208,7 @@ class Runner:
             while pending or running:
                 if self.stop is not None and self.stop.is_set():
                     raise KeyboardInterrupt
+                waiting = False   # for a shared slot, with a stage that is ready
                 for name in list(pending):
                     if len(running) >= self.jobs:
                         break
@@ -218,8 +221,9 @@ class Runner:
                         continue
                     if any(self.status[n]["status"] not in ("done", "up to date") for n in needs):
                         continue
-                    if self.slots is not None and not self.slots.acquire(blocking=False):
-                        break   # every shared slot is taken: look again at the next poll
+                    if self.slots is not None and not self.slots.try_acquire(self, (self.rank, self.pipe.order.index(name))):
+                        waiting = True   # every free slot is taken or due to a better rank: look again at the next poll
+                        break
                     pending.remove(name)
                     run = self.runs[name]
                     try:
@@ -242,6 +246,8 @@ class Runner:
                     # blocked: checked before the run; a folder filled meanwhile
                     self.say(f"{name}: FAILED ({verdict.why})")
                     self.note(name, status="failed", error=verdict.why)
+                if self.slots is not None and not waiting:
+                    self.slots.withdraw(self)
                 if not running:
                     if pending and self.slots is not None:
                         time.sleep(POLL_SECONDS)   # waiting for a slot that another runner holds
@@ -259,6 +265,9 @@ class Runner:
         except BaseException:   # Ctrl-C, SIGTERM, or the runner's own failure: no stage is left orphaned
             self.interrupt(running)
             raise
+        finally:
+            if self.slots is not None:
+                self.slots.withdraw(self)
         return self.status
 
     def _free_slot(self) -> None:
@@ -333,14 +342,14 @@ def run_pipeline(path: str | Path, *, out: str | Path | None = None, jobs: int =
                  dry_run: bool = False, from_stages: list[str] = (), overrides: list[str] = (),
                  only: list[str] = (), log: Callable[[str], None] = print,
                  problem: Callable[[str], None] | None = None,
-                 slots: Optional[threading.Semaphore] = None, stop: Optional[threading.Event] = None) -> int:
+                 slots: Optional[SharedSlots] = None, rank: int = 0, stop: Optional[threading.Event] = None) -> int:
     """Plan, check, then run a pipeline. Returns 0, or 2 when the checks found problems (each
     passed to `problem`); a failed stage raises PipelineError naming it and its log. `only`: run
     these stages and the stages they need (directly or not), none of the others.
 
-    Several pipelines (other folders) may run side by side, one per thread, sharing `slots` (a
-    semaphore of the stages trained at once across all of them) and `stop` (set it to interrupt
-    them all; only the main thread receives Ctrl-C and SIGTERM)."""
+    Several pipelines (other folders) may run side by side, one per thread, sharing `slots` (the
+    stages trained at once across all of them, granted to the lowest `rank` first, then in file
+    order) and `stop` (set it to interrupt them all; only the main thread receives Ctrl-C and SIGTERM)."""
     problem = problem or (lambda text: print(f"signkd run: error: {text}", file=sys.stderr))
     pipe = load_pipeline(path)
     if jobs < 1:
@@ -388,7 +397,7 @@ def run_pipeline(path: str | Path, *, out: str | Path | None = None, jobs: int =
     try:
         with sigterm_interrupts():
             runner = Runner(pipe, runs, out, jobs=jobs, threads=threads, forced=forced, log=log, slots=slots,
-                            stop=stop)
+                            rank=rank, stop=stop)
             runner.save()
             status = runner.execute()
     finally:

@@ -21,7 +21,7 @@ import pytest
 from conftest import REPO, TINY_CONFIG
 from signkd.cli import main as cli_main
 from signkd.config import load_config
-from signkd.pipeline import PipelineError, load_pipeline, resolve, run_pipeline
+from signkd.pipeline import PipelineError, SharedSlots, load_pipeline, resolve, run_pipeline
 from signkd.pipeline.resolve import _flat
 from signkd.pipeline.runner import _Lock
 
@@ -585,23 +585,18 @@ def test_ctrl_c_stops_the_stages_and_the_next_run_resumes(tmp_path, tiny_corpus)
 @pytest.mark.slow
 def test_pipelines_in_threads_share_their_slots_and_stop_together(tmp_path, tiny_corpus):
     """make bench-demo runs one pipeline per seed folder, each in a thread: together they train no
-    more stages at once than their shared slots, every slot comes back, and setting `stop`
-    interrupts a running stage (marked so, to resume) without Ctrl-C, which only the main thread gets."""
+    more stages at once than their shared slots, a freed slot goes to the folder of the lowest rank
+    waiting (the first seeds finish first), every slot comes back, and setting `stop` interrupts a
+    running stage (marked so, to resume) without Ctrl-C, which only the main thread gets."""
     stage = (f"stages:\n  one:\n    config: {TINY_CONFIG}\n    set: {{data.root: {tiny_corpus}, train.epochs: EPOCHS, "
              "train.max_steps_per_epoch: 1, train.eval_every: 100, train.test_at_end: false}\n")
-    class Slots(threading.BoundedSemaphore):   # counts the stages launched while another holds the slot
-        held, most = 0, 0
+    class Slots(SharedSlots):   # counts the stages launched while another holds the slot
+        most = 0
 
-        def acquire(self, blocking=True, timeout=None):
-            got = super().acquire(blocking, timeout)
-            if got:
-                Slots.held += 1
-                Slots.most = max(Slots.most, Slots.held)
+        def try_acquire(self, owner, rank):
+            got = super().try_acquire(owner, rank)
+            Slots.most = max(Slots.most, self.held)
             return got
-
-        def release(self, n=1):
-            Slots.held -= n
-            super().release(n)
 
     slots, stop = Slots(1), threading.Event()
     results: dict = {}
@@ -609,22 +604,28 @@ def test_pipelines_in_threads_share_their_slots_and_stop_together(tmp_path, tiny
     def go(i: int, epochs: int) -> None:
         path = write(tmp_path / f"p{i}.yaml", stage.replace("EPOCHS", str(epochs)))
         try:
-            results[i] = run_pipeline(path, out=tmp_path / f"out{i}", jobs=2, threads=1, slots=slots, stop=stop,
-                                      log=lambda text: None)
+            results[i] = run_pipeline(path, out=tmp_path / f"out{i}", jobs=2, threads=1, slots=slots, rank=i,
+                                      stop=stop, log=lambda text: None)
         except BaseException as exc:   # noqa: BLE001 -- what the thread ended with is the assertion
             results[i] = exc
 
-    threads = [threading.Thread(target=go, args=(i, 1)) for i in range(3)]
+    assert slots.try_acquire("the test", (-1,))   # held until all three wait, so their order is the ranks'
+    threads = [threading.Thread(target=go, args=(i, 1)) for i in (2, 0, 1)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + 120
+    while slots.waiting < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert slots.waiting == 3
+    slots.release()
     for t in threads:
         t.join(300)
     assert results == {0: 0, 1: 0, 2: 0}
     assert statuses(tmp_path / "out0") == statuses(tmp_path / "out1") == statuses(tmp_path / "out2") == {"one": "done"}
-    spans = sorted(tuple(json.loads((tmp_path / f"out{i}" / "one" / "stage.json").read_text())[k]
-                         for k in ("started", "finished")) for i in range(3))
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans   # one at a time, as the single slot allows
-    assert (Slots.most, Slots.held) == (1, 0)
+    spans = [tuple(json.loads((tmp_path / f"out{i}" / "one" / "stage.json").read_text())[k]
+                   for k in ("started", "finished")) for i in range(3)]
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans   # one at a time, in the order of their ranks
+    assert (Slots.most, slots.held, slots.waiting) == (1, 0, 0)
 
     long = threading.Thread(target=go, args=(3, 100_000))   # cannot finish within the runner's grace time
     long.start()
@@ -637,7 +638,7 @@ def test_pipelines_in_threads_share_their_slots_and_stop_together(tmp_path, tiny
     assert isinstance(results[3], KeyboardInterrupt)
     assert statuses(tmp_path / "out3") == {"one": "interrupted"}
     assert json.loads((folder / "stage.json").read_text())["status"] == "interrupted"
-    assert Slots.held == 0
+    assert (slots.held, slots.waiting) == (0, 0)
 
 
 def test_run_pipeline_refuses_bad_job_counts(tmp_path):
