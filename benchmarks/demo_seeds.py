@@ -86,9 +86,9 @@ def train_seeds(out: Path, students_of: dict[int, list[str]], teachers: list[str
     """Train the teachers (at the first seed, in <out>) and every seed's students, all seeds side by
     side: one thread per seed folder, each with its own `signkd run` runner, sharing `args.jobs`
     slots (a free one goes to the first seed with a stage ready, so an interrupted bench leaves its
-    first seeds complete). So no seed waits for the last stage of the one before (one seed after the other left a
-    slot idle at the end of each: 7 of 69 minutes). A seed's baselines need no teacher and start at
-    once; its other students start when the teachers are done. `students_of`: {seed: its students},
+    first seeds complete). So no seed waits for the last stage of the one before (one seed after
+    the other left a slot idle at the end of each: 7 of 69 minutes). A seed's baselines need no
+    teacher and start at once; its other students start when the teachers are done. `students_of`: {seed: its students},
     the first seed first. Returns whether anything trained."""
     first = next(iter(students_of))
     slots, stop, teachers_done = SharedSlots(args.jobs), threading.Event(), threading.Event()
