@@ -88,8 +88,8 @@ def train_seeds(out: Path, students_of: dict[int, list[str]], teachers: list[str
     slots (a free one goes to the first seed with a stage ready, so an interrupted bench leaves its
     first seeds complete). So no seed waits for the last stage of the one before (one seed after
     the other left a slot idle at the end of each: 7 of 69 minutes). A seed's baselines need no
-    teacher and start at once; its other students start when the teachers are done. `students_of`: {seed: its students},
-    the first seed first. Returns whether anything trained."""
+    teacher and start at once; its other students start when the teachers are done.
+    `students_of`: {seed: its students}, the first seed first. Returns whether anything trained."""
     first = next(iter(students_of))
     slots, stop, teachers_done = SharedSlots(args.jobs), threading.Event(), threading.Event()
     errors: list[BaseException] = []
@@ -448,8 +448,8 @@ def main(argv=None) -> int:
     print(text)
     record = {"seeds": seeds, "slt_seeds": slt_seeds, "preset": args.preset, "corpus": corpus,
               "twin_context": params.get("twin_context", 0), "rows": rows, "teachers": teacher_scores,
-              "summary": summary, "cpu": cpu, "trained_on": machines, "cpus": os.cpu_count(), "jobs": args.jobs, "students": args.students,
-              "trained": trained,
+              "summary": summary, "cpu": cpu, "trained_on": machines, "cpus": os.cpu_count(), "jobs": args.jobs,
+              "students": args.students, "trained": trained,
               "wall_seconds": round(wall, 1), "load_average_at_start": load_at_start,
               "goals": {"ratio": GOAL_RATIO, "control_share": GOAL_CONTROL_SHARE}}
     (out / "bench_demo.json").write_text(json.dumps(record, indent=1), encoding="utf-8")

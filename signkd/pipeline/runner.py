@@ -221,8 +221,8 @@ class Runner:
                         continue
                     if any(self.status[n]["status"] not in ("done", "up to date") for n in needs):
                         continue
-                    rank = (self.rank, self.pipe.order.index(name))
-                    if self.slots is not None and not self.slots.try_acquire(self, rank):
+                    if self.slots is not None and not self.slots.try_acquire(
+                            self, (self.rank, self.pipe.order.index(name))):   # this folder's rank, then file order
                         waiting = True   # every free slot is taken or due to a better rank: look again at the next poll
                         break
                     pending.remove(name)
