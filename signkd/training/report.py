@@ -13,11 +13,13 @@ import torch
 from signkd.atomic import atomic_write, atomic_write_text
 
 
-def write_run_outputs(work_dir: Path, cfg, metrics: dict) -> None:
-    """metrics.json, curves.png (from metrics["history"]) and report.md in `work_dir`."""
+def write_run_outputs(work_dir: Path, cfg, metrics: dict, *, curves: bool = True) -> None:
+    """metrics.json, curves.png (from metrics["history"]; unless `curves` is false) and report.md
+    in `work_dir`."""
     atomic_write_text(Path(work_dir) / "metrics.json", json.dumps(metrics, indent=1, default=_jsonable),
                       what="metrics")
-    write_curves(metrics["history"], Path(work_dir) / "curves.png")
+    if curves:
+        write_curves(metrics["history"], Path(work_dir) / "curves.png")
     write_report_md(metrics, cfg, Path(work_dir) / "report.md")
 
 

@@ -41,6 +41,10 @@ from signkd.training.run_state import TrainState, epoch_seed, seed_everything, s
 from signkd.training.stages import active_weights, apply_stage, check_stages, stage_at, stage_index
 
 
+# curves.png is redrawn at most this often while training (and always when it ends)
+CURVES_EVERY_S = 30.0
+
+
 class Trainer:
     @run_dirs.releases_on_failure
     def __init__(self, cfg: Config, *, work_dir: str | Path | None = None, resume: bool = False,
@@ -99,6 +103,7 @@ class Trainer:
         self.evaluator = Evaluator(cfg, self.data, self.dist, self.work_dir)
         self.select = select_metric(cfg)
         self.files = EpochFiles(self.work_dir)
+        self._curves_drawn: Optional[float] = None   # time.monotonic() of the last curves.png
         self._ddp = None
         self._ddp_stage = None
         self.tensorboard = TensorBoard(self.work_dir / "tensorboard", self.is_main and cfg.train.tensorboard)
@@ -347,7 +352,7 @@ class Trainer:
         if cfg.train.test_at_end and cfg.data.test:
             result["final"] = self.final_test()
         if self.is_main:
-            self.write_outputs(final=result.get("final"))
+            self.write_outputs(final=result.get("final"), done=True)
         self.tensorboard.close()
         return result
 
@@ -417,8 +422,10 @@ class Trainer:
             machine["gpu"] = torch.cuda.get_device_name(self.device)
         return machine
 
-    def write_outputs(self, final: Optional[dict] = None) -> None:
-        """metrics.json, curves.png and report.md of the run so far (rank 0)."""
+    def write_outputs(self, final: Optional[dict] = None, *, done: bool = False) -> None:
+        """metrics.json and report.md of the run so far (rank 0), and curves.png when the run is
+        `done` or CURVES_EVERY_S have passed since it was drawn: drawing it takes matplotlib about
+        0.2 s, a few percent of a small model's epoch (the demo's stages have 20-60 of them)."""
         metrics = {"name": self.cfg.name, "select_metric": self.select, "best_epoch": self.state.best_epoch,
                    "best_score": self.state.best_score, "best_is_average_of": self.state.averaged,
                    "average": self.state.average, "nan_skipped": self.state.nan_skipped,
@@ -426,7 +433,11 @@ class Trainer:
                    "machine": self.machine}
         if final is not None:
             metrics["final"] = final
-        write_run_outputs(self.work_dir, self.cfg, metrics)
+        now = time.monotonic()
+        curves = done or self._curves_drawn is None or now - self._curves_drawn >= CURVES_EVERY_S
+        if curves:
+            self._curves_drawn = now
+        write_run_outputs(self.work_dir, self.cfg, metrics, curves=curves)
 
 
 def text_architectures(system) -> dict:

@@ -413,3 +413,18 @@ def test_a_removed_dialogue_context_reaches_the_teacher_as_an_empty_turn(tiny_co
         assert [i.trans for i in a.datasets[role].items] == [i.trans for i in b.datasets[role].items]
     with pytest.raises(ConfigError, match="data.dialogue_context"):
         load_config(TINY_CONFIG, tiny_overrides(tiny_corpus, tmp_path / "c", "data.dialogue_context=none"))
+
+
+@pytest.mark.parametrize("every, drawn", [(1e9, [1, 3]), (0.0, [1, 2, 3, 3])])
+def test_curves_are_redrawn_at_most_every_interval_and_always_at_the_end(tiny_corpus, tmp_path, monkeypatch,
+                                                                        every, drawn):
+    import signkd.training.report as report
+    import signkd.training.trainer as trainer_module
+
+    calls = []
+    monkeypatch.setattr(report, "write_curves", lambda history, path: calls.append(len(history)))
+    monkeypatch.setattr(trainer_module, "CURVES_EVERY_S", every)
+    with _trainer(tiny_corpus, tmp_path, "train.epochs=3", "train.max_steps_per_epoch=1") as trainer:
+        trainer.fit()
+    assert calls == drawn       # the first epoch's, then when due, and the whole run's at the end
+    assert json.loads((tmp_path / "metrics.json").read_text())["history"][-1]["epoch"] == 3
