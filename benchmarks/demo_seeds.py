@@ -3,7 +3,8 @@ same corpus and the same teachers: both SLR students (Transformer, BiLSTM) witho
 distilled from the two text teachers, and the two controls (distilled from a video-only teacher of
 the dialogue teacher's size; from the dialogue teacher with its text removed); at every seed also
 the SLT student with and without Gloss2Text distillation (both from that seed's distilled
-Transformer, the same SLR checkpoint). Prints mean ± std of every test score, the distilled /
+Transformer, the same SLR checkpoint) and its two controls (the same terms from a video-only
+translator, that seed's SLT baseline; label smoothing without a teacher). Prints mean ± std of every test score, the distilled /
 baseline ratios per seed and the demo's goals (met or not: a statement over seeds, never over one),
 and writes them as <out>/bench_demo.json and <out>/bench_demo.md.
 
@@ -37,7 +38,7 @@ from signkd.data.synthetic.params import parse_set_options  # noqa: E402
 from signkd.demo import frames_folder, pipeline_file, prepare_corpus  # noqa: E402
 from signkd.demo_report import (error_anatomy, final_metric, load_twins, read_gloss_hypotheses,  # noqa: E402
                                 read_metrics, trained_on)
-from signkd.demo_stages import CONTROLS, PAIRS  # noqa: E402
+from signkd.demo_stages import CONTROLS, PAIRS, SLT_CONTROLS  # noqa: E402
 from signkd.hardware import cpu_description  # noqa: E402
 from signkd.pipeline import SharedSlots, load_pipeline, plan, resolve, run_pipeline  # noqa: E402
 from signkd.pipeline.resolve import read_stage_state  # noqa: E402
@@ -251,9 +252,20 @@ def summarise(rows: dict, seeds: list[int], slt_seeds: list[int], controls: bool
         base = [rows[s][SLT_PAIR[0]]["test_bleu4"] for s in slt_seeds]
         dist = [rows[s][SLT_PAIR[1]]["test_bleu4"] for s in slt_seeds]
         at_or_above = sum(d >= b for d, b in zip(dist, base))
+        gain = mean_std([d - b for d, b in zip(dist, base)])
         out["slt"] = {"baseline_test_bleu4": mean_std(base), "distilled_test_bleu4": mean_std(dist),
                       "per_seed": list(zip(slt_seeds, base, dist)), "at_or_above": at_or_above,
-                      "seeds": len(slt_seeds), "goal_met": at_or_above == len(slt_seeds)}
+                      "seeds": len(slt_seeds), "goal_met": at_or_above == len(slt_seeds), "gain": gain,
+                      "controls": {}}
+        for base_key, key, name in (SLT_CONTROLS if controls else ()):
+            ctrl = [rows[s][key]["test_bleu4"] for s in slt_seeds]
+            ctrl_gain = mean_std([c - b for c, b in zip(ctrl, base)])
+            out["slt"]["controls"][key] = {
+                "teacher": name, "test_bleu4": mean_std(ctrl), "per_seed": ctrl, "gain": ctrl_gain,
+                "at_or_above": sum(c >= b for c, b in zip(ctrl, base)),
+                "below_distilled": sum(c < d for c, d in zip(ctrl, dist)),
+                # as the SLR controls': a share only of a gain above its seed-to-seed spread
+                "share_of_gloss2text_gain": ctrl_gain[0] / gain[0] if gain[0] > gain[1] else None}
     return out
 
 
@@ -348,7 +360,7 @@ def render(rows: dict, summary: dict, seeds: list[int], slt_seeds: list[int], he
                 lines.append(f"| {label} | {c['teacher']} | {_ms(c['test_wer'])} | {_ms(c['ratio'], 3)} | "
                              f"{_ms(c['gain'])} | {share} | {yes[c['goal_met']]} |")
     epochs = sorted({len(rows[seed][k]["dev_wer_curve"]) for seed in seeds for k in rows[seed]
-                     if k not in SLT_PAIR and rows[seed][k].get("dev_wer_curve")})
+                     if not k.startswith("slt_") and rows[seed][k].get("dev_wer_curve")})
     lines += ["", "### Convergence: how soon each student gets there (dev WER, epochs of "
               + " / ".join(map(str, epochs)) + ")", "",
               f"Level A: the baseline's converged dev WER (the mean of its last {CONVERGED_EPOCHS} epochs); level B: "
@@ -367,12 +379,22 @@ def render(rows: dict, summary: dict, seeds: list[int], slt_seeds: list[int], he
     lines += render_errors(summary.get("errors") or {}, seeds)
     if summary["slt"]:
         s = summary["slt"]
+        controls = list(s["controls"].values())
         lines += ["", "### SLT: Gloss2Text distillation vs none, both from the same SLR checkpoint (test BLEU-4)", "",
-                  "| seed | baseline | distilled |", "|---|---|---|"]
-        lines += [f"| {seed} | {b:.2f} | {d:.2f} |" for seed, b, d in s["per_seed"]]
-        lines.append(f"| mean ± std | {_ms(s['baseline_test_bleu4'])} | {_ms(s['distilled_test_bleu4'])} |")
+                  "| seed | baseline | distilled from Gloss2Text |" + "".join(f" {c['teacher']} |" for c in controls),
+                  "|---|---|---|" + "---|" * len(controls)]
+        lines += [f"| {seed} | {b:.2f} | {d:.2f} |" + "".join(f" {c['per_seed'][i]:.2f} |" for c in controls)
+                  for i, (seed, b, d) in enumerate(s["per_seed"])]
+        lines.append(f"| mean ± std | {_ms(s['baseline_test_bleu4'])} | {_ms(s['distilled_test_bleu4'])} |"
+                     + "".join(f" {_ms(c['test_bleu4'])} |" for c in controls))
         lines += ["", f"Distilled at or above the baseline at {s['at_or_above']} of {s['seeds']} seeds: goal "
-                      f"{yes[s['goal_met']]}."]
+                      f"{yes[s['goal_met']]} (gain {_ms(s['gain'])} BLEU-4)."]
+        for c in controls:
+            share = ("" if c["share_of_gloss2text_gain"] is None
+                     else f", {c['share_of_gloss2text_gain']:.0%} of Gloss2Text distillation's")
+            lines.append(f"- Control, {c['teacher']}: gain {_ms(c['gain'])}{share}; at or above the baseline at "
+                         f"{c['at_or_above']} of {s['seeds']} seeds, below the Gloss2Text-distilled student at "
+                         f"{c['below_distilled']} of {s['seeds']}.")
     columns = [k for k in rows[seeds[0]] if all(k in rows[s] for s in seeds)]
     lines += ["", "Per seed (dev / test WER %):", "",
               "| seed | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
@@ -388,7 +410,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--slt-seeds", type=int, nargs="*", default=None,
                     help="seeds of the SLT pair (default: every seed of --seeds; none: no SLT)")
-    ap.add_argument("--no-controls", dest="controls", action="store_false", help="skip the two controls")
+    ap.add_argument("--no-controls", dest="controls", action="store_false", help="skip the controls (SLR and SLT)")
     ap.add_argument("--students", nargs="+", choices=STUDENTS, default=list(STUDENTS),
                     help="the SLR students to train (default: both; one is a quicker probe, e.g. of a --synth value)")
     ap.add_argument("--preset", default="demo")
@@ -413,7 +435,8 @@ def main(argv=None) -> int:
     frames = frames_folder(out / "corpus")
     settings = [f"data.frames={frames}"] if frames else []
     twins = load_twins(out / "corpus")
-    students_of = {seed: slr + (list(SLT_PAIR) if seed in slt_seeds else []) for seed in seeds}
+    slt = list(SLT_PAIR) + ([c[1] for c in SLT_CONTROLS] if args.controls else [])
+    students_of = {seed: slr + (slt if seed in slt_seeds else []) for seed in seeds}
     trained = train_seeds(out, students_of, teachers, slr, settings, args)
     teacher_scores = {k: scores(out, k, twins) for k in teachers}
     rows = {seed: {key: scores(seed_dir(out, seed, first), key, twins) for key in students}

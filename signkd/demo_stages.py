@@ -38,6 +38,10 @@ STAGES = (
           "recogniser", "control"),
     Stage("slr_control_no_text_bilstm", "SLR student distilled from the dialogue teacher, text removed (BiLSTM)",
           "recogniser", "control"),
+    # and the SLT pair's: the same terms from a video-only translator; soft targets without a teacher
+    Stage("slt_control_video_translator", "SLT student distilled from a video-only translator (the SLT baseline)",
+          "translator", "control"),
+    Stage("slt_control_label_smoothing", "SLT student, no distillation, label smoothing 0.1", "translator", "control"),
 )
 # (baseline, distilled) pairs whose test-WER ratio the report states
 PAIRS = (("slr_baseline", "slr_distilled", "Transformer"), ("slr_baseline_bilstm", "slr_distilled_bilstm", "BiLSTM"))
@@ -46,5 +50,8 @@ CONTROLS = (("slr_baseline", "slr_control_video_teacher", "Transformer", "video-
             ("slr_baseline", "slr_control_no_text", "Transformer", "dialogue teacher, text removed"),
             ("slr_baseline_bilstm", "slr_control_video_teacher_bilstm", "BiLSTM", "video-only teacher"),
             ("slr_baseline_bilstm", "slr_control_no_text_bilstm", "BiLSTM", "dialogue teacher, text removed"))
+# (baseline, control, control name): the SLT pair's controls, each against the SLT baseline
+SLT_CONTROLS = (("slt_baseline", "slt_control_video_translator", "video-only translator (the same seed's SLT baseline)"),
+                ("slt_baseline", "slt_control_label_smoothing", "no teacher, label smoothing 0.1"))
 STAGE_KEYS = tuple(s.key for s in STAGES)
 DEMO_STAGE_KEYS = tuple(s.key for s in STAGES if s.role != "control")   # what `make demo` trains

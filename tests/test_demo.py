@@ -18,7 +18,7 @@ from conftest import REPO
 from signkd.config import to_dict
 from signkd.demo import pipeline_file, run_demo
 from signkd.demo_report import _minutes
-from signkd.demo_stages import CONTROLS, DEMO_STAGE_KEYS, PAIRS, STAGE_KEYS, STAGES
+from signkd.demo_stages import CONTROLS, DEMO_STAGE_KEYS, PAIRS, SLT_CONTROLS, STAGE_KEYS, STAGES
 from signkd.loss_terms import TEACHER_TERMS
 from signkd.pipeline import load_pipeline, resolve
 
@@ -157,7 +157,7 @@ def _student_side(cfg) -> dict:
         d.pop(key)
     d["data"].pop("tokenizer")
     d["data"].pop("dialogue_context")      # what the teacher reads; the student reads no text
-    for key in ("dialogue_teacher", "text2gloss", "gloss2text"):
+    for key in ("dialogue_teacher", "text2gloss", "gloss2text", "video_translator"):
         d["model"].pop(key)
     d["train"].pop("init")
     d["train"]["stages"] = [{k: v for k, v in s.items() if k != "frozen"} for s in d["train"]["stages"]]
@@ -166,7 +166,8 @@ def _student_side(cfg) -> dict:
 
 
 @pytest.mark.parametrize("baseline,distilled", [("slr_baseline", "slr_distilled"), ("slr_baseline_bilstm", "slr_distilled_bilstm"),
-                                                ("slt_baseline", "slt_distilled")]
+                                                ("slt_baseline", "slt_distilled"),
+                                                ("slt_baseline", "slt_control_video_translator")]
                          + [(base, control) for base, control, _, _ in CONTROLS])
 def test_distilled_student_differs_from_its_baseline_only_by_the_teachers(tmp_path, baseline, distilled):
     """A fair comparison: same student, data, augmentation, schedule and seed; only the teachers' terms differ."""
@@ -195,6 +196,24 @@ def test_each_control_keeps_its_students_dialogue_terms_and_drops_the_text(tmp_p
     dialogue = stage_config("dialogue_teacher", tmp_path, seed=0)
     assert video.data.dialogue_context == "removed"
     assert to_dict(video.model) == to_dict(dialogue.model) and to_dict(video.train) == to_dict(dialogue.train)
+
+
+def test_the_slt_controls_swap_the_teacher_or_smooth_the_targets_and_change_nothing_else(tmp_path):
+    """The video-translator control is the Gloss2Text-distilled student with the same seed's SLT
+    baseline as its teacher (same terms and weights); the label-smoothing control is the baseline
+    with smoothed word targets."""
+    base, dist = (stage_config(k, tmp_path, seed=0) for k in ("slt_baseline", "slt_distilled"))
+    video = stage_config("slt_control_video_translator", tmp_path, seed=0)
+    assert video.loss.weights == dist.loss.weights and video.model.video_translator and not video.model.gloss2text
+    teacher = [i for i in video.train.init if i.prefix == "video_translator."]
+    assert [(i.checkpoint, i.source_prefix) for i in teacher] == [(str(tmp_path / "slt_baseline" / "best.pt"),
+                                                                   "student.")]
+    smooth = stage_config("slt_control_label_smoothing", tmp_path, seed=0)
+    assert smooth.loss.label_smoothing == 0.1 and base.loss.label_smoothing == 0.0
+    a, b = _student_side(base), _student_side(smooth)
+    b["loss"]["label_smoothing"] = a["loss"]["label_smoothing"]
+    assert a == b and to_dict(smooth.train) == to_dict(base.train)
+    assert {c for _, c, _ in SLT_CONTROLS} == {s.key for s in STAGES if s.role == "control" and s.kind == "translator"}
 
 
 def test_the_slt_pair_starts_from_one_slr_checkpoint(tmp_path):
@@ -295,6 +314,10 @@ def test_bench_demo_reports_every_seed_the_controls_and_the_goals(demo_dir, caps
         assert summary["students"][label]["seeds"] == 2
     assert {c for _, c, _, _ in CONTROLS} == set(summary["controls"])
     assert summary["slt"]["seeds"] == 1 and summary["slt"]["per_seed"][0][0] == 0
+    for _, control, name in SLT_CONTROLS:   # the SLT pair's controls, at the SLT seeds
+        bleu = json.loads((out / control / "metrics.json").read_text())["final"]["test"]["bleu4"]
+        assert summary["slt"]["controls"][control]["per_seed"] == [bleu] and f"Control, {name}" in printed
+    assert not (second / "slt_control_label_smoothing").exists()
     assert "ratio per seed (0 / 1)" in printed and "### Controls" in printed and "### SLT" in printed
     assert f"torch kernels {torch.backends.cpu.get_cpu_capability()}" in record["cpu"] and record["cpu"] in printed
     assert record["trained_on"] == [record["cpu"]]       # every stage's metrics.json names this machine

@@ -162,6 +162,10 @@ class ModelConfig:
     dialogue_teacher: bool = False
     text2gloss: bool = False
     gloss2text: bool = False
+    # A video-only translator (the SLT student's own architecture, trained as one) in Gloss2Text's
+    # place as the SLT student's word-level teacher: the self-distillation control that tells what
+    # Gloss2Text distillation owes to the glosses Gloss2Text reads (SLT only; not beside gloss2text).
+    video_translator: bool = False
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     teacher_decoder: DecoderConfig = field(default_factory=DecoderConfig)
@@ -171,7 +175,7 @@ class ModelConfig:
 
 
 # The model parts a config may have (ModelConfig flags; stages train and freeze them by these names).
-MODULE_NAMES = ("student", "dialogue_teacher", "text2gloss", "gloss2text")
+MODULE_NAMES = ("student", "dialogue_teacher", "text2gloss", "gloss2text", "video_translator")
 
 
 # A weight is a constant or a piecewise-constant schedule {first_epoch: value, ...}.

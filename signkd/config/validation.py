@@ -31,6 +31,13 @@ def validate(cfg: Config) -> None:
                 if name not in MODULE_NAMES:
                     raise ConfigError(f"train.stages[{i}].{group}: unknown module {_show(name)}"
                                       f"{did_you_mean(name, MODULE_NAMES)}")
+    m = cfg.model
+    if m.video_translator and not (m.task == "slt" and m.student):
+        raise ConfigError("model.video_translator: a word-level teacher for an SLT student; needs model.task: slt "
+                          "and model.student: true")
+    if m.video_translator and m.gloss2text:
+        raise ConfigError("model.video_translator: takes Gloss2Text's place as the translation teacher; set "
+                          "model.gloss2text: false (or model.video_translator: false)")
     _at_least("train.epochs", cfg.train.epochs, 1)
     check_stage_epochs(cfg)
     _at_least("model.visual.temporal_pad_multiple", cfg.model.visual.temporal_pad_multiple, 0)

@@ -103,6 +103,9 @@ def build_system(cfg: Config, gloss_vocab, word_vocab=None, tokenizer=None,
                                    text_architecture=restored.get(TEXT2GLOSS_BERT)) if parts.text2gloss else None
     gloss_words = gloss_word_map(gloss_vocab, word_vocab) if m.text_teacher_encoder.share_word_embeddings else None
     gloss2text = Gloss2TextTeacher(m, num_classes, num_words, gloss_words) if parts.gloss2text else None
+    # the same architecture as the SLT student: its weights come from a trained one (train.init)
+    video_translator = SLTStudent(dataclasses.replace(m, visual=dataclasses.replace(m.visual, pretrained="")),
+                                  num_classes, num_words) if parts.video_translator else None
     words = word_vocab if word_vocab is not None else WordVocab     # its special ids are class constants
     return SignKDSystem(cfg, student, dialogue, text2gloss, gloss2text, num_classes,
-                        word_bos=words.bos, word_eos=words.eos, word_pad=words.pad)
+                        word_bos=words.bos, word_eos=words.eos, word_pad=words.pad, video_translator=video_translator)

@@ -26,6 +26,7 @@ class ModelParts:
     dialogue_teacher: bool = False
     text2gloss: bool = False
     gloss2text: bool = False
+    video_translator: bool = False   # an SLT student's architecture as the word-level teacher
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -43,7 +44,7 @@ class ModelParts:
     @property
     def reads_video(self) -> bool:
         """Whether a part reads frames (else no frame is read or checked)."""
-        return self.student or self.dialogue_teacher
+        return self.student or self.dialogue_teacher or self.video_translator
 
     @property
     def reads_text(self) -> bool:
@@ -58,11 +59,11 @@ class ModelParts:
     @property
     def student_projections(self) -> tuple[str, ...]:
         """The student-side feature projections: "fusion" towards the dialogue teacher, "text"
-        towards the text teachers."""
+        towards the text teachers (or the video translator in Gloss2Text's place)."""
         out = []
         if self.student and self.dialogue_teacher:
             out.append("fusion")
-        if self.student and (self.text2gloss or self.gloss2text):
+        if self.student and (self.text2gloss or self.gloss2text or self.video_translator):
             out.append("text")
         return tuple(out)
 
@@ -98,4 +99,5 @@ def model_parts(cfg) -> ModelParts:
     """The parts `cfg` (a Config) builds."""
     m = cfg.model
     return ModelParts(task=m.task, student=bool(m.student), dialogue_teacher=bool(m.dialogue_teacher),
-                      text2gloss=bool(m.text2gloss), gloss2text=bool(m.gloss2text))
+                      text2gloss=bool(m.text2gloss), gloss2text=bool(m.gloss2text),
+                      video_translator=bool(m.video_translator))

@@ -2,7 +2,8 @@
 every loss term of DESIGN.md section 4 computed from one `Batch`.
 
 Why one module: a checkpoint, an optimizer and DDP see one model with stable prefixes
-(``student.``, ``dialogue_teacher.``, ``text2gloss.``, ``gloss2text.``, ``student_projections.``);
+(``student.``, ``dialogue_teacher.``, ``text2gloss.``, ``gloss2text.``, ``video_translator.``,
+``student_projections.``);
 the loss computation knows which model each term needs and runs each model at most once per batch.
 The terms (`_Run`, a method per row of signkd.loss_terms.TERMS) stay beside `losses`, which runs
 them: the registry they fill is closed by `check_complete` at the end of this file.
@@ -45,13 +46,15 @@ class SignKDSystem(nn.Module):
 
     def __init__(self, cfg: Config, student: Optional[nn.Module], dialogue_teacher: Optional[nn.Module],
                  text2gloss: Optional[nn.Module], gloss2text: Optional[nn.Module], num_classes: int,
-                 word_bos: int = WordVocab.bos, word_eos: int = WordVocab.eos, word_pad: int = WordVocab.pad):
+                 word_bos: int = WordVocab.bos, word_eos: int = WordVocab.eos, word_pad: int = WordVocab.pad,
+                 video_translator: Optional[nn.Module] = None):
         super().__init__()
         self.cfg = cfg
         self.student = student
         self.dialogue_teacher = dialogue_teacher
         self.text2gloss = text2gloss
         self.gloss2text = gloss2text
+        self.video_translator = video_translator
         self.num_classes = num_classes
         self.word_bos, self.word_eos, self.word_pad = word_bos, word_eos, word_pad
         hidden = cfg.model.hidden
@@ -313,6 +316,21 @@ class _Run:
                 return module(b.glosses, b.gloss_lengths, b.dec_in, b.dec_lengths)
         return self._cached("gloss2text", compute)
 
+    def video_translator(self, term: str) -> dict:
+        module = self._module("video_translator", term)
+        b = self.batch
+
+        def compute():
+            _require(b, term, "video", "video_lengths", "dec_in", "dec_lengths")
+            with self.s._running("video_translator", self.frozen, self._grad("video_translator")):
+                return module(b.video, b.video_lengths, b.dec_in, b.dec_lengths)
+        return self._cached("video_translator", compute)
+
+    def word_teacher(self, term: str) -> dict:
+        """The SLT student's word-level teacher, teacher-forced on the student's prefix: Gloss2Text
+        (reads the reference glosses), or the video translator in its place (the control)."""
+        return self.video_translator(term) if self.s.video_translator is not None else self.gloss2text(term)
+
     def _aligned(self, term: str) -> tuple[dict, dict, AlignmentPairs]:
         """Student outputs, text2gloss outputs and the frame/gloss pairs (SLR)."""
         out, teacher = self.student(term), self.text2gloss(term)
@@ -362,8 +380,8 @@ class _Run:
 
     @TERM_IMPLEMENTATIONS.of("DistTranslation2SLR")
     def DistTranslation2SLR(self):
-        if self.s.is_slt:   # gloss2text -> SLT student, per target word
-            out, teacher = self.student("DistTranslation2SLR"), self.gloss2text("DistTranslation2SLR")
+        if self.s.is_slt:   # gloss2text (or the video translator) -> SLT student, per target word
+            out, teacher = self.student("DistTranslation2SLR"), self.word_teacher("DistTranslation2SLR")
             mask = lengths_to_mask(self.batch.dec_lengths, out["word_logits"].shape[1])
             return self._kl("DistTranslation2SLR", out["word_logits"], teacher["word_logits"].detach(), mask)
         out, teacher, pairs = self._aligned("DistTranslation2SLR")
@@ -375,7 +393,7 @@ class _Run:
     @TERM_IMPLEMENTATIONS.of("FeatureTranslation2SLR")
     def FeatureTranslation2SLR(self):
         if self.s.is_slt:
-            out, teacher = self.student("FeatureTranslation2SLR"), self.gloss2text("FeatureTranslation2SLR")
+            out, teacher = self.student("FeatureTranslation2SLR"), self.word_teacher("FeatureTranslation2SLR")
             mask = lengths_to_mask(self.batch.dec_lengths, out["word_features"].shape[1])
             with self._projecting():
                 projected = self.s.student_projections["text"](out["word_features"])

@@ -13,6 +13,7 @@ from torch import nn
 from conftest import REPO, TINY_CONFIG, shipped_configs, tiny_overrides
 from signkd.cli import main as cli_main
 from signkd.config import ConfigError, OptimConfig, load_config
+from signkd.training.data import train_loader
 from signkd.training.optimizer import Schedule, build_optimizer, param_groups
 from signkd.training.stages import active_weights, check_stages, stage_at
 from signkd.training.trainer import Trainer
@@ -428,3 +429,36 @@ def test_curves_are_redrawn_at_most_every_interval_and_always_at_the_end(tiny_co
         trainer.fit()
     assert calls == drawn       # the first epoch's, then when due, and the whole run's at the end
     assert json.loads((tmp_path / "metrics.json").read_text())["history"][-1]["epoch"] == 3
+
+
+def test_a_video_translator_in_gloss2texts_place_teaches_the_slt_student_word_by_word(tiny_corpus, tmp_path):
+    """The SLT control's teacher: a frozen, video-only translator (an SLT student's architecture)
+    gives the word-level terms their targets instead of Gloss2Text, and stays bit-identical."""
+    trainer = _trainer(tiny_corpus, tmp_path, "train.max_steps_per_epoch=2", "model.task=slt",
+                       "model.video_translator=true",
+                       "loss.weights={SeqCTCSign: 1, TranslationCrossEntropy: 1, DistTranslation2SLR: 1, "
+                       "FeatureTranslation2SLR: 1}",
+                       "train.stages=[{train: [student], frozen: [video_translator]}]")
+    system = trainer.system
+    assert system.gloss2text is None and type(system.video_translator) is type(system.student)
+    before, student = _snapshot(system.video_translator), _snapshot(system.student)
+    stats = trainer.train_epoch(0)
+    assert stats["DistTranslation2SLR"] > 0 and stats["FeatureTranslation2SLR"] > 0
+    assert _changed(before, _snapshot(system.video_translator)) == []
+    assert _changed(student, _snapshot(system.student))
+    # a teacher that is the student itself (same weights, both in eval mode) has nothing to teach
+    system.video_translator.load_state_dict(system.student.state_dict())
+    system.eval()
+    batch = next(iter(train_loader(trainer.data.datasets["train"], trainer.cfg, trainer.dist, 0)))
+    with torch.no_grad():
+        terms = system.losses(batch, {"DistTranslation2SLR": 1.0}, frozen={"video_translator"})
+    assert float(terms["DistTranslation2SLR"]) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.video_translator=true"], "needs model.task: slt"),
+    (["model.task=slt", "model.video_translator=true", "model.gloss2text=true"], "set model.gloss2text: false"),
+])
+def test_a_video_translator_needs_an_slt_student_and_no_gloss2text(tiny_corpus, tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=f"model.video_translator: .*{message}"):
+        load_config(TINY_CONFIG, tiny_overrides(tiny_corpus, tmp_path, *overrides))
