@@ -4,9 +4,10 @@ distilled from the two text teachers, and the two controls (distilled from a vid
 the dialogue teacher's size; from the dialogue teacher with its text removed); at every seed also
 the SLT student with and without Gloss2Text distillation (both from that seed's distilled
 Transformer, the same SLR checkpoint) and its two controls (the same terms from a video-only
-translator, that seed's SLT baseline; label smoothing without a teacher). Prints mean ± std of every test score, the distilled /
-baseline ratios per seed and the demo's goals (met or not: a statement over seeds, never over one),
-and writes them as <out>/bench_demo.json and <out>/bench_demo.md.
+translator, that seed's SLT baseline; label smoothing without a teacher). Prints mean ± std of
+every test score, the distilled / baseline ratios per seed and the demo's goals (met or not: a
+statement over seeds, never over one), and writes them as <out>/bench_demo.json and
+<out>/bench_demo.md.
 
 Seed s runs in <out>-seed<s> (the first seed in <out> itself, so a finished `make demo` is reused:
 its stages are up to date and are not retrained). The corpus and the teachers of <out> are shared

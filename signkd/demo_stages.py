@@ -51,7 +51,8 @@ CONTROLS = (("slr_baseline", "slr_control_video_teacher", "Transformer", "video-
             ("slr_baseline_bilstm", "slr_control_video_teacher_bilstm", "BiLSTM", "video-only teacher"),
             ("slr_baseline_bilstm", "slr_control_no_text_bilstm", "BiLSTM", "dialogue teacher, text removed"))
 # (baseline, control, control name): the SLT pair's controls, each against the SLT baseline
-SLT_CONTROLS = (("slt_baseline", "slt_control_video_translator", "video-only translator (the same seed's SLT baseline)"),
+SLT_CONTROLS = (("slt_baseline", "slt_control_video_translator",
+                 "video-only translator (the same seed's SLT baseline)"),
                 ("slt_baseline", "slt_control_label_smoothing", "no teacher, label smoothing 0.1"))
 STAGE_KEYS = tuple(s.key for s in STAGES)
 DEMO_STAGE_KEYS = tuple(s.key for s in STAGES if s.role != "control")   # what `make demo` trains
