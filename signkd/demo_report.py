@@ -423,8 +423,17 @@ def seed_spread_lines(out: Path) -> list[str]:
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return ["The spread over seeds is not measured in this folder: `make bench-demo` writes it (mean ± std of "
                 "each ratio over 5 seeds, with the controls) to bench_demo.md."]
-    return [f"Over seeds {', '.join(map(str, bench.get('seeds', [])))} (`make bench-demo`, {path.name}), "
-            f"distilled / baseline test WER: {said}."]
+    lines = [f"Over seeds {', '.join(map(str, bench.get('seeds', [])))} (`make bench-demo`, {path.name}), "
+             f"distilled / baseline test WER: {said}."]
+    slt = bench["summary"].get("slt")
+    if slt:   # the SLT pair, and its controls when the bench trained them
+        controls = "".join(f"; {c['teacher']}: {c['test_bleu4'][0]:.2f} ± {c['test_bleu4'][1]:.2f}"
+                           for c in (slt.get("controls") or {}).values())
+        lines.append(f"SLT test BLEU-4 over seeds {', '.join(map(str, bench.get('slt_seeds', [])))}: baseline "
+                     f"{slt['baseline_test_bleu4'][0]:.2f} ± {slt['baseline_test_bleu4'][1]:.2f}, Gloss2Text "
+                     f"distillation {slt['distilled_test_bleu4'][0]:.2f} ± {slt['distilled_test_bleu4'][1]:.2f} "
+                     f"(at or above at {slt['at_or_above']} of {slt['seeds']}){controls}.")
+    return lines
 
 
 def write_demo_report(out: Path, *, preset: str, seed: int, timings: dict,

@@ -341,7 +341,9 @@ def test_bench_demo_reports_every_seed_the_controls_and_the_goals(demo_dir, caps
     # the demo's report now prints the spread beside its single-seed ratios
     from signkd.demo_report import seed_spread_lines
 
-    assert "Over seeds 0, 1" in seed_spread_lines(out)[0]
+    spread = seed_spread_lines(out)
+    assert "Over seeds 0, 1" in spread[0]
+    assert spread[1].startswith("SLT test BLEU-4 over seeds 0: ") and all(n in spread[1] for _, _, n in SLT_CONTROLS)
 
 
 def test_a_corpus_made_with_other_parameters_is_made_again(tmp_path):
