@@ -204,14 +204,13 @@ class Runner:
     # --- the whole graph
     def execute(self) -> dict[str, dict]:
         pending, running = list(self.pipe.order), {}
+        verdicts: dict = {}   # stage -> its assessment, made once its needs are done
         try:
             while pending or running:
                 if self.stop is not None and self.stop.is_set():
                     raise KeyboardInterrupt
                 waiting = False   # for a shared slot, with a stage that is ready
                 for name in list(pending):
-                    if len(running) >= self.jobs:
-                        break
                     needs = self.pipe.stages[name].needs
                     broken = [n for n in needs if self.status[n]["status"] in ("failed", "skipped", "interrupted")]
                     if broken:
@@ -221,22 +220,14 @@ class Runner:
                         continue
                     if any(self.status[n]["status"] not in ("done", "up to date") for n in needs):
                         continue
-                    if self.slots is not None and not self.slots.try_acquire(
-                            self, (self.rank, self.pipe.order.index(name))):   # this folder's rank, then file order
-                        waiting = True   # every free slot is taken or due to a better rank: look again at the next poll
-                        break
-                    pending.remove(name)
-                    run = self.runs[name]
-                    try:
-                        verdict = assess(run, {n: self.sha[n] for n in needs}, self.folders, forced=name in self.forced)
-                        if verdict.action in ("run", "resume"):
-                            running[name] = self.launch(run, verdict)
-                            continue
-                    except BaseException:
-                        self._free_slot()
-                        raise
-                    self._free_slot()
+                    # assessed once its needs are done (nothing else writes this folder meanwhile), and
+                    # before a slot is asked for: finding a stage up to date takes no slot from anyone
+                    if name not in verdicts:
+                        verdicts[name] = assess(self.runs[name], {n: self.sha[n] for n in needs}, self.folders,
+                                                forced=name in self.forced)
+                    verdict, run = verdicts[name], self.runs[name]
                     if verdict.action == "up to date":
+                        pending.remove(name)
                         self.sha[name] = _product_sha(run)
                         state = run.state() or {}
                         self.note(name, status="up to date", plan="up to date", why=verdict.why,
@@ -244,9 +235,23 @@ class Runner:
                                   result=_result(run), log=str(run.folder / LOG_FILE))
                         self.say(f"{name}: up to date ({verdict.why})")
                         continue
-                    # blocked: checked before the run; a folder filled meanwhile
-                    self.say(f"{name}: FAILED ({verdict.why})")
-                    self.note(name, status="failed", error=verdict.why)
+                    if verdict.action not in ("run", "resume"):   # blocked: a folder filled since the checks
+                        pending.remove(name)
+                        self.say(f"{name}: FAILED ({verdict.why})")
+                        self.note(name, status="failed", error=verdict.why)
+                        continue
+                    if waiting or len(running) >= self.jobs:
+                        continue   # no slot for it now; later stages may still be up to date
+                    if self.slots is not None and not self.slots.try_acquire(
+                            self, (self.rank, self.pipe.order.index(name))):   # this folder's rank, then file order
+                        waiting = True   # every free slot is taken or due to a better rank: look again at the next poll
+                        continue
+                    pending.remove(name)
+                    try:
+                        running[name] = self.launch(run, verdict)
+                    except BaseException:
+                        self._free_slot()
+                        raise
                 if self.slots is not None and not waiting:
                     self.slots.withdraw(self)
                 if not running:

@@ -641,6 +641,43 @@ def test_pipelines_in_threads_share_their_slots_and_stop_together(tmp_path, tiny
     assert (slots.held, slots.waiting) == (0, 0)
 
 
+def test_a_stage_found_up_to_date_takes_no_shared_slot(tmp_path, tiny_corpus):
+    """A runner reports its up-to-date stages at once, even while every shared slot is held
+    elsewhere; only a stage that trains waits for one (a re-run bench's later seeds used to wait for
+    a slot only to find their stages up to date)."""
+    stage = (f"    config: {TINY_CONFIG}\n    set: {{data.root: {tiny_corpus}, train.epochs: 1, "
+             "train.max_steps_per_epoch: 1, train.eval_every: 100, train.test_at_end: false}\n")
+    out = tmp_path / "out"
+    assert run_pipeline(write(tmp_path / "one.yaml", "stages:\n  one:\n" + stage), out=out, threads=1,
+                        log=lambda text: None) == 0
+    path = write(tmp_path / "two.yaml", "stages:\n  one:\n" + stage + "  two:\n" + stage + "    needs: [one]\n")
+    slots, stop, results = SharedSlots(1), threading.Event(), {}
+    assert slots.try_acquire("another folder's stage", (-1,))
+
+    def go() -> None:
+        try:
+            results["code"] = run_pipeline(path, out=out, threads=1, slots=slots, rank=0, stop=stop,
+                                           log=lambda text: None)
+        except BaseException as exc:   # noqa: BLE001 -- what the thread ended with is the assertion
+            results["code"] = exc
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while slots.waiting < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert slots.waiting == 1          # `two` waits for the slot ...
+        assert statuses(out)["one"] == "up to date", statuses(out)   # ... `one` did not need it
+        slots.release()
+        thread.join(120)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert results == {"code": 0} and statuses(out) == {"one": "up to date", "two": "done"}
+    assert (slots.held, slots.waiting) == (0, 0)
+
+
 def test_run_pipeline_refuses_bad_job_counts(tmp_path):
     path = write(tmp_path / "p.yaml", f"stages:\n  a: {{config: {TINY_CONFIG}}}\n")
     with pytest.raises(PipelineError, match="^--jobs: expected a positive number of stages run at once, got 0$"):
