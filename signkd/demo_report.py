@@ -411,28 +411,33 @@ def report_rows(out: Path, timings: dict) -> tuple[list[str], dict]:
     return rows, numbers
 
 
+def _spread(pair, digits: int = 2) -> str:
+    """A (mean, std) pair of bench_demo.json as "mean ± std"."""
+    return f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}"
+
+
 def seed_spread_lines(out: Path) -> list[str]:
     """The spread over seeds beside the single-seed ratios: from `make bench-demo`'s bench_demo.json
     in this folder when it is there, else where to get it."""
     path = Path(out) / "bench_demo.json"
     try:
         bench = json.loads(path.read_text(encoding="utf-8"))
-        students = bench["summary"]["students"]
-        said = "; ".join(f"{label}: {s['ratio'][0]:.3f} ± {s['ratio'][1]:.3f}, distilled better at {s['wins']} of "
-                         f"{s['seeds']}" for label, s in students.items())
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        summary = bench["summary"]
+        said = "; ".join(f"{label}: {_spread(s['ratio'], 3)}, distilled better at {s['wins']} of {s['seeds']}"
+                         for label, s in summary["students"].items())
+        lines = [f"Over seeds {', '.join(map(str, bench.get('seeds', [])))} (`make bench-demo`, {path.name}), "
+                 f"distilled / baseline test WER: {said}."]
+        slt = summary.get("slt")
+        if slt:   # the SLT pair, and its controls when the bench trained them
+            controls = "".join(f"; {c['teacher']}: {_spread(c['test_bleu4'])}"
+                               for c in (slt.get("controls") or {}).values())
+            lines.append(f"SLT test BLEU-4 over seeds {', '.join(map(str, bench.get('slt_seeds', [])))}: baseline "
+                         f"{_spread(slt['baseline_test_bleu4'])}, Gloss2Text distillation "
+                         f"{_spread(slt['distilled_test_bleu4'])} (at or above at {slt['at_or_above']} of "
+                         f"{slt['seeds']}){controls}.")
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return ["The spread over seeds is not measured in this folder: `make bench-demo` writes it (mean ± std of "
                 "each ratio over 5 seeds, with the controls) to bench_demo.md."]
-    lines = [f"Over seeds {', '.join(map(str, bench.get('seeds', [])))} (`make bench-demo`, {path.name}), "
-             f"distilled / baseline test WER: {said}."]
-    slt = bench["summary"].get("slt")
-    if slt:   # the SLT pair, and its controls when the bench trained them
-        controls = "".join(f"; {c['teacher']}: {c['test_bleu4'][0]:.2f} ± {c['test_bleu4'][1]:.2f}"
-                           for c in (slt.get("controls") or {}).values())
-        lines.append(f"SLT test BLEU-4 over seeds {', '.join(map(str, bench.get('slt_seeds', [])))}: baseline "
-                     f"{slt['baseline_test_bleu4'][0]:.2f} ± {slt['baseline_test_bleu4'][1]:.2f}, Gloss2Text "
-                     f"distillation {slt['distilled_test_bleu4'][0]:.2f} ± {slt['distilled_test_bleu4'][1]:.2f} "
-                     f"(at or above at {slt['at_or_above']} of {slt['seeds']}){controls}.")
     return lines
 
 

@@ -82,8 +82,10 @@ def build_system(cfg: Config, gloss_vocab, word_vocab=None, tokenizer=None,
     restored = restored or {}
     m, parts = cfg.model, model_parts(cfg)
 
+    no_imagenet = dataclasses.replace(m, visual=dataclasses.replace(m.visual, pretrained=""))
+
     def without_imagenet(prefix: str):
-        return dataclasses.replace(m, visual=dataclasses.replace(m.visual, pretrained="")) if prefix in restored else m
+        return no_imagenet if prefix in restored else m
 
     _check_vocabularies(parts, cfg, gloss_vocab, word_vocab, tokenizer)
     num_classes = gloss_vocab.num_classes
@@ -104,8 +106,7 @@ def build_system(cfg: Config, gloss_vocab, word_vocab=None, tokenizer=None,
     gloss_words = gloss_word_map(gloss_vocab, word_vocab) if m.text_teacher_encoder.share_word_embeddings else None
     gloss2text = Gloss2TextTeacher(m, num_classes, num_words, gloss_words) if parts.gloss2text else None
     # the same architecture as the SLT student: its weights come from a trained one (train.init)
-    video_translator = SLTStudent(dataclasses.replace(m, visual=dataclasses.replace(m.visual, pretrained="")),
-                                  num_classes, num_words) if parts.video_translator else None
+    video_translator = SLTStudent(no_imagenet, num_classes, num_words) if parts.video_translator else None
     words = word_vocab if word_vocab is not None else WordVocab     # its special ids are class constants
     return SignKDSystem(cfg, student, dialogue, text2gloss, gloss2text, num_classes,
                         word_bos=words.bos, word_eos=words.eos, word_pad=words.pad, video_translator=video_translator)
